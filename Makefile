@@ -1,0 +1,70 @@
+# `make help` lists the targets. Everything runs inside .venv, which `make install` creates;
+# torch comes from uv's cache after the first install, so a fresh clone sets up in seconds.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := $(CURDIR)/.venv
+export VIRTUAL_ENV := $(VENV)
+export PATH := $(VENV)/bin:$(HOME)/.local/bin:$(PATH)
+# torch-sys links the pip-installed torch (it runs the venv's python to find it).
+export LIBTORCH_USE_PYTORCH := 1
+TORCH_LIB = $(shell $(VENV)/bin/python -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: system-deps
+system-deps: ## Debian packages (cmake, nasm, data sets), only those missing
+	@scripts/install-system-deps
+
+$(VENV)/.deps-installed: requirements-dev.txt
+	@command -v uv >/dev/null || $(PYTHON) -m pip install -q --user uv
+	@[ -x $(VENV)/bin/python ] || uv venv -q --seed -p $(PYTHON) $(VENV)
+	uv pip install -q -r requirements-dev.txt
+	@touch $@
+
+.PHONY: venv
+venv: $(VENV)/.deps-installed ## the virtualenv with torch 2.11.0 and the test tools
+
+.PHONY: build-dev
+build-dev: venv ## debug build of the extension into the venv
+	rm -f python/trex/*.so
+	maturin develop -q --uv
+
+.PHONY: build
+build: venv system-deps ## release build of the extension into the venv
+	rm -f python/trex/*.so
+	maturin develop -q --release --uv
+
+.PHONY: install
+install: build ## everything: system packages, venv, release build
+
+.PHONY: wheel
+wheel: venv system-deps ## abi3 wheel in dist/
+	maturin build --release --auditwheel skip --out dist
+
+.PHONY: test-rust
+test-rust: venv system-deps ## cargo tests: image core, then the tch-backed parts
+	cargo test --release -q
+	LD_LIBRARY_PATH=$(TORCH_LIB) cargo test --release -q --features torch
+
+.PHONY: test-python
+test-python: build ## pytest suite
+	python -m pytest -q
+
+.PHONY: test
+test: test-rust test-python ## every test (what CI runs)
+
+.PHONY: run
+run: build ## the main job on the built-in default
+	trex demo
+
+.PHONY: bench
+bench: build ## loader and decode benchmarks
+	trex bench
+
+.PHONY: format
+format: ## rustfmt
+	cargo fmt

@@ -1,0 +1,22 @@
+"""trex: supervised image classifiers that transfer, after t-ReX (ICLR 2023).
+
+A fast Rust multi-crop pipeline and a prototype memory head for ordinary PyTorch training.
+"""
+
+# torch must be imported before the extension: the extension links libtorch without an rpath.
+import torch as _torch
+
+from trex.constants import TORCH_VERSION as _TORCH_VERSION
+
+if _torch.__version__.split("+")[0] != _TORCH_VERSION:
+    raise ImportError(
+        f"trex needs torch {_TORCH_VERSION} (the version its extension was built against), "
+        f"but torch {_torch.__version__} is installed; install torch=={_TORCH_VERSION}"
+    )
+
+from trex import _trex, ops  # noqa: E402
+from trex.exceptions import DecodeError, MemoryBankError, TrexError  # noqa: E402
+
+__version__: str = _trex.__version__
+
+__all__ = ["DecodeError", "MemoryBankError", "TrexError", "ops", "__version__"]
