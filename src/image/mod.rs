@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod error;
+pub mod rng;
 
 pub use error::{ImageError, Result};
 
