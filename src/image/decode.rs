@@ -31,9 +31,7 @@ pub struct DecodeOptions {
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        DecodeOptions {
-            max_pixels: DEFAULT_MAX_PIXELS,
-        }
+        DecodeOptions { max_pixels: DEFAULT_MAX_PIXELS }
     }
 }
 
@@ -60,10 +58,7 @@ impl Header {
 
     /// Size after decoding at 1/`denom` (1, 2, 4 or 8; JPEG only) and applying the orientation.
     pub fn scaled_size(&self, denom: usize) -> (usize, usize) {
-        let (w, h) = (
-            scale_dim(self.stored_width, denom),
-            scale_dim(self.stored_height, denom),
-        );
+        let (w, h) = (scale_dim(self.stored_width, denom), scale_dim(self.stored_height, denom));
         self.oriented(w, h)
     }
 
@@ -107,19 +102,11 @@ pub fn sniff(data: &[u8]) -> Result<Format> {
 fn check_size(width: usize, height: usize, opts: &DecodeOptions) -> Result<()> {
     let (w, h) = (width as u64, height as u64);
     if w == 0 || h == 0 {
-        return Err(ImageError::ZeroSize {
-            width: w,
-            height: h,
-        });
+        return Err(ImageError::ZeroSize { width: w, height: h });
     }
     let pixels = w.saturating_mul(h);
     if pixels > opts.max_pixels {
-        return Err(ImageError::TooLarge {
-            width: w,
-            height: h,
-            pixels,
-            limit: opts.max_pixels,
-        });
+        return Err(ImageError::TooLarge { width: w, height: h, pixels, limit: opts.max_pixels });
     }
     Ok(())
 }
@@ -156,18 +143,12 @@ pub fn decode_into(data: &[u8], header: &Header, denom: usize, out: &mut [u8]) -
     let (w, h) = header.scaled_size(denom);
     let expected = w * h * 3;
     if out.len() != expected {
-        return Err(ImageError::BufferSize {
-            expected,
-            got: out.len(),
-        });
+        return Err(ImageError::BufferSize { expected, got: out.len() });
     }
     if header.orientation == 1 {
         return decode_stored(data, header, denom, out);
     }
-    let (sw, sh) = (
-        scale_dim(header.stored_width, denom),
-        scale_dim(header.stored_height, denom),
-    );
+    let (sw, sh) = (scale_dim(header.stored_width, denom), scale_dim(header.stored_height, denom));
     let mut stored = vec![0u8; sw * sh * 3];
     decode_stored(data, header, denom, &mut stored)?;
     apply_orientation(&stored, sw, sh, header.orientation, out);
@@ -216,10 +197,7 @@ struct JpegMarkers {
 
 /// Walks the marker segments before the first scan, looking for EXIF (APP1) and Adobe (APP14).
 fn scan_jpeg_markers(data: &[u8]) -> JpegMarkers {
-    let mut found = JpegMarkers {
-        orientation: 1,
-        adobe: false,
-    };
+    let mut found = JpegMarkers { orientation: 1, adobe: false };
     let mut pos = 2usize;
     while pos + 4 <= data.len() {
         if data[pos] != 0xFF {
@@ -260,10 +238,7 @@ fn exif_orientation(tiff: &[u8]) -> Option<u8> {
 fn jpeg_header(data: &[u8]) -> Result<Header> {
     let raw = with_decompressor(|d| d.read_header(data).map_err(jpeg_err))?;
     let markers = scan_jpeg_markers(data);
-    let cmyk = matches!(
-        raw.colorspace,
-        turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK
-    );
+    let cmyk = matches!(raw.colorspace, turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK);
     Ok(Header {
         format: Format::Jpeg,
         stored_width: raw.width,
@@ -275,13 +250,9 @@ fn jpeg_header(data: &[u8]) -> Result<Header> {
 }
 
 fn jpeg_decode(data: &[u8], header: &Header, denom: usize, out: &mut [u8]) -> Result<()> {
-    let (w, h) = (
-        scale_dim(header.stored_width, denom),
-        scale_dim(header.stored_height, denom),
-    );
+    let (w, h) = (scale_dim(header.stored_width, denom), scale_dim(header.stored_height, denom));
     with_decompressor(|d| {
-        d.set_scaling_factor(turbojpeg::ScalingFactor::new(1, denom))
-            .map_err(jpeg_err)?;
+        d.set_scaling_factor(turbojpeg::ScalingFactor::new(1, denom)).map_err(jpeg_err)?;
         if !header.cmyk {
             let image = turbojpeg::Image {
                 pixels: &mut *out,
@@ -314,13 +285,7 @@ fn cmyk_to_rgb(cmyk: &[u8], inverted: bool, out: &mut [u8]) {
         ((t >> 8) + t) >> 8
     };
     for (px, rgb) in cmyk.chunks_exact(4).zip(out.chunks_exact_mut(3)) {
-        let v = |i: usize| {
-            if inverted {
-                255 - px[i] as u32
-            } else {
-                px[i] as u32
-            }
-        };
+        let v = |i: usize| if inverted { 255 - px[i] as u32 } else { px[i] as u32 };
         let nk = 255 - v(3);
         for c in 0..3 {
             rgb[c] = nk.saturating_sub(muldiv255(v(c), nk)) as u8;
@@ -338,9 +303,7 @@ fn png_err(e: png::DecodingError) -> ImageError {
 fn png_reader(data: &[u8]) -> Result<png::Reader<Cursor<&[u8]>>> {
     // The pixel-count check in `read_header` guards allocations; this byte limit is a backstop
     // for the decoder's own buffers.
-    let limits = png::Limits {
-        bytes: usize::MAX / 2,
-    };
+    let limits = png::Limits { bytes: usize::MAX / 2 };
     let mut decoder = png::Decoder::new_with_limits(Cursor::new(data), limits);
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     decoder.read_info().map_err(png_err)
@@ -365,10 +328,7 @@ fn png_decode(data: &[u8], out: &mut [u8]) -> Result<()> {
     let frame = reader.next_frame(&mut buf).map_err(png_err)?;
     let (w, h) = (frame.width as usize, frame.height as usize);
     if out.len() != w * h * 3 {
-        return Err(ImageError::BufferSize {
-            expected: w * h * 3,
-            got: out.len(),
-        });
+        return Err(ImageError::BufferSize { expected: w * h * 3, got: out.len() });
     }
     let channels = match frame.color_type {
         png::ColorType::Grayscale => 1,
@@ -376,9 +336,7 @@ fn png_decode(data: &[u8], out: &mut [u8]) -> Result<()> {
         png::ColorType::Rgb => 3,
         png::ColorType::Rgba => 4,
         png::ColorType::Indexed => {
-            return Err(ImageError::Unsupported(
-                "palette PNG was not expanded".into(),
-            ))
+            return Err(ImageError::Unsupported("palette PNG was not expanded".into()))
         }
     };
     for y in 0..h {
@@ -452,9 +410,7 @@ mod tests {
             height: h,
             format: turbojpeg::PixelFormat::RGB,
         };
-        turbojpeg::compress(image, quality, turbojpeg::Subsamp::Sub2x2)
-            .unwrap()
-            .to_vec()
+        turbojpeg::compress(image, quality, turbojpeg::Subsamp::Sub2x2).unwrap().to_vec()
     }
 
     #[test]
@@ -475,26 +431,12 @@ mod tests {
     fn refuses_bad_input_with_reasons() {
         let opts = DecodeOptions::default();
         assert_eq!(decode(&[], &opts), Err(ImageError::Empty));
-        assert!(matches!(
-            decode(b"hello world", &opts),
-            Err(ImageError::UnknownFormat(_))
-        ));
+        assert!(matches!(decode(b"hello world", &opts), Err(ImageError::UnknownFormat(_))));
         let jpeg = encode_jpeg(64, 64, 90);
-        assert!(matches!(
-            decode(&jpeg[..jpeg.len() / 2], &opts),
-            Err(ImageError::Jpeg(_))
-        ));
-        assert!(matches!(
-            decode(&jpeg[..20], &opts),
-            Err(ImageError::Jpeg(_))
-        ));
-        let small = DecodeOptions {
-            max_pixels: 64 * 63,
-        };
-        assert!(matches!(
-            decode(&jpeg, &small),
-            Err(ImageError::TooLarge { .. })
-        ));
+        assert!(matches!(decode(&jpeg[..jpeg.len() / 2], &opts), Err(ImageError::Jpeg(_))));
+        assert!(matches!(decode(&jpeg[..20], &opts), Err(ImageError::Jpeg(_))));
+        let small = DecodeOptions { max_pixels: 64 * 63 };
+        assert!(matches!(decode(&jpeg, &small), Err(ImageError::TooLarge { .. })));
     }
 
     #[test]
@@ -505,16 +447,7 @@ mod tests {
         jpeg[sof + 5..sof + 7].copy_from_slice(&65000u16.to_be_bytes());
         jpeg[sof + 7..sof + 9].copy_from_slice(&65000u16.to_be_bytes());
         let err = read_header(&jpeg, &DecodeOptions::default()).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                ImageError::TooLarge {
-                    pixels: 4_225_000_000,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, ImageError::TooLarge { pixels: 4_225_000_000, .. }), "{err}");
     }
 
     #[test]
