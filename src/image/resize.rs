@@ -1,11 +1,13 @@
 //! Resampling of a region of an HWC RGB u8 image, reproducing Pillow's `Image.resize`.
 //!
-//! Pillow (libImaging/Resample.c) resamples in two separable passes, horizontal then vertical.
+//! Pillow (libImaging/Resample.c) resamples in two separable passes, horizontal then vertical
+//! (vertical first when the height shrinks much more than the width, since Pillow 13).
 //! For every output pixel it precomputes the filter taps, with the filter support widened by the
 //! downscale factor (antialiasing), normalises them to sum 1 and converts them to fixed point
 //! with 22 fractional bits; each pass accumulates `pixel * coefficient` in 32-bit integers from
 //! a rounding offset of one half, shifts and clips to u8. Doing the same here, in the same order,
-//! gives the same bytes as Pillow (checked against Pillow in tests/test_ops_geometry.py).
+//! gives the same bytes as Pillow 13 (checked in tests/test_ops_geometry.py; with older Pillow,
+//! which always runs the horizontal pass first, some pixels differ by one level).
 //!
 //! The one difference in semantics: Pillow clamps filter taps to the whole image, whereas
 //! [`resample_region`] clamps them to the pixels covered by the region, `floor(x0)..ceil(x1)`.
@@ -385,31 +387,40 @@ fn resample_box(
     }
     let need_h = out_w != in_w || b[0] != 0.0 || b[2] != out_w as f32;
     let need_v = out_h != in_h || b[1] != 0.0 || b[3] != out_h as f32;
-    let vc = precompute(in_h, b[1], b[3], out_h, interp)?;
     if !need_h {
+        let vc = precompute(in_h, b[1], b[3], out_h, interp)?;
         return vertical(rows, 0, &vc, out);
     }
     let hc = precompute(in_w, b[0], b[2], out_w, interp)?;
     if !need_v {
         return horizontal(rows, 0, &hc, out);
     }
-    // Only the source rows the vertical pass reads go through the horizontal pass.
-    let first = vc.start.first().copied().unwrap_or(0);
-    let last = vc
-        .start
-        .last()
-        .zip(vc.count.last())
-        .map_or(first, |(&s, &n)| s + n);
-    let row_out = out_w * 3;
-    let mut temp = vec![0u8; (last - first) * row_out];
-    horizontal(rows, first, &hc, &mut temp)?;
-    let temp_rows = Rows {
-        data: &temp,
-        stride: row_out,
-        offset: 0,
-        len: row_out,
-    };
-    vertical(temp_rows, first, &vc, out)
+    let vc = precompute(in_h, b[1], b[3], out_h, interp)?;
+    if horizontal_first(in_w, in_h, out_w, out_h) {
+        // Only the source rows the vertical pass reads go through the horizontal pass.
+        let first = vc.start.first().copied().unwrap_or(0);
+        let last = vc.start.last().zip(vc.count.last()).map_or(first, |(&s, &n)| s + n);
+        let row_out = out_w * 3;
+        let mut temp = vec![0u8; (last - first) * row_out];
+        horizontal(rows, first, &hc, &mut temp)?;
+        let temp_rows = Rows { data: &temp, stride: row_out, offset: 0, len: row_out };
+        vertical(temp_rows, first, &vc, out)
+    } else {
+        let mut temp = vec![0u8; out_h * rows.len];
+        vertical(rows, 0, &vc, &mut temp)?;
+        let temp_rows = Rows { data: &temp, stride: rows.len, offset: 0, len: rows.len };
+        horizontal(temp_rows, 0, &hc, out)
+    }
+}
+
+/// Pillow's pass order (since Pillow 13, python-pillow/Pillow#9549): vertical first when the
+/// height shrinks by more than twice as many pixels as the width does, horizontal first
+/// otherwise (earlier Pillow: always horizontal first). The rounding between the passes makes
+/// the order visible in the last bit.
+fn horizontal_first(in_w: usize, in_h: usize, out_w: usize, out_h: usize) -> bool {
+    let dh = in_h as i128 - out_h as i128;
+    let dw = in_w as i128 - out_w as i128;
+    !(dh > 0 && dh > dw * 2)
 }
 
 /// Checks the source and output buffers against their sizes.
