@@ -409,6 +409,8 @@ mod avx2 {
             2 => k.run::<2>(rows, first, out),
             3 => k.run::<3>(rows, first, out),
             4 => k.run::<4>(rows, first, out),
+            5 => k.run::<5>(rows, first, out),
+            6 => k.run::<6>(rows, first, out),
             _ => k.run::<0>(rows, first, out),
         }
     }
@@ -1167,6 +1169,8 @@ mod tests {
         }
     }
 
+    /// The AVX2 kernels (used whenever the CPU has AVX2) against the plain ones, for every
+    /// number of tap groups they specialise on.
     #[test]
     fn simd_and_generic_kernels_agree() {
         let (w, h) = (400, 250);
@@ -1185,6 +1189,11 @@ mod tests {
             (5, 130),
             (517, 301),
             (31, 64),
+            // Widths 160, 130, 80 and 70 from 400 give 3 to 6 groups of 4 taps per pixel.
+            (160, 40),
+            (130, 250),
+            (80, 17),
+            (70, 45),
         ];
         for interp in [Interpolation::Bilinear, Interpolation::Bicubic] {
             for region in boxes {
