@@ -14,9 +14,10 @@ use std::hint::black_box;
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
-use _trex::image::decode::{decode, DecodeOptions};
-use _trex::image::geometry::CropBox;
+use _trex::image::decode::{decode, decode_into, read_header, DecodeOptions};
+use _trex::image::geometry::{sample_resized_crop, CropBox};
 use _trex::image::resize::{resized_crop, Interpolation};
+use _trex::image::rng::Rng;
 use _trex::image::RgbImage;
 
 /// A real photo from Debian's plasma-workspace-wallpapers (`make system-deps`).
@@ -171,10 +172,61 @@ fn run_cases<M: Measurement>(group: &mut BenchmarkGroup<'_, M>, img: &RgbImage) 
     }
 }
 
+/// The same photo decoded at 1/4 scale: 640x400, the size of an ImageNet training image.
+fn imagenet_sized_photo() -> RgbImage {
+    let data = std::fs::read(PHOTO).unwrap_or_else(|e| panic!("{PHOTO}: {e}"));
+    let opts = DecodeOptions::default();
+    let header = read_header(&data, &opts).unwrap_or_else(|e| panic!("{PHOTO}: {e}"));
+    let (w, h) = header.scaled_size(4);
+    let mut out = vec![0u8; w * h * 3];
+    decode_into(&data, &header, 4, &mut out).unwrap_or_else(|e| panic!("{PHOTO}: {e}"));
+    RgbImage {
+        width: w,
+        height: h,
+        data: out,
+    }
+}
+
+/// The crops of one image of the t-ReX recipe: 1 at 224 px with scale (0.25, 1) and 8 at 96 px
+/// with scale (0.05, 0.25), freshly sampled for every image (the time is per image, 9 crops).
+fn run_recipe<M: Measurement>(group: &mut BenchmarkGroup<'_, M>, img: &RgbImage) {
+    let ratio = (3.0 / 4.0, 4.0 / 3.0);
+    let mut global = vec![0u8; 224 * 224 * 3];
+    let mut local = vec![0u8; 96 * 96 * 3];
+    let mut i = 0u64;
+    group.bench_function("t-ReX image 640x400: 1 x 224 + 8 x 96 bicubic", |b| {
+        b.iter(|| {
+            i += 1;
+            for crop in 0..9u64 {
+                let mut rng = Rng::keyed(0, &[i, crop]);
+                let (scale, size, out) = if crop == 0 {
+                    ((0.25, 1.0), 224, &mut global)
+                } else {
+                    ((0.05, 0.25), 96, &mut local)
+                };
+                let b = sample_resized_crop(img.width, img.height, scale, ratio, &mut rng);
+                resized_crop(
+                    &img.data,
+                    img.width,
+                    img.height,
+                    b,
+                    size,
+                    size,
+                    Interpolation::Bicubic,
+                    out,
+                )
+                .unwrap_or_else(|e| panic!("{e}"));
+                black_box(&out);
+            }
+        })
+    });
+}
+
 fn bench_wall(c: &mut Criterion) {
     let img = photo();
     let mut group = c.benchmark_group("resized_crop");
     run_cases(&mut group, &img);
+    run_recipe(&mut group, &imagenet_sized_photo());
     group.finish();
 }
 
@@ -182,6 +234,7 @@ fn bench_cpu(c: &mut Criterion<ThreadCpuTime>) {
     let img = photo();
     let mut group = c.benchmark_group("resized_crop_cpu");
     run_cases(&mut group, &img);
+    run_recipe(&mut group, &imagenet_sized_photo());
     group.finish();
 }
 
