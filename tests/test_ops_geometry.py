@@ -331,3 +331,28 @@ def test_the_rust_bindings_check_their_own_input(small: torch.Tensor) -> None:
         _trex.sample_resized_crops(100, 100, (0.1, 0.5), (0.0, 1.0), 0, 3)
     with pytest.raises(ValueError, match=r"image size 0x100 is empty"):
         _trex.sample_resized_crops(0, 100, (0.1, 0.5), RATIO, 0, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# In DataLoader workers
+
+
+class _CropDataset(torch.utils.data.Dataset):
+    def __init__(self, img: torch.Tensor) -> None:
+        self.img = img
+
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        crop = trex.ops.resized_crop(self.img, i * 7, i * 11, 200, 180, 64)
+        return trex.ops.hflip(crop) if i % 2 else crop
+
+
+@pytest.mark.timeout(120)
+def test_ops_run_in_dataloader_workers() -> None:
+    _, img = load("coffee.png")
+    ds = _CropDataset(img)
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, timeout=60)
+    batches = torch.cat(list(loader))
+    assert torch.equal(batches, torch.stack([ds[i] for i in range(len(ds))]))
