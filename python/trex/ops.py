@@ -10,7 +10,7 @@ import os
 import torch
 
 from trex import _trex
-from trex.constants import MAX_IMAGE_PIXELS
+from trex.constants import IMAGENET_MEAN, IMAGENET_STD, MAX_IMAGE_PIXELS
 
 
 def decode(data: bytes | bytearray | memoryview, *, max_pixels: int | None = MAX_IMAGE_PIXELS) -> torch.Tensor:
@@ -45,4 +45,33 @@ def decode_file(path: str | os.PathLike[str], *, max_pixels: int | None = MAX_IM
     return _trex.decode_image_file(os.fspath(path), max_pixels=max_pixels)
 
 
-__all__ = ["decode", "decode_file"]
+def normalize(
+    images: torch.Tensor,
+    mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """uint8 images to normalised floats, on the images' own device (run it on the GPU).
+
+    Computes ``(x / 255 - mean) / std`` in float32 in that order, exactly as the loader's
+    ``dtype="float32"`` output does on the CPU, then casts to ``dtype``.
+
+    Args:
+        images: uint8 [..., 3, H, W] (values 0-255), any device.
+        mean, std: per channel.
+        dtype: result dtype (float32, or bfloat16/float16 for mixed precision).
+
+    Returns:
+        [..., 3, H, W] tensor of ``dtype`` on the same device.
+    """
+    if images.dtype != torch.uint8:
+        raise ValueError(f"normalize expects uint8 images, got {images.dtype}")
+    if images.dim() < 3 or images.shape[-3] != 3:
+        raise ValueError(f"normalize expects [..., 3, H, W] images, got shape {tuple(images.shape)}")
+    m = torch.tensor(mean, dtype=torch.float32, device=images.device).view(3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=images.device).view(3, 1, 1)
+    out = images.to(torch.float32).div_(255.0).sub_(m).div_(s)
+    return out if dtype == torch.float32 else out.to(dtype)
+
+
+__all__ = ["decode", "decode_file", "normalize"]
