@@ -3,6 +3,8 @@
 
 pub mod decode;
 pub mod error;
+pub mod geometry;
+pub mod resize;
 pub mod rng;
 
 pub use error::{ImageError, Result};
