@@ -1,6 +1,8 @@
 //! The image core: decoding, geometry, colour operations and sampling on plain byte buffers.
 //! Neither pyo3 nor tch is used here, so this module is tested, benchmarked and fuzzed as plain Rust.
 
+pub mod blur;
+pub mod color;
 pub mod decode;
 pub mod error;
 pub mod geometry;
