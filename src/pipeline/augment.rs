@@ -2,7 +2,7 @@
 //! the sampled order, grayscale, blur and solarize, then write CHW into the batch slot.
 
 use super::recipe::{CropGroup, CropParams};
-use crate::image::blur::gaussian_blur;
+use crate::image::blur::{default_kernel_size, gaussian_blur_with_scratch};
 use crate::image::color::{adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation, solarize, to_grayscale};
 use crate::image::geometry::hflip;
 use crate::image::resize::resample_region;
@@ -18,8 +18,14 @@ pub struct Decoded<'a> {
     pub scale_y: f64,
 }
 
-/// Renders one crop as HWC RGB into `crop` (resized to the group's size).
-pub fn render_crop(img: &Decoded<'_>, group: &CropGroup, p: &CropParams, crop: &mut Vec<u8>) -> Result<()> {
+/// Renders one crop as HWC RGB into `crop` (resized to the group's size); `blur` is scratch.
+pub fn render_crop(
+    img: &Decoded<'_>,
+    group: &CropGroup,
+    p: &CropParams,
+    crop: &mut Vec<u8>,
+    blur: &mut Vec<f32>,
+) -> Result<()> {
     let (out_h, out_w) = group.size;
     crop.resize(out_h * out_w * 3, 0);
     let b = p.crop;
@@ -47,7 +53,12 @@ pub fn render_crop(img: &Decoded<'_>, group: &CropGroup, p: &CropParams, crop: &
         to_grayscale(crop);
     }
     if p.blur_sigma > 0.0 {
-        gaussian_blur(crop, out_w, out_h, p.blur_sigma, None)?;
+        // Reflect padding needs a radius below the crop's side: tiny crops get a shorter kernel.
+        let max_kernel = 2 * (out_w.min(out_h) - 1) + 1;
+        let kernel = default_kernel_size(p.blur_sigma).min(max_kernel | 1);
+        if kernel > 1 {
+            gaussian_blur_with_scratch(crop, out_w, out_h, p.blur_sigma, Some(kernel), blur)?;
+        }
     }
     if p.solarize {
         solarize(crop, group.solarize_threshold);

@@ -379,6 +379,10 @@ impl Loader {
         let (dw, dh) = header.scaled_size(denom);
         scratch.decoded.resize(dw * dh * 3, 0);
         decode::decode_into(&data, &header, denom, &mut scratch.decoded).map_err(image_err)?;
+        let lut = match self.config.dtype {
+            OutDtype::F32 => Some(scratch.lut(self.config.mean, self.config.std)),
+            OutDtype::U8 => None,
+        };
         let img = Decoded {
             data: &scratch.decoded,
             width: dw,
@@ -386,12 +390,8 @@ impl Loader {
             scale_x: dw as f64 / width as f64,
             scale_y: dh as f64 / height as f64,
         };
-        let lut = match self.config.dtype {
-            OutDtype::F32 => Some(scratch.lut(self.config.mean, self.config.std)),
-            OutDtype::U8 => None,
-        };
         for ((group, p), slot) in self.recipe.crop_groups().zip(&params).zip(slots.iter_mut()) {
-            render_crop(&img, group, p, &mut scratch.crop).map_err(image_err)?;
+            render_crop(&img, group, p, &mut scratch.crop, &mut scratch.blur).map_err(image_err)?;
             match &lut {
                 None => write_chw_u8(&scratch.crop, slot),
                 Some(lut) => {
@@ -438,6 +438,7 @@ struct SampleOutcome {
 struct Scratch {
     decoded: Vec<u8>,
     crop: Vec<u8>,
+    blur: Vec<f32>,
     lut: Option<([f32; 3], [f32; 3], Box<[[f32; 256]; 3]>)>,
 }
 

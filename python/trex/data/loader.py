@@ -98,7 +98,8 @@ class MultiCropLoader:
             ``"float32"`` (normalised with ImageNet mean/std on the CPU).
         pin_memory: page-locked batches for fast asynchronous copies to a GPU.
         on_error: ``"raise"``: an unreadable file raises an error naming it; ``"skip"``: it is replaced
-            by the next readable file, recorded in :attr:`skipped` and warned about once.
+            by the next readable file in dataset order, listed once in :attr:`skipped` as
+            (file, reason), warned about once, and every skip is counted in :attr:`skip_count`.
         return_params: attach every sampled crop parameter to the batches.
         global_size, local_size: override the recipe's crop sizes (e.g. 64 and 28 for small images).
         max_pixels: refuse images with more pixels (Pillow's limit by default); None for no limit.
@@ -163,7 +164,7 @@ class MultiCropLoader:
         self.dtype = dtype
         self.return_params = return_params
         self.skipped: list[tuple[str, str]] = []
-        self._warned: set[str] = set()
+        self.skip_count = 0
         self._epoch = 0
         paths = [p for p, _ in self.samples]
         labels = [label for _, label in self.samples]
@@ -215,23 +216,24 @@ class MultiCropLoader:
     def _batch(self, groups: list[torch.Tensor], labels: torch.Tensor, indices: torch.Tensor,
                params: torch.Tensor | None, skipped: list[tuple[str, str]]) -> Batch:
         for path, reason in skipped:
-            self.skipped.append((path, reason))
-            if path not in self._warned:
-                self._warned.add(path)
-                warnings.warn(f"skipped unreadable file {reason}", SkippedFileWarning, stacklevel=3)
+            self.skip_count += 1
+            if all(path != p for p, _ in self.skipped):
+                self.skipped.append((path, reason))
+                warnings.warn(f"skipped unreadable file {path}: {reason}", SkippedFileWarning, stacklevel=3)
         return Batch(groups, _split_crops(groups, labels.numel()), labels, indices,
                      _params_dict(params) if params is not None else None)
 
     def state_dict(self) -> dict[str, Any]:
         """What a resumed run needs: the next epoch and the files skipped so far."""
-        return {"epoch": self._epoch, "seed": self._args["seed"], "skipped": list(self.skipped)}
+        return {"epoch": self._epoch, "seed": self._args["seed"], "skipped": list(self.skipped),
+                "skip_count": self.skip_count}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("seed", self._args["seed"]) != self._args["seed"]:
             raise ValueError(f"state is from a loader with seed {state['seed']}, this one has {self._args['seed']}")
         self.set_epoch(state["epoch"])
         self.skipped = [tuple(s) for s in state.get("skipped", [])]
-        self._warned = {p for p, _ in self.skipped}
+        self.skip_count = int(state.get("skip_count", len(self.skipped)))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Picklable (spawned DataLoader workers, multiprocessing): rebuilt from its arguments.
