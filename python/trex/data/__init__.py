@@ -1,0 +1,1 @@
+"""Datasets and sample data (real photographs for tests, benchmarks and the demo)."""
