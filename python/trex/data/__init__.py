@@ -1,4 +1,4 @@
-"""Data: the multi-crop loader, its recipes, and dataset helpers."""
+"""Data: the multi-crop loader, its recipes, and dataset helpers (real photos, Fashion-MNIST)."""
 
 from trex.data.loader import Batch, MultiCropLoader
 from trex.data.recipes import ColorJitter, CropGroup, MultiCropRecipe, create_recipe
