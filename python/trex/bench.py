@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=2, help="threads for trex and DataLoader workers for the reference (default 2)")
     p.add_argument("--recipe", default="trex", choices=sorted(PRESETS), help="multi-crop recipe (default trex: 1x224 + 8x96)")
     p.add_argument("--images", type=int, default=512, help="images timed per pipeline (default 512)")
-    p.add_argument("--reference-images", type=int, default=128, help="images timed for the slower reference (default 128)")
+    p.add_argument("--reference-images", type=int, default=256, help="images timed for the slower reference (default 256)")
     p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     p.add_argument("--data", type=Path, default=None,
                    help="folder of JPEGs to use; default: a corpus of ImageNet-sized JPEGs cut from real photos")
@@ -59,8 +59,9 @@ def _cycle(files: list[str], n: int) -> list[tuple[str, int]]:
 def time_trex(samples, recipe, threads: int, batch_size: int, dtype: str, dct_scaling: bool) -> float:
     loader = trex.MultiCropLoader(samples, batch_size, recipe, num_threads=threads, shuffle=False,
                                   drop_last=True, dtype=dtype, dct_scaling=dct_scaling, prefetch=2)
-    for _ in zip(range(2), loader):  # warm-up: threads, allocator, page cache
+    for _ in zip(range(2), loader):  # warm-up: thread pool, allocator
         pass
+    # Timed from the start of an epoch to its end, as the reference is.
     n, t0 = 0, time.perf_counter()
     for batch in loader:
         n += batch.labels.numel()
@@ -72,11 +73,12 @@ def time_reference(samples, recipe, threads: int, batch_size: int) -> float:
 
     ds = ReferenceDataset(samples, ReferenceMultiCrop(recipe))
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=threads, shuffle=False,
-                                     drop_last=True, persistent_workers=False)
-    it = iter(dl)
-    next(it)  # workers started, first batch ready
+                                     drop_last=True, persistent_workers=True)
+    for _ in zip(range(2), dl):  # warm-up: workers started once (persistent), as in a long run
+        pass
+    # A whole epoch, timed from its start: prefetched batches cannot hide work here.
     n, t0 = 0, time.perf_counter()
-    for _, labels in it:
+    for _, labels in dl:
         n += labels.numel()
     return n / (time.perf_counter() - t0)
 
@@ -99,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     recipe = create_recipe(args.recipe)
     files = _files(args)
+    for f in files:  # page cache warm for every pipeline alike
+        Path(f).read_bytes()
     print(f"trex {trex.__version__} ({_trex.build_profile}), torch {torch.__version__}, python {platform.python_version()}, "
           f"{os.cpu_count()} cores, {args.threads} threads")
     print(f"recipe {recipe.name}: {recipe.num_crops} crops {[o for o in recipe.outputs]}, "
