@@ -1,10 +1,16 @@
 //! `trex._trex` functions behind `trex.ops`.
 
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3_tch::PyTensor;
+use tch::{Device, Kind};
 
-use super::convert::{empty_u8, to_py};
+use super::convert::{empty_u8, tch_error, to_py, SendPtr};
 use super::errors::{image_error, io_error, released};
 use crate::image::decode::{self, DecodeOptions};
+use crate::image::geometry::{self, CropBox};
+use crate::image::resize::{self, Interpolation};
+use crate::image::rng::Rng;
 
 fn options(max_pixels: Option<u64>) -> DecodeOptions {
     DecodeOptions {
@@ -56,8 +62,155 @@ fn decode_image_file(
     decode_bytes(py, &data, options(max_pixels), Some(&shown))
 }
 
+/// A checked view of a uint8 [H, W, 3] contiguous CPU tensor: its storage, width and height.
+fn hwc_u8(img: &tch::Tensor) -> PyResult<(SendPtr<u8>, usize, usize)> {
+    let kind = img.f_kind().map_err(|e| PyTypeError::new_err(format!("img: unsupported tensor dtype ({e})")))?;
+    if kind != Kind::Uint8 {
+        return Err(PyTypeError::new_err(format!("img must be a uint8 tensor, got dtype {kind:?}")));
+    }
+    if img.device() != Device::Cpu {
+        return Err(PyValueError::new_err(format!("img must be on the CPU, got {:?}", img.device())));
+    }
+    let shape = img.size();
+    let (h, w) = match shape[..] {
+        [h, w, 3] if h > 0 && w > 0 => (h as usize, w as usize),
+        _ => return Err(PyValueError::new_err(format!("img must have shape [H, W, 3] with H, W > 0, got {shape:?}"))),
+    };
+    if !img.is_contiguous() {
+        return Err(PyValueError::new_err("img must be contiguous (call .contiguous())"));
+    }
+    Ok((SendPtr(img.data_ptr() as *mut u8, h * w * 3), w, h))
+}
+
+fn parse_interpolation(name: &str) -> PyResult<Interpolation> {
+    name.parse().map_err(|e| image_error(e, None))
+}
+
+/// An output size that is positive and small enough to allocate.
+fn out_size(out_h: i64, out_w: i64) -> PyResult<(usize, usize)> {
+    let fits = out_h > 0 && out_w > 0 && out_h.checked_mul(out_w).and_then(|p| p.checked_mul(3)).is_some_and(|n| n < 1 << 40);
+    if !fits {
+        return Err(PyValueError::new_err(format!("output size (h, w) must be positive, got ({out_h}, {out_w})")));
+    }
+    Ok((out_h as usize, out_w as usize))
+}
+
+/// Crops `height` x `width` at (`top`, `left`) and resizes to `out_h` x `out_w`: a new uint8
+/// [out_h, out_w, 3] tensor.
+#[pyfunction]
+#[pyo3(signature = (img, top, left, height, width, out_h, out_w, *, interpolation))]
+#[allow(clippy::too_many_arguments)]
+fn resized_crop(
+    py: Python<'_>,
+    img: PyTensor,
+    top: i64,
+    left: i64,
+    height: i64,
+    width: i64,
+    out_h: i64,
+    out_w: i64,
+    interpolation: &str,
+) -> PyResult<PyObject> {
+    let interp = parse_interpolation(interpolation)?;
+    let (src, src_w, src_h) = hwc_u8(&img)?;
+    if top < 0 || left < 0 || height <= 0 || width <= 0 {
+        return Err(PyValueError::new_err(format!(
+            "crop {width}x{height} at ({left},{top}) must have top, left >= 0 and height, width > 0"
+        )));
+    }
+    let crop = CropBox { top: top as usize, left: left as usize, height: height as usize, width: width as usize };
+    crop.check_inside(src_w, src_h).map_err(|e| image_error(e, None))?;
+    let (out_h, out_w) = out_size(out_h, out_w)?;
+    let (tensor, dst) = empty_u8(&[out_h as i64, out_w as i64, 3])?;
+    released(py, move || {
+        // SAFETY: `img` and `tensor` are alive and distinct for the whole call; `hwc_u8` checked
+        // that `img` is a non-empty contiguous uint8 buffer of src_h * src_w * 3 bytes, and
+        // `empty_u8` allocated out_h * out_w * 3 bytes for `tensor`.
+        let (input, out) = unsafe { (src.as_slice(), dst.as_mut_slice()) };
+        resize::resized_crop(input, src_w, src_h, crop, out_w, out_h, interp, out)
+    })?
+    .map_err(|e| image_error(e, None))?;
+    to_py(py, tensor)
+}
+
+/// Resamples the region [x0, x1) x [y0, y1) (fractional source coordinates) to `out_h` x `out_w`.
+#[pyfunction]
+#[pyo3(signature = (img, x0, y0, x1, y1, out_h, out_w, *, interpolation))]
+#[allow(clippy::too_many_arguments)]
+fn resample_region(
+    py: Python<'_>,
+    img: PyTensor,
+    x0: f64,
+    y0: f64,
+    x1: f64,
+    y1: f64,
+    out_h: i64,
+    out_w: i64,
+    interpolation: &str,
+) -> PyResult<PyObject> {
+    let interp = parse_interpolation(interpolation)?;
+    let (src, src_w, src_h) = hwc_u8(&img)?;
+    let (out_h, out_w) = out_size(out_h, out_w)?;
+    let (tensor, dst) = empty_u8(&[out_h as i64, out_w as i64, 3])?;
+    released(py, move || {
+        // SAFETY: as in `resized_crop`.
+        let (input, out) = unsafe { (src.as_slice(), dst.as_mut_slice()) };
+        resize::resample_region(input, src_w, src_h, [x0, y0, x1, y1], out_w, out_h, interp, out)
+    })?
+    .map_err(|e| image_error(e, None))?;
+    to_py(py, tensor)
+}
+
+/// A new uint8 [H, W, 3] tensor, `img` mirrored left to right.
+#[pyfunction]
+fn hflip(py: Python<'_>, img: PyTensor) -> PyResult<PyObject> {
+    let (src, w, h) = hwc_u8(&img)?;
+    let (tensor, dst) = empty_u8(&[h as i64, w as i64, 3])?;
+    released(py, move || {
+        // SAFETY: as in `resized_crop`; both buffers hold h * w * 3 bytes.
+        let (input, out) = unsafe { (src.as_slice(), dst.as_mut_slice()) };
+        out.copy_from_slice(input);
+        geometry::hflip(out, w, h);
+    })?;
+    to_py(py, tensor)
+}
+
+/// `n` RandomResizedCrop boxes for a `width` x `height` image, box `i` drawn from
+/// `Rng::keyed(seed, &[i])`: an int64 tensor [n, 4] of (top, left, height, width).
+#[pyfunction]
+#[pyo3(signature = (width, height, scale, ratio, seed, n))]
+fn sample_resized_crops(
+    py: Python<'_>,
+    width: usize,
+    height: usize,
+    scale: (f64, f64),
+    ratio: (f64, f64),
+    seed: u64,
+    n: usize,
+) -> PyResult<PyObject> {
+    geometry::check_crop_params(scale, ratio).map_err(|e| image_error(e, None))?;
+    if width == 0 || height == 0 {
+        return Err(PyValueError::new_err(format!("image size {width}x{height} is empty")));
+    }
+    let len = n.checked_mul(4).filter(|&l| l <= (1 << 32)).ok_or_else(|| PyValueError::new_err(format!("n = {n} is too large")))?;
+    let boxes = released(py, move || {
+        let mut v = Vec::with_capacity(len);
+        for i in 0..n {
+            let b = geometry::sample_resized_crop(width, height, scale, ratio, &mut Rng::keyed(seed, &[i as u64]));
+            v.extend([b.top as i64, b.left as i64, b.height as i64, b.width as i64]);
+        }
+        v
+    })?;
+    let t = tch::Tensor::f_from_slice(&boxes).and_then(|t| t.f_reshape([n as i64, 4])).map_err(tch_error)?;
+    to_py(py, t)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_image, m)?)?;
     m.add_function(wrap_pyfunction!(decode_image_file, m)?)?;
+    m.add_function(wrap_pyfunction!(resized_crop, m)?)?;
+    m.add_function(wrap_pyfunction!(resample_region, m)?)?;
+    m.add_function(wrap_pyfunction!(hflip, m)?)?;
+    m.add_function(wrap_pyfunction!(sample_resized_crops, m)?)?;
     Ok(())
 }
