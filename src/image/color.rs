@@ -15,17 +15,16 @@
 //!   `uint8(int32(hue_factor * 255))` with wrap-around;
 //! - solarize is `ImageOps.solarize` (values `>= threshold` are inverted).
 //!
-//! Every op is bit-exact with the reference (the hue op is checked on all 2^24 colours in the unit
-//! tests against a line-by-line transcription of Pillow's C code). The per-value ops run through
-//! 256-entry lookup tables; the hue op replaces Pillow's divisions by lookup tables built once per
-//! process from that transcription.
+//! Every op is bit-exact with the reference (the hue op is checked on all 2^24 colours and all
+//! 2^24 HSV triples in the unit tests against a line-by-line transcription of Pillow's C code).
+//! The per-value ops run through 256-entry lookup tables; the hue op is rewritten as branch-free
+//! straight-line arithmetic (two f32 divisions per pixel instead of Pillow's five) over blocks of
+//! pixels, so that it vectorises, with an AVX2 build picked at run time.
 //!
 //! The ops themselves never fail: out-of-range factors extrapolate exactly as Pillow does, and a
 //! trailing partial pixel (a length that is not a multiple of 3) is left untouched. The `check_*`
 //! functions validate parameters with the rules of the public API (torchvision's), for the
 //! bindings and for recipe validation.
-
-use std::sync::LazyLock;
 
 use super::{ImageError, Result};
 
@@ -191,8 +190,8 @@ fn clip8(v: i32) -> u8 {
 }
 
 /// Pillow's `rgb2hsv_row`, operation for operation: C `float` where Pillow has `float`, C
-/// `double` where a double literal promotes the expression. This is the reference the tables
-/// are built from and the tests compare against.
+/// `double` where a double literal promotes the expression. This is the reference the fast path
+/// is tested against (on every colour).
 pub fn pillow_rgb_to_hsv(r: u8, g: u8, b: u8) -> [u8; 3] {
     let maxc = r.max(g).max(b);
     let minc = r.min(g).min(b);
@@ -247,161 +246,6 @@ pub fn hue_shift(hue_factor: f64) -> u8 {
     ((hue_factor * 255.0) as i32) as u8
 }
 
-/// Lookup tables that make Pillow's HSV round trip division-free and branch-light.
-struct HueTables {
-    /// Pillow's uint8 hue, indexed `case << 16 | cr << 8 | d`: `case` = 2 * (first channel
-    /// holding the maximum, in r, g, b order) + (0 if the later of the two other channels holds the
-    /// minimum, else 1), `cr` = max - min, `d` = max minus the other non-minimum channel. The
-    /// hue depends only on these (Pillow's `rc`, `gc`, `bc` are (max - x) / cr).
-    hue: Vec<u8>,
-    /// Pillow's uint8 saturation, indexed `max << 8 | cr`.
-    sat: Vec<u8>,
-    /// Per uint8 hue: `i % 6` (the sextant), `f` (C float) and `1.0 - f` (C double).
-    sextant: [u8; 256],
-    frac: [f32; 256],
-    one_minus_frac: [f64; 256],
-    /// Per uint8 saturation: `fs` (C float) and `1.0 - fs` (C double).
-    fs: [f32; 256],
-    one_minus_fs: [f64; 256],
-}
-
-const HUE_CASES: usize = 8; // 6 used; 8 keeps every index `< len` provable.
-
-static HUE_TABLES: LazyLock<HueTables> = LazyLock::new(build_hue_tables);
-
-fn build_hue_tables() -> HueTables {
-    let mut hue = vec![0u8; HUE_CASES << 16];
-    for case in 0..6usize {
-        let max_channel = case / 2;
-        let later_is_min = case % 2 == 0;
-        for cr in 1..=255u8 {
-            for d in 0..=cr {
-                // A representative pixel with max = cr, min = 0, classified as `case`.
-                let mut px = [0u8; 3];
-                px[max_channel] = cr;
-                let (o1, o2) = match max_channel {
-                    0 => (1, 2),
-                    1 => (0, 2),
-                    _ => (0, 1),
-                };
-                if later_is_min {
-                    px[o1] = cr - d;
-                } else {
-                    px[o2] = cr - d;
-                }
-                let idx = case << 16 | usize::from(cr) << 8 | usize::from(d);
-                if let Some(slot) = hue.get_mut(idx) {
-                    *slot = pillow_rgb_to_hsv(px[0], px[1], px[2])[0];
-                }
-            }
-        }
-    }
-    let mut sat = vec![0u8; 1 << 16];
-    for maxc in 1..=255u8 {
-        for cr in 1..=maxc {
-            if let Some(slot) = sat.get_mut(usize::from(maxc) << 8 | usize::from(cr)) {
-                *slot = pillow_rgb_to_hsv(maxc, maxc - cr, maxc - cr)[1];
-            }
-        }
-    }
-    let mut t = HueTables {
-        hue,
-        sat,
-        sextant: [0; 256],
-        frac: [0.0; 256],
-        one_minus_frac: [0.0; 256],
-        fs: [0.0; 256],
-        one_minus_fs: [0.0; 256],
-    };
-    for v in 0..256usize {
-        // As in pillow_hsv_to_rgb.
-        let hd = f64::from(f32::from(v as u8)) * 6.0 / 255.0;
-        let i = hd.floor() as i32;
-        let f = (hd - f64::from(i as f32)) as f32;
-        t.sextant[v] = (i % 6) as u8;
-        t.frac[v] = f;
-        t.one_minus_frac[v] = 1.0 - f64::from(f);
-        let fs = (f64::from(f32::from(v as u8)) / 255.0) as f32;
-        t.fs[v] = fs;
-        t.one_minus_fs[v] = 1.0 - f64::from(fs);
-    }
-    t
-}
-
-/// C's `round()` (half away from zero) for `x >= 0`, converted to int: adding the largest double
-/// below 0.5 and truncating is exact for every non-negative double (LLVM expands `round` the
-/// same way), without a libm call on x86-64 baseline.
-#[inline(always)]
-fn round_pos(x: f64) -> u32 {
-    (x + 0.499_999_999_999_999_94) as u32
-}
-
-/// Bit shifts placing (v, third, p) packed as `v | third << 8 | p << 16` into r, g, b for each
-/// Pillow sextant: 0 (v,t,p) 1 (q,v,p) 2 (p,v,t) 3 (p,q,v) 4 (t,p,v) 5 (v,p,q).
-const SEXTANT_SHIFTS: [[u32; 3]; 8] = [
-    [0, 8, 16],
-    [8, 0, 16],
-    [16, 0, 8],
-    [16, 8, 0],
-    [8, 16, 0],
-    [0, 16, 8],
-    [0, 0, 0],
-    [0, 0, 0],
-];
-
-impl HueTables {
-    /// Pillow's `rgb2hsv_row` through the tables: (hue, saturation, value) as uint8.
-    #[inline(always)]
-    fn rgb_to_hsv(&self, r: u8, g: u8, b: u8) -> (u8, u8, u8) {
-        let maxc = r.max(g).max(b);
-        let minc = r.min(g).min(b);
-        let cr = maxc - minc;
-        let (m, o1, o2) = if r == maxc {
-            (0usize, g, b)
-        } else if g == maxc {
-            (2, r, b)
-        } else {
-            (4, r, g)
-        };
-        let (case, d) = if o2 == minc {
-            (m, maxc - o1)
-        } else {
-            (m + 1, maxc - o2)
-        };
-        let hidx = (case & 7) << 16 | usize::from(cr) << 8 | usize::from(d);
-        let uh = self.hue.get(hidx).copied().unwrap_or(0);
-        let us = self
-            .sat
-            .get(usize::from(maxc) << 8 | usize::from(cr))
-            .copied()
-            .unwrap_or(0);
-        (uh, us, maxc)
-    }
-
-    /// Pillow's `hsv2rgb` through the tables. With s == 0 the formulas give p = q = t = v, which
-    /// is Pillow's grey shortcut, so no branch is needed for it.
-    #[inline(always)]
-    fn hsv_to_rgb(&self, h: u8, s: u8, v: u8) -> [u8; 3] {
-        let (h, s) = (usize::from(h), usize::from(s));
-        let vd = f64::from(v);
-        let fs = self.fs[s];
-        let p = round_pos(vd * self.one_minus_fs[s]);
-        let sextant = self.sextant[h];
-        let third = if sextant & 1 == 1 {
-            round_pos(vd * (1.0 - f64::from(fs * self.frac[h])))
-        } else {
-            round_pos(vd * (1.0 - f64::from(fs) * self.one_minus_frac[h]))
-        };
-        let packed = u32::from(v) | third.min(255) << 8 | p.min(255) << 16;
-        let [sr, sg, sb] = SEXTANT_SHIFTS[usize::from(sextant & 7)];
-        [
-            (packed >> sr) as u8,
-            (packed >> sg) as u8,
-            (packed >> sb) as u8,
-        ]
-    }
-}
-
 /// torchvision's `adjust_hue` on a PIL image: Pillow's uint8 HSV, the hue byte shifted by
 /// [`hue_shift`]`(hue_factor)` with wrap-around, back to RGB. Not the identity even at
 /// `hue_factor = 0`: Pillow's uint8 HSV round trip is lossy (and greys out pixels whose uint8
@@ -410,18 +254,181 @@ pub fn adjust_hue(buf: &mut [u8], hue_factor: f64) {
     adjust_hue_shift(buf, hue_shift(hue_factor));
 }
 
-/// [`adjust_hue`] with the uint8 hue shift given directly.
-pub fn adjust_hue_shift(buf: &mut [u8], shift: u8) {
-    let t: &HueTables = &HUE_TABLES;
-    for px in buf.chunks_exact_mut(3) {
-        if let [r, g, b] = px {
-            let (h, s, v) = t.rgb_to_hsv(*r, *g, *b);
-            let [nr, ng, nb] = t.hsv_to_rgb(h.wrapping_add(shift), s, v);
-            *r = nr;
-            *g = ng;
-            *b = nb;
+#[inline(always)]
+fn fmax(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+#[inline(always)]
+fn fmin(a: f32, b: f32) -> f32 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `x as i32` for an `x` that is in [0, 2^20] by construction, as a plain truncating conversion
+/// (cvttpd2dq) that vectorises, where Rust's saturating `as` is scalarised by LLVM. The clamp
+/// (two vector ops; NaN fails `x > 0.0` and becomes 0) keeps the conversion in range whatever `x`.
+#[inline(always)]
+fn trunc_i32(x: f64) -> i32 {
+    let x = if x > 0.0 { x } else { 0.0 };
+    let x = if x < 1_048_576.0 { x } else { 1_048_576.0 };
+    // SAFETY: x is in [0, 2^20], representable as i32 after truncation.
+    unsafe { x.to_int_unchecked::<i32>() }
+}
+
+/// Pillow's `rgb2hsv_row` without branches or tables: (hue, saturation) as i32, value = max.
+/// Of Pillow's three `(max - x) / cr` quotients one is 0 and one is 1 (the maximum and the
+/// minimum channel), so one division gives the third, `q`, and each of Pillow's hue expressions
+/// (`bc - gc`, `2.0 + rc - bc`, `4.0 + gc - rc`) becomes `k + q` or `k - q`: exact in double and
+/// rounded once to float there, a single correctly rounded f32 operation here. `/ 6.0` becomes
+/// `* (1.0 / 6.0)`. The tests check on all 2^24 colours that the result is bit-exact.
+#[inline(always)]
+fn rgb_to_hsv_lane(r: f32, g: f32, b: f32) -> (i32, i32, f32) {
+    let maxc = fmax(r, fmax(g, b));
+    let minc = fmin(r, fmin(g, b));
+    let cr = maxc - minc;
+    let grey = cr == 0.0;
+    let crs = if grey { 1.0 } else { cr };
+    let s = cr / if maxc == 0.0 { 1.0 } else { maxc };
+    let mid = r + g + b - maxc - minc;
+    let q = (maxc - mid) / crs;
+    // Pillow takes the first channel equal to the maximum (r, then g, then b); whether the later
+    // of the two others is the minimum decides between the two hue expressions.
+    let r_max = r == maxc;
+    let g_max = !r_max && g == maxc;
+    let later_is_min = if r_max || g_max { b == minc } else { g == minc };
+    // r max: 1 - q | q - 1; g max: 1 + q | 3 - q; b max: 5 - q | 3 + q.
+    let (k, negate) = match (r_max, g_max, later_is_min) {
+        (true, _, true) => (1.0, true),
+        (true, _, false) => (-1.0, false),
+        (false, true, true) => (1.0, false),
+        (false, true, false) => (3.0, true),
+        (false, false, true) => (5.0, true),
+        (false, false, false) => (3.0, false),
+    };
+    let h: f32 = k + if negate { -q } else { q };
+    let x = f64::from(h) * (1.0 / 6.0) + 1.0;
+    let x = if x >= 1.0 { x - 1.0 } else { x };
+    let uh = trunc_i32(f64::from(x as f32) * 255.0);
+    let uh = if grey { 0 } else { uh };
+    let us = trunc_i32(f64::from(s) * 255.0);
+    (uh, us, maxc)
+}
+
+/// Pillow's `hsv2rgb` without branches or tables (`h`, `s` in 0..=255, `v` = value as f32).
+/// `i = floor(h * 6.0 / 255.0)` is computed in integers, and `f` and `fs` as f32 quotients, which
+/// give Pillow's values for all 256 inputs (checked in the tests); the three products are
+/// rounded in double as Pillow does.
+#[inline(always)]
+fn hsv_to_rgb_lane(h: i32, s: i32, v: f32) -> [i32; 3] {
+    let i = (h * 6 * 0x8081) >> 23; // (6 h) / 255 for 6 h < 2^16
+    let f = (6 * h - 255 * i) as f32 / 255.0;
+    let fs = s as f32 / 255.0;
+    let vd = f64::from(v);
+    let p = trunc_i32(vd * (1.0 - f64::from(fs)) + 0.499_999_999_999_999_94);
+    let sext = if i >= 6 { i - 6 } else { i };
+    // The third component is q (odd sextants) or t (even ones): pick the factor, round once.
+    let q_factor = 1.0 - f64::from(fs * f);
+    let t_factor = 1.0 - f64::from(fs) * (1.0 - f64::from(f));
+    let third_factor = if sext & 1 == 1 { q_factor } else { t_factor };
+    let third = trunc_i32(vd * third_factor + 0.499_999_999_999_999_94);
+    let v = trunc_i32(f64::from(v));
+    // 0 (v,t,p) 1 (q,v,p) 2 (p,v,t) 3 (p,q,v) 4 (t,p,v) 5 (v,p,q)
+    let r = if sext == 0 || sext == 5 {
+        v
+    } else if sext == 2 || sext == 3 {
+        p
+    } else {
+        third
+    };
+    let g = if sext == 1 || sext == 2 {
+        v
+    } else if sext == 4 || sext == 5 {
+        p
+    } else {
+        third
+    };
+    let b = if sext == 3 || sext == 4 {
+        v
+    } else if sext == 0 || sext == 1 {
+        p
+    } else {
+        third
+    };
+    [r, g, b]
+}
+
+#[inline(always)]
+fn hue_pixel(px: &mut [u8], shift: i32) {
+    if let [r, g, b] = px {
+        let (h, s, v) = rgb_to_hsv_lane(f32::from(*r), f32::from(*g), f32::from(*b));
+        let [nr, ng, nb] = hsv_to_rgb_lane((h + shift) & 255, s, v);
+        *r = nr as u8;
+        *g = ng as u8;
+        *b = nb as u8;
+    }
+}
+
+const HUE_BLOCK: usize = 128;
+
+#[inline(always)]
+fn hue_body(buf: &mut [u8], shift: u8) {
+    let shift = i32::from(shift);
+    let mut blocks = buf.chunks_exact_mut(3 * HUE_BLOCK);
+    for block in &mut blocks {
+        // Planar u8 -> f32, the lane math, i32 -> planar u8, back to interleaved.
+        let mut planes = [[0u8; HUE_BLOCK]; 3];
+        for (i, px) in block.chunks_exact(3).enumerate().take(HUE_BLOCK) {
+            planes[0][i] = px[0];
+            planes[1][i] = px[1];
+            planes[2][i] = px[2];
+        }
+        let [pr, pg, pb] = &mut planes;
+        for i in 0..HUE_BLOCK {
+            let (h, s, v) = rgb_to_hsv_lane(f32::from(pr[i]), f32::from(pg[i]), f32::from(pb[i]));
+            let [r, g, b] = hsv_to_rgb_lane((h + shift) & 255, s, v);
+            pr[i] = r as u8;
+            pg[i] = g as u8;
+            pb[i] = b as u8;
+        }
+        for (i, px) in block.chunks_exact_mut(3).enumerate().take(HUE_BLOCK) {
+            px[0] = planes[0][i];
+            px[1] = planes[1][i];
+            px[2] = planes[2][i];
         }
     }
+    for px in blocks.into_remainder().chunks_exact_mut(3) {
+        hue_pixel(px, shift);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn hue_avx2(buf: &mut [u8], shift: u8) {
+    hue_body(buf, shift)
+}
+
+/// [`adjust_hue`] with the uint8 hue shift given directly.
+pub fn adjust_hue_shift(buf: &mut [u8], shift: u8) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        unsafe { hue_avx2(buf, shift) };
+        return;
+    }
+    hue_body(buf, shift)
+}
+
+/// [`adjust_hue_shift`] without the AVX2 dispatch (the path of CPUs without AVX2).
+pub fn adjust_hue_shift_baseline(buf: &mut [u8], shift: u8) {
+    hue_body(buf, shift)
 }
 
 #[cfg(test)]
@@ -553,23 +560,27 @@ mod tests {
     }
 
     #[test]
-    fn rgb_to_hsv_tables_match_the_transcription_on_every_colour() {
-        let t: &HueTables = &HUE_TABLES;
+    fn arithmetic_rgb_to_hsv_matches_the_transcription_on_every_colour() {
         for c in 0..1u32 << 24 {
             let (r, g, b) = ((c >> 16) as u8, (c >> 8) as u8, c as u8);
             let [h, s, v] = pillow_rgb_to_hsv(r, g, b);
-            assert_eq!(t.rgb_to_hsv(r, g, b), (h, s, v), "rgb {r},{g},{b}");
+            let (ah, as_, av) = rgb_to_hsv_lane(f32::from(r), f32::from(g), f32::from(b));
+            assert_eq!(
+                (ah, as_, av),
+                (i32::from(h), i32::from(s), f32::from(v)),
+                "rgb {r},{g},{b}"
+            );
         }
     }
 
     #[test]
-    fn hsv_to_rgb_tables_match_the_transcription_on_every_hsv() {
-        let t: &HueTables = &HUE_TABLES;
+    fn arithmetic_hsv_to_rgb_matches_the_transcription_on_every_hsv() {
         for c in 0..1u32 << 24 {
             let (h, s, v) = ((c >> 16) as u8, (c >> 8) as u8, c as u8);
+            let want = pillow_hsv_to_rgb(h, s, v).map(i32::from);
             assert_eq!(
-                t.hsv_to_rgb(h, s, v),
-                pillow_hsv_to_rgb(h, s, v),
+                hsv_to_rgb_lane(i32::from(h), i32::from(s), f32::from(v)),
+                want,
                 "hsv {h},{s},{v}"
             );
         }
@@ -582,6 +593,9 @@ mod tests {
             let shift = hue_shift(factor);
             let mut out = img.clone();
             adjust_hue(&mut out, factor);
+            let mut baseline = img.clone();
+            adjust_hue_shift_baseline(&mut baseline, shift);
+            assert_eq!(out, baseline);
             for (src, dst) in img.chunks_exact(3).zip(out.chunks_exact(3)) {
                 let [h, s, v] = pillow_rgb_to_hsv(src[0], src[1], src[2]);
                 assert_eq!(dst, pillow_hsv_to_rgb(h.wrapping_add(shift), s, v));
@@ -590,23 +604,27 @@ mod tests {
     }
 
     #[test]
-    fn round_pos_is_c_round() {
+    fn adding_the_largest_double_below_half_and_truncating_is_c_round() {
+        let round = |x: f64| trunc_i32(x + 0.499_999_999_999_999_94);
         for v in 0..=255u32 {
             for k in 0..=2000u32 {
                 let x = f64::from(v) * (f64::from(k) / 2000.0);
-                assert_eq!(round_pos(x), x.round() as u32);
+                assert_eq!(round(x), x.round() as i32);
             }
         }
         for x in [
-            0.5,
+            0.5f64,
             1.5,
             2.5,
             0.499_999_999_999_999_94,
             254.5,
             254.499_999_999_999_97,
         ] {
-            assert_eq!(round_pos(x), x.round() as u32, "{x}");
+            assert_eq!(round(x), x.round() as i32, "{x}");
         }
+        assert_eq!(trunc_i32(f64::NAN), 0);
+        assert_eq!(trunc_i32(-3.0), 0);
+        assert_eq!(trunc_i32(1e300), 1 << 20);
     }
 
     #[test]

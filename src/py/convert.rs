@@ -30,6 +30,12 @@ impl<T> SendPtr<T> {
     pub unsafe fn as_mut_slice<'a>(&self) -> &'a mut [T] {
         std::slice::from_raw_parts_mut(self.0, self.1)
     }
+
+    /// # Safety
+    /// The pointer must be valid for `self.1` elements and not written to while the slice lives.
+    pub unsafe fn as_slice<'a>(&self) -> &'a [T] {
+        std::slice::from_raw_parts(self.0, self.1)
+    }
 }
 
 /// A new contiguous uint8 CPU tensor and a pointer to its storage, for the core to fill in place.
