@@ -26,6 +26,7 @@
 //! functions validate parameters with the rules of the public API (torchvision's), for the
 //! bindings and for recipe validation.
 
+use super::simd::{clip_trunc_u8, simd_dispatch, trunc_i32};
 use super::{ImageError, Result};
 
 // --------------------------------------------------------------------------------------------
@@ -77,32 +78,17 @@ pub fn luma(r: u8, g: u8, b: u8) -> u8 {
 }
 
 /// Pillow's `ImagingBlend` for one value: `in1 + alpha * (in2 - in1)` in C `float`, truncated
-/// toward zero, clipped to 0..=255. (`as u8` from f32 saturates, which is exactly that clip; the
-/// shortcuts for alpha 0 and 1 give the same values as the formula.)
+/// toward zero, clipped to 0..=255 (the shortcuts for alpha 0 and 1 give the same values as the
+/// formula). `in1` and `in2` are integers 0..=255 held as f32 (exact).
 #[inline(always)]
-fn blend(in1: u8, in2: u8, alpha: f32) -> u8 {
-    let a = f32::from(in1);
-    (a + alpha * (f32::from(in2) - a)) as u8
+fn blend(in1: f32, in2: f32, alpha: f32) -> u8 {
+    clip_trunc_u8(in1 + alpha * (in2 - in1))
 }
 
-/// The blend of every value with a constant degenerate value, as a table.
-fn blend_lut(degenerate: u8, alpha: f32) -> [u8; 256] {
-    let mut lut = [0u8; 256];
-    for (v, out) in lut.iter_mut().enumerate() {
-        *out = blend(degenerate, v as u8, alpha);
-    }
-    lut
-}
-
-/// Maps every value of the whole pixels of `buf` (a trailing partial pixel stays as it is).
-#[inline]
-fn apply_lut(buf: &mut [u8], lut: &[u8; 256]) {
-    let whole = buf.len() - buf.len() % 3;
-    if let Some(pixels) = buf.get_mut(..whole) {
-        for v in pixels.iter_mut() {
-            *v = lut[usize::from(*v)];
-        }
-    }
+/// [`luma`] on values held as u32 lanes.
+#[inline(always)]
+fn luma32(r: u32, g: u32, b: u32) -> u32 {
+    (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16
 }
 
 /// The factor as Pillow receives it: `Image.blend` parses it as a C `float`.
@@ -111,25 +97,77 @@ fn pillow_alpha(factor: f64) -> f32 {
     factor as f32
 }
 
+/// The whole pixels of `buf` (a trailing partial pixel is left alone by every op).
+#[inline(always)]
+fn whole_pixels(buf: &mut [u8]) -> &mut [u8] {
+    let whole = buf.len() - buf.len() % 3;
+    let (pixels, _) = buf.split_at_mut(whole);
+    pixels
+}
+
+/// Pixels per planar block: small enough for the stack and L1, large enough to amortise.
+pub(crate) const BLOCK: usize = 128;
+
+/// A block of up to [`BLOCK`] pixels as r, g, b planes: planar lanes are what lets the per-pixel
+/// arithmetic vectorise. Lanes past the end of a short last block are zeros and are not stored.
+/// (A struct and a plain loop in each op rather than a helper taking a closure: a large closure
+/// may not be inlined into the AVX2 build and would then run as baseline code.)
+pub(crate) struct Planes {
+    pub r: [u8; BLOCK],
+    pub g: [u8; BLOCK],
+    pub b: [u8; BLOCK],
+}
+
+impl Planes {
+    #[inline(always)]
+    pub fn load(block: &[u8]) -> Planes {
+        let mut p = Planes { r: [0; BLOCK], g: [0; BLOCK], b: [0; BLOCK] };
+        for (((px, r), g), b) in block.chunks_exact(3).zip(&mut p.r).zip(&mut p.g).zip(&mut p.b) {
+            if let [pr, pg, pb] = *px {
+                (*r, *g, *b) = (pr, pg, pb);
+            }
+        }
+        p
+    }
+
+    #[inline(always)]
+    pub fn store(&self, block: &mut [u8]) {
+        for (((px, r), g), b) in block.chunks_exact_mut(3).zip(&self.r).zip(&self.g).zip(&self.b) {
+            if let [pr, pg, pb] = px {
+                (*pr, *pg, *pb) = (*r, *g, *b);
+            }
+        }
+    }
+}
+
 // --------------------------------------------------------------------------------------------
-// The per-value ops
+// The ops
 // --------------------------------------------------------------------------------------------
 
-/// `ImageEnhance.Brightness(img).enhance(factor)`: blend with black.
-pub fn adjust_brightness(buf: &mut [u8], factor: f64) {
-    let lut = blend_lut(0, pillow_alpha(factor));
-    apply_lut(buf, &lut);
+simd_dispatch! {
+    /// `ImageEnhance.Brightness(img).enhance(factor)`: blend with black, i.e. every value becomes
+    /// `factor * value` in C float, truncated and clipped.
+    pub fn adjust_brightness / adjust_brightness_baseline(buf: &mut [u8], factor: f64) {
+        let alpha = pillow_alpha(factor);
+        for v in whole_pixels(buf) {
+            *v = blend(0.0, f32::from(*v), alpha);
+        }
+    }
 }
 
 /// The value Pillow's `ImageEnhance.Contrast` blends with: `int(mean(L) + 0.5)`.
 pub fn contrast_mean(buf: &[u8]) -> u8 {
     let mut sum = 0u64;
     let mut n = 0u64;
-    for px in buf.chunks_exact(3) {
-        if let [r, g, b] = *px {
-            sum += u64::from(luma(r, g, b));
-            n += 1;
+    for block in buf.chunks(3 * BLOCK) {
+        let mut block_sum = 0u32;
+        for px in block.chunks_exact(3) {
+            if let [r, g, b] = *px {
+                block_sum += luma32(u32::from(r), u32::from(g), u32::from(b));
+                n += 1;
+            }
         }
+        sum += u64::from(block_sum);
     }
     if n == 0 {
         return 0;
@@ -138,46 +176,54 @@ pub fn contrast_mean(buf: &[u8]) -> u8 {
     ((sum as f64 / n as f64) + 0.5) as u8
 }
 
-/// `ImageEnhance.Contrast(img).enhance(factor)`: blend with the rounded mean of the `L` image.
-pub fn adjust_contrast(buf: &mut [u8], factor: f64) {
-    let mean = contrast_mean(buf);
-    let lut = blend_lut(mean, pillow_alpha(factor));
-    apply_lut(buf, &lut);
-}
-
-/// `ImageEnhance.Color(img).enhance(factor)`: blend with `img.convert("L").convert("RGB")`.
-pub fn adjust_saturation(buf: &mut [u8], factor: f64) {
-    let alpha = pillow_alpha(factor);
-    for px in buf.chunks_exact_mut(3) {
-        if let [r, g, b] = px {
-            let l = luma(*r, *g, *b);
-            *r = blend(l, *r, alpha);
-            *g = blend(l, *g, alpha);
-            *b = blend(l, *b, alpha);
+simd_dispatch! {
+    /// `ImageEnhance.Contrast(img).enhance(factor)`: blend with the rounded mean of the `L` image.
+    pub fn adjust_contrast / adjust_contrast_baseline(buf: &mut [u8], factor: f64) {
+        let mean = f32::from(contrast_mean(buf));
+        let alpha = pillow_alpha(factor);
+        for v in whole_pixels(buf) {
+            *v = blend(mean, f32::from(*v), alpha);
         }
     }
 }
 
-/// `img.convert("L")` replicated to three channels (torchvision's `to_grayscale(img, 3)`).
-pub fn to_grayscale(buf: &mut [u8]) {
-    for px in buf.chunks_exact_mut(3) {
-        if let [r, g, b] = px {
-            let l = luma(*r, *g, *b);
-            *r = l;
-            *g = l;
-            *b = l;
+simd_dispatch! {
+    /// `ImageEnhance.Color(img).enhance(factor)`: blend with `img.convert("L").convert("RGB")`.
+    pub fn adjust_saturation / adjust_saturation_baseline(buf: &mut [u8], factor: f64) {
+        let alpha = pillow_alpha(factor);
+        for block in whole_pixels(buf).chunks_mut(3 * BLOCK) {
+            let Planes { mut r, mut g, mut b } = Planes::load(block);
+            for i in 0..BLOCK {
+                let (vr, vg, vb) = (r[i], g[i], b[i]);
+                let l = luma32(u32::from(vr), u32::from(vg), u32::from(vb)) as f32;
+                r[i] = blend(l, f32::from(vr), alpha);
+                g[i] = blend(l, f32::from(vg), alpha);
+                b[i] = blend(l, f32::from(vb), alpha);
+            }
+            Planes { r, g, b }.store(block);
+        }
+    }
+}
+
+simd_dispatch! {
+    /// `img.convert("L")` replicated to three channels (torchvision's `to_grayscale(img, 3)`).
+    pub fn to_grayscale / to_grayscale_baseline(buf: &mut [u8]) {
+        for block in whole_pixels(buf).chunks_mut(3 * BLOCK) {
+            let Planes { mut r, mut g, mut b } = Planes::load(block);
+            for i in 0..BLOCK {
+                let l = luma32(u32::from(r[i]), u32::from(g[i]), u32::from(b[i])) as u8;
+                (r[i], g[i], b[i]) = (l, l, l);
+            }
+            Planes { r, g, b }.store(block);
         }
     }
 }
 
 /// `ImageOps.solarize(img, threshold)`: every value `>= threshold` becomes `255 - value`.
 pub fn solarize(buf: &mut [u8], threshold: u8) {
-    let mut lut = [0u8; 256];
-    for (v, out) in lut.iter_mut().enumerate() {
-        let v = v as u8;
-        *out = if v < threshold { v } else { 255 - v };
+    for v in whole_pixels(buf) {
+        *v = if *v >= threshold { 255 - *v } else { *v };
     }
-    apply_lut(buf, &lut);
 }
 
 // --------------------------------------------------------------------------------------------
@@ -272,17 +318,6 @@ fn fmin(a: f32, b: f32) -> f32 {
     }
 }
 
-/// `x as i32` for an `x` that is in [0, 2^20] by construction, as a plain truncating conversion
-/// (cvttpd2dq) that vectorises, where Rust's saturating `as` is scalarised by LLVM. The clamp
-/// (two vector ops; NaN fails `x > 0.0` and becomes 0) keeps the conversion in range whatever `x`.
-#[inline(always)]
-fn trunc_i32(x: f64) -> i32 {
-    let x = if x > 0.0 { x } else { 0.0 };
-    let x = if x < 1_048_576.0 { x } else { 1_048_576.0 };
-    // SAFETY: x is in [0, 2^20], representable as i32 after truncation.
-    unsafe { x.to_int_unchecked::<i32>() }
-}
-
 /// Pillow's `rgb2hsv_row` without branches or tables: (hue, saturation) as i32, value = max.
 /// Of Pillow's three `(max - x) / cr` quotients one is 0 and one is 1 (the maximum and the
 /// minimum channel), so one division gives the third, `q`, and each of Pillow's hue expressions
@@ -365,70 +400,20 @@ fn hsv_to_rgb_lane(h: i32, s: i32, v: f32) -> [i32; 3] {
     [r, g, b]
 }
 
-#[inline(always)]
-fn hue_pixel(px: &mut [u8], shift: i32) {
-    if let [r, g, b] = px {
-        let (h, s, v) = rgb_to_hsv_lane(f32::from(*r), f32::from(*g), f32::from(*b));
-        let [nr, ng, nb] = hsv_to_rgb_lane((h + shift) & 255, s, v);
-        *r = nr as u8;
-        *g = ng as u8;
-        *b = nb as u8;
-    }
-}
-
-const HUE_BLOCK: usize = 128;
-
-#[inline(always)]
-fn hue_body(buf: &mut [u8], shift: u8) {
-    let shift = i32::from(shift);
-    let mut blocks = buf.chunks_exact_mut(3 * HUE_BLOCK);
-    for block in &mut blocks {
-        // Planar u8 -> f32, the lane math, i32 -> planar u8, back to interleaved.
-        let mut planes = [[0u8; HUE_BLOCK]; 3];
-        for (i, px) in block.chunks_exact(3).enumerate().take(HUE_BLOCK) {
-            planes[0][i] = px[0];
-            planes[1][i] = px[1];
-            planes[2][i] = px[2];
-        }
-        let [pr, pg, pb] = &mut planes;
-        for i in 0..HUE_BLOCK {
-            let (h, s, v) = rgb_to_hsv_lane(f32::from(pr[i]), f32::from(pg[i]), f32::from(pb[i]));
-            let [r, g, b] = hsv_to_rgb_lane((h + shift) & 255, s, v);
-            pr[i] = r as u8;
-            pg[i] = g as u8;
-            pb[i] = b as u8;
-        }
-        for (i, px) in block.chunks_exact_mut(3).enumerate().take(HUE_BLOCK) {
-            px[0] = planes[0][i];
-            px[1] = planes[1][i];
-            px[2] = planes[2][i];
+simd_dispatch! {
+    /// [`adjust_hue`] with the uint8 hue shift given directly.
+    pub fn adjust_hue_shift / adjust_hue_shift_baseline(buf: &mut [u8], shift: u8) {
+        let shift = i32::from(shift);
+        for block in whole_pixels(buf).chunks_mut(3 * BLOCK) {
+            let Planes { mut r, mut g, mut b } = Planes::load(block);
+            for i in 0..BLOCK {
+                let (h, s, v) = rgb_to_hsv_lane(f32::from(r[i]), f32::from(g[i]), f32::from(b[i]));
+                let [nr, ng, nb] = hsv_to_rgb_lane((h + shift) & 255, s, v);
+                (r[i], g[i], b[i]) = (nr as u8, ng as u8, nb as u8);
+            }
+            Planes { r, g, b }.store(block);
         }
     }
-    for px in blocks.into_remainder().chunks_exact_mut(3) {
-        hue_pixel(px, shift);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn hue_avx2(buf: &mut [u8], shift: u8) {
-    hue_body(buf, shift)
-}
-
-/// [`adjust_hue`] with the uint8 hue shift given directly.
-pub fn adjust_hue_shift(buf: &mut [u8], shift: u8) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        unsafe { hue_avx2(buf, shift) };
-        return;
-    }
-    hue_body(buf, shift)
-}
-
-/// [`adjust_hue_shift`] without the AVX2 dispatch (the path of CPUs without AVX2).
-pub fn adjust_hue_shift_baseline(buf: &mut [u8], shift: u8) {
-    hue_body(buf, shift)
 }
 
 #[cfg(test)]
@@ -480,11 +465,85 @@ mod tests {
 
     #[test]
     fn blend_truncates_in_float_and_clips() {
-        assert_eq!(blend(0, 255, 0.6), 153); // 0.6f * 255 = 153.0 in float
-        assert_eq!(blend(0, 101, 0.6), 60); // 60.6 -> 60 (truncation, not rounding)
-        assert_eq!(blend(0, 200, 1.4), 255); // 280 -> clipped
-        assert_eq!(blend(100, 10, 1.4), 0); // 100 + 1.4 * -90 = -26 -> clipped
-        assert_eq!(blend(100, 110, 1.4), 114); // 100 + 1.4f * 10 = 114.0 in float
+        assert_eq!(blend(0.0, 255.0, 0.6), 153); // 0.6f * 255 = 153.0 in float
+        assert_eq!(blend(0.0, 101.0, 0.6), 60); // 60.6 -> 60 (truncation, not rounding)
+        assert_eq!(blend(0.0, 200.0, 1.4), 255); // 280 -> clipped
+        assert_eq!(blend(100.0, 10.0, 1.4), 0); // 100 + 1.4 * -90 = -26 -> clipped
+        assert_eq!(blend(100.0, 110.0, 1.4), 114); // 100 + 1.4f * 10 = 114.0 in float
+        assert_eq!(blend(100.0, 110.0, f32::NAN), 0);
+        // Against Pillow's C expression (float arithmetic, saturating cast) on every pair.
+        for alpha in [0.0f32, 0.6, 0.8, 1.0, 1.2, 1.4, 3.7] {
+            for a in 0..=255u8 {
+                for v in 0..=255u8 {
+                    let (a, v) = (f32::from(a), f32::from(v));
+                    assert_eq!(blend(a, v, alpha), (a + alpha * (v - a)) as u8);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dispatched_and_baseline_builds_agree() {
+        let img = photo();
+        type Op = (fn(&mut [u8]), fn(&mut [u8]));
+        let ops: [Op; 5] = [
+            (
+                |b| adjust_brightness(b, 1.37),
+                |b| adjust_brightness_baseline(b, 1.37),
+            ),
+            (
+                |b| adjust_contrast(b, 0.61),
+                |b| adjust_contrast_baseline(b, 0.61),
+            ),
+            (
+                |b| adjust_saturation(b, 1.19),
+                |b| adjust_saturation_baseline(b, 1.19),
+            ),
+            (
+                |b| adjust_hue_shift(b, 231),
+                |b| adjust_hue_shift_baseline(b, 231),
+            ),
+            (to_grayscale, to_grayscale_baseline),
+        ];
+        for (fast, base) in ops {
+            // Also an odd length: a short last block and a partial pixel.
+            for len in [img.len(), img.len() - 3 * 77 - 2] {
+                let (mut a, mut b) = (img[..len].to_vec(), img[..len].to_vec());
+                fast(&mut a);
+                base(&mut b);
+                assert_eq!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn per_value_ops_match_the_pillow_formula() {
+        let img = photo();
+        let mean = contrast_mean(&img);
+        for factor in [0.6, 1.4] {
+            let alpha = factor as f32;
+            let mut out = img.clone();
+            adjust_brightness(&mut out, factor);
+            assert!(img
+                .iter()
+                .zip(&out)
+                .all(|(&v, &o)| o == (alpha * f32::from(v)) as u8));
+            let mut out = img.clone();
+            adjust_contrast(&mut out, factor);
+            let m = f32::from(mean);
+            assert!(img
+                .iter()
+                .zip(&out)
+                .all(|(&v, &o)| o == (m + alpha * (f32::from(v) - m)) as u8));
+        }
+        let mut out = img.clone();
+        adjust_saturation(&mut out, 1.2);
+        for (p, o) in img.chunks_exact(3).zip(out.chunks_exact(3)) {
+            let l = f32::from(luma(p[0], p[1], p[2]));
+            for c in 0..3 {
+                assert_eq!(o[c], (l + 1.2f32 * (f32::from(p[c]) - l)) as u8);
+            }
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod color;
 pub mod decode;
 pub mod error;
 pub mod rng;
+mod simd;
 
 pub use error::{ImageError, Result};
 
