@@ -5,6 +5,8 @@ Images are ``torch.uint8`` tensors of shape [H, W, 3] (RGB, values 0-255) on the
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 
 import torch
@@ -91,4 +93,186 @@ def normalize(
     return out if dtype == torch.float32 else out.to(dtype)
 
 
-__all__ = ["decode", "decode_file", "normalize"]
+def _image(img: object, op: str) -> torch.Tensor:
+    """Checks that ``img`` is a uint8 [H, W, 3] CPU tensor and returns it contiguous."""
+    if not isinstance(img, torch.Tensor):
+        raise TypeError(f"{op}: img must be a torch.Tensor (uint8 [H, W, 3]), got {type(img).__name__}")
+    if img.dtype != torch.uint8:
+        raise TypeError(f"{op}: img must have dtype torch.uint8, got {img.dtype}")
+    if img.ndim != 3 or img.shape[-1] != 3:
+        raise ValueError(f"{op}: img must have shape [H, W, 3] (RGB, channels last), got {list(img.shape)}")
+    if img.device.type != "cpu":
+        raise ValueError(f"{op}: img must be on the CPU, got device {img.device}")
+    return img.contiguous()
+
+
+def _real(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def adjust_brightness(img: torch.Tensor, factor: float) -> torch.Tensor:
+    """Adjusts brightness as ``torchvision.transforms.v2.functional.adjust_brightness`` on a PIL image.
+
+    Pillow's ``ImageEnhance.Brightness``: every value becomes ``factor * value`` computed in C
+    float, truncated toward zero and clipped to 0-255. Bit-exact with torchvision + Pillow.
+
+    Args:
+        img: uint8 tensor [H, W, 3], RGB, values 0-255, on the CPU (made contiguous if needed).
+        factor: 0 gives black, 1 the original image; any finite value >= 0.
+
+    Returns:
+        A new uint8 tensor [H, W, 3] on the CPU.
+
+    Raises:
+        TypeError: ``img`` is not a uint8 tensor, or ``factor`` is not a number.
+        ValueError: wrong shape or device, or ``factor`` negative or not finite.
+    """
+    return _trex.adjust_brightness(_image(img, "adjust_brightness"), _real(factor, "brightness factor"))
+
+
+def adjust_contrast(img: torch.Tensor, factor: float) -> torch.Tensor:
+    """Adjusts contrast as ``torchvision.transforms.v2.functional.adjust_contrast`` on a PIL image.
+
+    Pillow's ``ImageEnhance.Contrast``: a blend with the grey level ``int(mean(L) + 0.5)``, where L
+    is Pillow's luma (``convert("L")``), in C float, truncated and clipped. Bit-exact.
+
+    Args:
+        img: uint8 tensor [H, W, 3], RGB, values 0-255, on the CPU.
+        factor: 0 gives a flat grey image, 1 the original; any finite value >= 0.
+
+    Returns:
+        A new uint8 tensor [H, W, 3] on the CPU.
+
+    Raises:
+        TypeError: ``img`` is not a uint8 tensor, or ``factor`` is not a number.
+        ValueError: wrong shape or device, or ``factor`` negative or not finite.
+    """
+    return _trex.adjust_contrast(_image(img, "adjust_contrast"), _real(factor, "contrast factor"))
+
+
+def adjust_saturation(img: torch.Tensor, factor: float) -> torch.Tensor:
+    """Adjusts saturation as ``torchvision.transforms.v2.functional.adjust_saturation`` on a PIL image.
+
+    Pillow's ``ImageEnhance.Color``: a blend of each pixel with its luma (``convert("L")``), in C
+    float, truncated and clipped. Bit-exact.
+
+    Args:
+        img: uint8 tensor [H, W, 3], RGB, values 0-255, on the CPU.
+        factor: 0 gives the grayscale image, 1 the original; any finite value >= 0.
+
+    Returns:
+        A new uint8 tensor [H, W, 3] on the CPU.
+
+    Raises:
+        TypeError: ``img`` is not a uint8 tensor, or ``factor`` is not a number.
+        ValueError: wrong shape or device, or ``factor`` negative or not finite.
+    """
+    return _trex.adjust_saturation(_image(img, "adjust_saturation"), _real(factor, "saturation factor"))
+
+
+def adjust_hue(img: torch.Tensor, hue_factor: float) -> torch.Tensor:
+    """Shifts hue as ``torchvision.transforms.v2.functional.adjust_hue`` on a PIL image.
+
+    Pillow's uint8 HSV conversion, the hue byte shifted by ``uint8(int(hue_factor * 255))`` with
+    wrap-around, and back to RGB. Bit-exact with torchvision + Pillow. Like the reference, this is
+    not exactly the identity at ``hue_factor=0`` (uint8 HSV is lossy).
+
+    Args:
+        img: uint8 tensor [H, W, 3], RGB, values 0-255, on the CPU.
+        hue_factor: shift in turns of the hue circle, in [-0.5, 0.5].
+
+    Returns:
+        A new uint8 tensor [H, W, 3] on the CPU.
+
+    Raises:
+        TypeError: ``img`` is not a uint8 tensor, or ``hue_factor`` is not a number.
+        ValueError: wrong shape or device, or ``hue_factor`` outside [-0.5, 0.5].
+    """
+    return _trex.adjust_hue(_image(img, "adjust_hue"), _real(hue_factor, "hue_factor"))
+
+
+def to_grayscale(img: torch.Tensor) -> torch.Tensor:
+    """Converts to grayscale as ``torchvision.transforms.v2.functional.rgb_to_grayscale(img, 3)`` on a PIL image.
+
+    Pillow's ``convert("L")`` (ITU-R 601-2 luma in 16-bit fixed point), replicated to 3 channels.
+    Bit-exact.
+
+    Args:
+        img: uint8 tensor [H, W, 3], RGB, values 0-255, on the CPU.
+
+    Returns:
+        A new uint8 tensor [H, W, 3] on the CPU with three equal channels.
+
+    Raises:
+        TypeError: ``img`` is not a uint8 tensor.
+        ValueError: wrong shape or device.
+    """
+    return _trex.to_grayscale(_image(img, "to_grayscale"))
+
+
+def solarize(img: torch.Tensor, threshold: float = 128) -> torch.Tensor:
+    """Solarizes as ``torchvision.transforms.v2.functional.solarize`` on a PIL image.
+
+    Every value ``>= threshold`` becomes ``255 - value``. Bit-exact.
+
+    Args:
+        img: uint8 tensor [H, W, 3], RGB, values 0-255, on the CPU.
+        threshold: in [0, 255]; a fractional threshold acts as its ceiling (values are integers).
+
+    Returns:
+        A new uint8 tensor [H, W, 3] on the CPU.
+
+    Raises:
+        TypeError: ``img`` is not a uint8 tensor, or ``threshold`` is not a number.
+        ValueError: wrong shape or device, or ``threshold`` outside [0, 255].
+    """
+    t = _real(threshold, "threshold")
+    if not 0 <= t <= 255:
+        raise ValueError(f"threshold must be in [0, 255], got {threshold}")
+    return _trex.solarize(_image(img, "solarize"), math.ceil(t))
+
+
+def gaussian_blur(img: torch.Tensor, sigma: float, kernel_size: int | None = None) -> torch.Tensor:
+    """Blurs as ``torchvision.transforms.v2.functional.gaussian_blur(img, [k, k], [sigma, sigma])`` on a PIL image.
+
+    A separable Gaussian kernel (torchvision's, normalised over ``kernel_size`` taps) with reflect
+    padding, computed in float32 and rounded half to even, as torchvision does after converting
+    the PIL image to a tensor. Equal to the reference except for rare values lying within ~1e-5 of
+    a half-integer, which may differ by one grey level.
+
+    Args:
+        img: uint8 tensor [H, W, 3], RGB, values 0-255, on the CPU.
+        sigma: standard deviation of the Gaussian in pixels, > 0.
+        kernel_size: odd number of taps; default ``2 * ceil(3 * sigma) + 1``. ``kernel_size // 2``
+            must be smaller than the image's height and width (reflect padding).
+
+    Returns:
+        A new uint8 tensor [H, W, 3] on the CPU.
+
+    Raises:
+        TypeError: ``img`` is not a uint8 tensor, or ``sigma``/``kernel_size`` has the wrong type.
+        ValueError: wrong shape or device, ``sigma <= 0``, even or too large ``kernel_size``.
+    """
+    s = _real(sigma, "sigma")
+    if kernel_size is not None:
+        if isinstance(kernel_size, bool) or not isinstance(kernel_size, numbers.Integral):
+            raise TypeError(f"kernel_size must be an odd int or None, got {type(kernel_size).__name__}")
+        if kernel_size <= 0 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
+        kernel_size = int(kernel_size)
+    return _trex.gaussian_blur(_image(img, "gaussian_blur"), s, kernel_size)
+
+
+__all__ = [
+    "adjust_brightness",
+    "adjust_contrast",
+    "adjust_hue",
+    "adjust_saturation",
+    "decode",
+    "decode_file",
+    "gaussian_blur",
+    "solarize",
+    "to_grayscale",
+]

@@ -17,6 +17,7 @@
 //! [`default_kernel_size`]`(sigma)` = `2 * ceil(3 * sigma) + 1`, which keeps every tap above 1.1% of
 //! the centre tap and covers 99.7% of the Gaussian's mass.
 
+use super::simd::{clip_trunc_u8, simd_dispatch};
 use super::{ImageError, Result};
 
 /// `2 * ceil(3 * sigma) + 1`: the kernel size used when none is given.
@@ -125,12 +126,17 @@ pub fn gaussian_blur_with_scratch(
         return Ok(());
     }
     let kernel = gaussian_kernel(ks, sigma);
+    if kernel.get(ks / 2) == Some(&1.0) {
+        // Side taps below 2^-24 in total (sigma < ~0.17): every output is v * 1.0 + (less than
+        // 255 * 2^-24), which rounds back to v, in torchvision's float32 as here.
+        return Ok(());
+    }
     blur_rows(buf, w, h, &kernel, scratch);
     Ok(())
 }
 
 /// Index `i` reflected into `0..n` (`dcb|abcd|cba`); needs `-n < i < 2n - 1`.
-#[inline]
+#[inline(always)]
 fn reflect(i: isize, n: usize) -> usize {
     let n = n as isize;
     let j = if i < 0 {
@@ -145,15 +151,17 @@ fn reflect(i: isize, n: usize) -> usize {
 
 /// Rounds half to even and converts, as `round_().to(torch.uint8)`: adding and subtracting 2^23
 /// rounds an f32 in [0, 2^22] to the nearest integer, ties to even, under the default rounding
-/// mode (no libm call on x86-64 baseline); `as u8` saturates.
+/// mode (no libm call, and it vectorises).
 #[inline(always)]
 fn round_u8(x: f32) -> u8 {
     const MAGIC: f32 = 8_388_608.0;
-    ((x + MAGIC) - MAGIC) as u8
+    clip_trunc_u8((x + MAGIC) - MAGIC)
 }
 
 /// The horizontal pass of one row: `src` (w RGB pixels) into `out` (w * 3 floats), through
-/// `padded` ((w + 2r) * 3 floats), with the symmetric kernel `kernel` (2r + 1 taps).
+/// `padded` ((w + 2r) * 3 floats), with the symmetric kernel `kernel` (2r + 1 taps). Always
+/// inlined, so that it is part of the AVX2 build of [`blur_rows`].
+#[inline(always)]
 fn filter_row(src: &[u8], padded: &mut [f32], out: &mut [f32], kernel: &[f32]) {
     let r = kernel.len() / 2;
     let row = src.len();
@@ -196,9 +204,10 @@ fn filter_row(src: &[u8], padded: &mut [f32], out: &mut [f32], kernel: &[f32]) {
     }
 }
 
+simd_dispatch! {
 /// Separable blur over whole rows; every slice index below is in range by construction (sizes
 /// checked in [`check_blur`]), and the `get`s only keep a mistake from turning into a panic.
-fn blur_rows(buf: &mut [u8], w: usize, h: usize, kernel: &[f32], scratch: &mut Vec<f32>) {
+fn blur_rows / blur_rows_baseline(buf: &mut [u8], w: usize, h: usize, kernel: &[f32], scratch: &mut Vec<f32>) {
     let ks = kernel.len();
     let r = ks / 2;
     let row = w * 3;
@@ -253,6 +262,7 @@ fn blur_rows(buf: &mut [u8], w: usize, h: usize, kernel: &[f32], scratch: &mut V
             }
         }
     }
+}
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod error;
 pub mod geometry;
 pub mod resize;
 pub mod rng;
+mod simd;
 
 pub use error::{ImageError, Result};
 
