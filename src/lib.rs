@@ -5,6 +5,9 @@
 
 pub mod image;
 
+#[cfg(feature = "torch")]
+pub mod bank;
+
 #[cfg(feature = "python")]
 mod py;
 

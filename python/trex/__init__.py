@@ -16,7 +16,27 @@ if _torch.__version__.split("+")[0] != _TORCH_VERSION:
 
 from trex import _trex, ops  # noqa: E402
 from trex.exceptions import DecodeError, MemoryBankError, TrexError  # noqa: E402
+from trex.models import (  # noqa: E402
+    PrototypeHead,
+    PrototypeMemory,
+    Projector,
+    TReX,
+    prototype_logits,
+    prototype_loss,
+)
 
 __version__: str = _trex.__version__
 
-__all__ = ["DecodeError", "MemoryBankError", "TrexError", "ops", "__version__"]
+__all__ = [
+    "DecodeError",
+    "MemoryBankError",
+    "TrexError",
+    "ops",
+    "__version__",
+    "PrototypeHead",
+    "PrototypeMemory",
+    "Projector",
+    "TReX",
+    "prototype_logits",
+    "prototype_loss",
+]
