@@ -147,17 +147,29 @@ impl Memory {
         };
         let new_features = features.f_detach()?.f_to_kind(Kind::Float)?;
         let new_labels = labels.f_to_kind(Kind::Int64)?;
+        let added = new_features.f_to_kind(Kind::Double)?;
 
-        // One host round trip for every check on values.
-        let non_finite = new_features.f_isfinite()?.f_logical_not()?.f_sum(Kind::Int64)?;
-        let stats = Tensor::f_stack(&[new_labels.f_min()?, new_labels.f_max()?, non_finite, self.pushes.shallow_clone()], 0)?
-            .f_to_device(Device::Cpu)?;
-        let (min, max) = (stats.f_int64_value(&[0])?, stats.f_int64_value(&[1])?);
-        let (non_finite, pushes) = (stats.f_int64_value(&[2])?, stats.f_int64_value(&[3])?);
-        check::label_range(min, max, self.num_classes)?;
-        if non_finite > 0 {
-            return Err(BankError::NonFinite { name: "features", count: non_finite });
+        // One host round trip for every check on values. The float64 sum of float32 values
+        // cannot overflow, so it is finite exactly when every feature is.
+        let (min, max) = new_labels.f_aminmax(None::<i64>, false)?;
+        let stats = Tensor::f_stack(
+            &[
+                min.f_to_kind(Kind::Double)?,
+                max.f_to_kind(Kind::Double)?,
+                self.pushes.f_to_kind(Kind::Double)?,
+                added.f_sum(Kind::Double)?,
+            ],
+            0,
+        )?
+        .f_to_device(Device::Cpu)?;
+        let values = [0i64, 1, 2, 3].map(|i| stats.f_double_value(&[i]));
+        let [min, max, pushes, total] = values;
+        check::label_range(min? as i64, max? as i64, self.num_classes)?;
+        if !total?.is_finite() {
+            let count = new_features.f_isfinite()?.f_logical_not()?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
+            return Err(BankError::NonFinite { name: "features", count });
         }
+        let pushes = pushes? as i64;
 
         // Row i of the batch goes to slot (position + i) % size, as if the rows were pushed one
         // at a time; only the kept rows are written, so the slots are distinct.
@@ -166,19 +178,16 @@ impl Memory {
             .f_add_scalar(batch - keep)?
             .f_remainder(self.size)?;
         let old_labels = self.labels.f_index_select(0, &slots)?;
-        let old_features = self.features.f_index_select(0, &slots)?;
-        let occupied = old_labels.f_ge(0)?;
-        // One index_add_ per running total: minus the overwritten rows (empty slots add zero
-        // to class 0), plus the written ones.
-        let index = Tensor::f_cat(&[old_labels.f_clamp_min(0)?, new_labels.shallow_clone()], 0)?;
-        let removed = old_features.f_to_kind(Kind::Double)?.f_mul(&occupied.f_unsqueeze(1)?)?.f_neg()?;
-        let delta = Tensor::f_cat(&[removed, new_features.f_to_kind(Kind::Double)?], 0)?;
-        let count_delta = Tensor::f_cat(
-            &[occupied.f_to_kind(Kind::Int64)?.f_neg()?, Tensor::f_ones([keep], (Kind::Int64, self.device))?],
-            0,
-        )?;
-        let _ = self.sums.f_index_add_(0, &index, &delta)?;
-        let _ = self.counts.f_index_add_(0, &index, &count_delta)?;
+        let old_index = old_labels.f_clamp_min(0)?;
+        let occupied = old_labels.f_ge(0)?.f_to_kind(Kind::Int64)?;
+        // -1 for an occupied slot, 0 for an empty one (sent to class 0, adding nothing); float32
+        // rows times float64 weights give the float64 rows to subtract in one pass.
+        let weights = occupied.f_neg()?;
+        let removed = self.features.f_index_select(0, &slots)?.f_mul(&weights.f_to_kind(Kind::Double)?.f_unsqueeze(1)?)?;
+        let _ = self.sums.f_index_add_(0, &old_index, &removed)?;
+        let _ = self.sums.f_index_add_(0, &new_labels, &added)?;
+        let _ = self.counts.f_index_add_(0, &old_index, &weights)?;
+        let _ = self.counts.f_index_add_(0, &new_labels, &Tensor::f_ones([keep], (Kind::Int64, self.device))?)?;
         let _ = self.features.f_index_copy_(0, &slots, &new_features)?;
         let _ = self.labels.f_index_copy_(0, &slots, &new_labels)?;
         let _ = self.position.f_add_scalar_(batch % self.size)?;
@@ -208,9 +217,12 @@ impl Memory {
     /// No gradient.
     pub fn prototypes(&self) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
+        // Per-row scale [C, 1]: 1 / max(norm, eps), or 0 for a class with no entry.
         let norms = self.sums.f_norm_scalaropt_dim(2, [1i64].as_slice(), true)?.f_clamp_min(NORM_EPS)?;
-        let present = self.counts.f_gt(0)?.f_unsqueeze(1)?;
-        Ok(self.sums.f_div(&norms)?.f_mul(&present)?.f_to_kind(Kind::Float)?)
+        let scale = self.counts.f_gt(0)?.f_unsqueeze(1)?.f_div(&norms)?;
+        // float64 sums x float64 scale, written straight into a float32 result (one pass).
+        let out = Tensor::f_empty([self.num_classes, self.dim], (Kind::Float, self.device))?;
+        Ok(self.sums.f_mul_out(&out, &scale)?)
     }
 }
 

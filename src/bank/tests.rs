@@ -159,7 +159,7 @@ fn refused_pushes_write_nothing() {
     assert!(matches!(m.push(&ft.flatten(0, -1), &lt, 0), Err(BankError::Shape { .. })));
     let short = lt.narrow(0, 0, 4);
     assert!(matches!(m.push(&ft, &short, 0), Err(BankError::BatchMismatch { .. })));
-    let mut nan = ft.copy();
+    let nan = ft.copy();
     let _ = nan.get(2).get(1).fill_(f64::NAN);
     assert!(matches!(m.push(&nan, &lt, 0), Err(BankError::NonFinite { count: 1, .. })));
     let overflow = ft.to_kind(Kind::Double).fill_(1e300);
