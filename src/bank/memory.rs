@@ -88,9 +88,13 @@ impl Memory {
         check::exact_kind("memory pushes", &pushes, Kind::Int64, "int64")?;
         check::shape("memory pushes", &pushes, &[], "0-dim")?;
         let device = features.device();
-        for (name, t) in
-            [("memory labels", &labels), ("memory sums", &sums), ("memory counts", &counts), ("memory position", &position), ("memory pushes", &pushes)]
-        {
+        for (name, t) in [
+            ("memory labels", &labels),
+            ("memory sums", &sums),
+            ("memory counts", &counts),
+            ("memory position", &position),
+            ("memory pushes", &pushes),
+        ] {
             check::same_device(name, t, "memory features", device)?;
         }
         Ok(Self { features, labels, sums, counts, position, pushes, size, dim, num_classes, device })
@@ -183,7 +187,8 @@ impl Memory {
         // -1 for an occupied slot, 0 for an empty one (sent to class 0, adding nothing); float32
         // rows times float64 weights give the float64 rows to subtract in one pass.
         let weights = occupied.f_neg()?;
-        let removed = self.features.f_index_select(0, &slots)?.f_mul(&weights.f_to_kind(Kind::Double)?.f_unsqueeze(1)?)?;
+        let removed =
+            self.features.f_index_select(0, &slots)?.f_mul(&weights.f_to_kind(Kind::Double)?.f_unsqueeze(1)?)?;
         let _ = self.sums.f_index_add_(0, &old_index, &removed)?;
         let _ = self.sums.f_index_add_(0, &new_labels, &added)?;
         let _ = self.counts.f_index_add_(0, &old_index, &weights)?;
