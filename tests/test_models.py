@@ -152,6 +152,9 @@ def test_prototype_head_without_memory_is_a_learned_cosine_classifier():
     assert head.weight.grad is not None and head.weight.grad.abs().sum() > 0
     with pytest.raises(RuntimeError, match="no memory"):
         head.update_memory(z.detach(), torch.zeros(10, dtype=torch.int64))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = head(x)
+    assert low.dtype == torch.float32
 
 
 def test_prototype_head_gradient_reaches_projector_not_memory():

@@ -8,7 +8,7 @@ from torch import nn
 
 from trex.models._checks import positive_float, positive_int
 from trex.models.distributed import all_gather_rows, is_distributed
-from trex.models.memory import PrototypeMemory, prototype_logits
+from trex.models.memory import PrototypeMemory, _autocast_off, prototype_logits
 from trex.models.presets import INIT_STD, MEMORY_SIZE, PROJECTOR_HIDDEN_DIM, PROJECTOR_OUT_DIM, TEMPERATURE
 from trex.models.projector import Projector
 
@@ -71,8 +71,9 @@ class PrototypeHead(nn.Module):
             return prototype_logits(z, self.memory.prototypes(), self.temperature)
         if self.weight is None:  # unreachable: __init__ sets the memory or the weight
             raise RuntimeError("PrototypeHead has neither a memory nor a weight")
-        w = F.normalize(self.weight.float(), dim=1)
-        return F.normalize(z.float(), dim=1) @ w.T / self.temperature
+        with _autocast_off(z.device):  # float32 logits, as with the memory
+            w = F.normalize(self.weight.float(), dim=1)
+            return F.normalize(z.float(), dim=1) @ w.T / self.temperature
 
     def update_memory(self, features: torch.Tensor, labels: torch.Tensor, *, gather: bool | None = None) -> None:
         """Writes projected features to the memory (no gradient).
