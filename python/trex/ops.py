@@ -273,6 +273,7 @@ __all__ = [
     "decode",
     "decode_file",
     "gaussian_blur",
+    "normalize",
     "solarize",
     "to_grayscale",
 ]
