@@ -5,8 +5,8 @@
 //! The files come from `trex.data.photos.make_corpus` (real photos cut to a short side of
 //! 300-500 px, quality 75-95, a quarter progressive). `make bench-rust` makes them and runs this;
 //! by hand:
-//!   .venv/bin/python -c "from trex.data.photos import make_corpus; make_corpus('target/bench-corpus', 200)"
-//!   TREX_BENCH_CORPUS=target/bench-corpus cargo bench --bench decode
+//!   .venv/bin/python -c "from trex.data.photos import make_corpus; make_corpus('.bench/corpus', 200)"
+//!   TREX_BENCH_CORPUS=.bench/corpus cargo bench --bench decode
 //! Time is this thread's CPU time (not wall time), so throughput is images per second of one
 //! core, and other processes on a shared machine do not count against it.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
@@ -78,7 +78,7 @@ impl ValueFormatter for CpuFormatter {
 
 fn corpus() -> Vec<Vec<u8>> {
     let dir = PathBuf::from(
-        std::env::var("TREX_BENCH_CORPUS").unwrap_or_else(|_| "target/bench-corpus".into()),
+        std::env::var("TREX_BENCH_CORPUS").unwrap_or_else(|_| ".bench/corpus".into()),
     );
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| {
