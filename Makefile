@@ -65,6 +65,15 @@ run: build ## the main job on the built-in default
 bench: build ## loader and decode benchmarks
 	trex bench
 
+.PHONY: bench-decode
+bench-decode: build ## decode throughput on real photos: trex vs Pillow vs torchvision, then turbojpeg vs zune-jpeg
+	python benchmarks/decode.py
+	TREX_BENCH_CORPUS=.bench/corpus cargo bench --bench decode
+
+.PHONY: check-wheel
+check-wheel: ## build the abi3 wheel, install it --no-deps next to torch in a fresh venv, decode there
+	scripts/check-wheel
+
 .PHONY: format
 format: ## rustfmt
 	cargo fmt

@@ -54,8 +54,14 @@ PROGRESSIVE_FRACTION = 0.25
 GRAYSCALE_FRACTION = 0.03
 # Pillow's subsampling codes: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0 (most cameras and ImageNet).
 SUBSAMPLING_WEIGHTS = {2: 0.85, 0: 0.10, 1: 0.05}
+# Crops whose 32x32 grayscale thumbnail varies less than this (levels) are drawn again.
+MIN_CROP_STDDEV = 12.0
+MAX_CROP_ATTEMPTS = 8
 
 _ENV_CACHE = "TREX_PHOTO_CACHE"
+# Part of every file name: bump it when the cutting or encoding changes, so that files made by
+# an older version are not reused as if they were this version's.
+CORPUS_VERSION = 1
 
 
 def _skimage_sources() -> list[Path]:
@@ -70,14 +76,14 @@ def _skimage_sources() -> list[Path]:
 def _wallpaper_sources() -> list[Path]:
     found = []
     for theme in PHOTO_WALLPAPERS:
-        files = [
-            f
+        # Renderings named WxH, some of them symbolic links to others: keep the largest file.
+        files = {
+            f.resolve()
             for d in sorted((WALLPAPER_ROOT / theme / "contents").glob("images*"))
             for f in d.iterdir()
             if f.suffix.lower() in (".jpg", ".jpeg", ".png")
-        ]
+        }
         if files:
-            # The largest rendering; sizes are named WxH.
             found.append(max(files, key=lambda f: (f.stat().st_size, f.name)))
     return found
 
@@ -116,30 +122,42 @@ def _plan(n: int, seed: int, sources: list[Path]) -> Iterator[tuple[int, Path, r
         yield i, order[i % len(order)], random.Random(f"trex-corpus-{seed}-{i}")
 
 
-def _cut(image, rng: random.Random):  # noqa: ANN001, ANN202 (PIL types stay lazy)
-    """A random crop of `image` rescaled so that its short side is in SHORT_SIDE."""
-    from PIL import Image
-
-    w, h = image.size
-    short = rng.randint(*SHORT_SIDE)
+def _crop_box(w: int, h: int, short: int, rng: random.Random) -> tuple[int, int, int, int]:
+    """A random crop (area 10-100%, aspect 3:4 to 4:3) that is upscaled by at most 1.25."""
+    cw, ch = w, h
     for _ in range(20):
         area = w * h * rng.uniform(0.1, 1.0)
         aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
-        cw = round(math.sqrt(area * aspect))
-        ch = round(math.sqrt(area / aspect))
+        cw, ch = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
         if cw <= w and ch <= h:
             break
     else:
         cw, ch = w, h
-    # Never upscale a crop by more than a little: keep it at least as big as the output.
+    grow = short / min(cw, ch) / 1.25
+    if grow > 1:
+        cw, ch = min(w, math.ceil(cw * grow)), min(h, math.ceil(ch * grow))
+    x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+    return x, y, x + cw, y + ch
+
+
+def _cut(image, rng: random.Random):  # noqa: ANN001, ANN202 (PIL types stay lazy)
+    """A random crop of `image` with some detail in it, rescaled so its short side is in SHORT_SIDE."""
+    from PIL import Image, ImageStat
+
+    w, h = image.size
+    short = rng.randint(*SHORT_SIDE)
+    for attempt in range(MAX_CROP_ATTEMPTS):
+        box = _crop_box(w, h, short, rng)
+        # Like ImageNet's, keep pictures of something: skip crops of empty sky or fog.
+        thumb = image.resize((32, 32), Image.Resampling.BOX, box=box).convert("L")
+        if ImageStat.Stat(thumb).stddev[0] >= MIN_CROP_STDDEV:
+            break
+    else:
+        box = (0, 0, w, h)
+    cw, ch = box[2] - box[0], box[3] - box[1]
     scale = short / min(cw, ch)
-    if scale > 1.25:
-        cw, ch = min(w, math.ceil(cw * scale / 1.25)), min(h, math.ceil(ch * scale / 1.25))
-        scale = short / min(cw, ch)
-    x = rng.randint(0, w - cw)
-    y = rng.randint(0, h - ch)
     size = (max(1, round(cw * scale)), max(1, round(ch * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS, box=(x, y, x + cw, y + ch), reducing_gap=3.0)
+    return image.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
 
 
 def _encode(image, rng: random.Random) -> bytes:  # noqa: ANN001
@@ -172,7 +190,7 @@ def make_corpus(out_dir: str | os.PathLike[str], n: int = 200, seed: int = 0) ->
         seed: chooses the sources' order and every crop, size, quality and encoding option.
 
     Returns:
-        The `n` file paths, in index order (``s{seed}-{index:04d}-{source}.jpg``).
+        The `n` file paths, in index order (``v{version}-s{seed}-{index:04d}-{source}.jpg``).
 
     Raises:
         FileNotFoundError: no source photographs are installed (see :func:`photo_sources`).
@@ -184,7 +202,7 @@ def make_corpus(out_dir: str | os.PathLike[str], n: int = 200, seed: int = 0) ->
     out.mkdir(parents=True, exist_ok=True)
     sources = photo_sources()
     plan = list(_plan(n, seed, sources))
-    paths = [out / f"s{seed}-{i:04d}-{_source_name(src)}.jpg" for i, src, _ in plan]
+    paths = [out / f"v{CORPUS_VERSION}-s{seed}-{i:04d}-{_source_name(src)}.jpg" for i, src, _ in plan]
     todo: dict[Path, list[int]] = {}
     for i, src, _ in plan:
         if not paths[i].is_file():
