@@ -5,14 +5,22 @@ Images are ``torch.uint8`` tensors of shape [H, W, 3] (RGB, values 0-255) on the
 
 from __future__ import annotations
 
+import enum
 import math
 import numbers
+import operator
 import os
+from collections.abc import Sequence
+from typing import Literal
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 
 from trex import _trex
 from trex.constants import IMAGENET_MEAN, IMAGENET_STD, MAX_IMAGE_PIXELS
+
+Interpolation = Literal["nearest", "bilinear", "bicubic"]
 
 
 def decode(
@@ -265,7 +273,94 @@ def gaussian_blur(img: torch.Tensor, sigma: float, kernel_size: int | None = Non
     return _trex.gaussian_blur(_image(img, "gaussian_blur"), s, kernel_size)
 
 
+def _interpolation_name(interpolation: object) -> str:
+    # torchvision's InterpolationMode (an Enum whose values are these names) is accepted too.
+    if isinstance(interpolation, enum.Enum):
+        interpolation = interpolation.value
+    if not isinstance(interpolation, str):
+        raise TypeError(
+            "interpolation must be one of 'nearest', 'bilinear', 'bicubic', "
+            f"got {type(interpolation).__name__}"
+        )
+    return interpolation
+
+
+def _output_size(size: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(size, bool):
+        raise TypeError("size must be an int or a pair (h, w) of ints, got bool")
+    if isinstance(size, Sequence) and not isinstance(size, str):
+        if len(size) != 2:
+            raise ValueError(f"size must be an int or a pair (h, w), got a sequence of length {len(size)}")
+        h, w = (operator.index(v) for v in size)
+    else:
+        try:
+            h = w = operator.index(size)  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError(f"size must be an int or a pair (h, w) of ints, got {type(size).__name__}") from None
+    if h <= 0 or w <= 0:
+        raise ValueError(f"size must be positive, got ({h}, {w})")
+    return h, w
+
+
+def resized_crop(
+    img: torch.Tensor,
+    top: int,
+    left: int,
+    height: int,
+    width: int,
+    size: int | Sequence[int],
+    *,
+    interpolation: Interpolation = "bicubic",
+) -> torch.Tensor:
+    """Crops a rectangle out of an image and resizes it, as torchvision does on a PIL image.
+
+    Bit-exact with ``torchvision.transforms.v2.functional.resized_crop`` applied to the PIL image
+    (Pillow's crop, then ``Image.resize`` with antialiasing: the filter support widens with the
+    downscale factor), for Pillow >= 13. Unlike that function, an int ``size`` means a square
+    output, as in ``RandomResizedCrop(size)``, not a resize of the shorter side.
+
+    Args:
+        img: uint8 tensor [H, W, 3], RGB, on the CPU (made contiguous if it is not).
+        top: first row of the crop, 0 <= top.
+        left: first column of the crop, 0 <= left.
+        height: rows of the crop, > 0, top + height <= H.
+        width: columns of the crop, > 0, left + width <= W.
+        size: output size, an int for a square or a pair (h, w).
+        interpolation: "bicubic" (Keys, a = -0.5), "bilinear" or "nearest"; torchvision's
+            ``InterpolationMode`` members are accepted too.
+
+    Returns:
+        A new uint8 tensor [h, w, 3], RGB, on the CPU.
+
+    Raises:
+        TypeError: ``img`` is not a uint8 tensor, or an argument has the wrong type.
+        ValueError: ``img`` is not [H, W, 3] on the CPU, the crop is empty or leaves the image,
+            the size is not positive, or the interpolation is unknown.
+    """
+    img = _image(img, "resized_crop")
+    out_h, out_w = _output_size(size)
+    box = [operator.index(v) for v in (top, left, height, width)]
+    return _trex.resized_crop(img, *box, out_h, out_w, interpolation=_interpolation_name(interpolation))
+
+
+def hflip(img: torch.Tensor) -> torch.Tensor:
+    """Mirrors an image left to right (torchvision's ``hflip``).
+
+    Args:
+        img: uint8 tensor [H, W, 3], RGB, on the CPU.
+
+    Returns:
+        A new uint8 tensor [H, W, 3], RGB, on the CPU.
+
+    Raises:
+        TypeError: ``img`` is not a uint8 tensor.
+        ValueError: ``img`` is not [H, W, 3] on the CPU.
+    """
+    return _trex.hflip(_image(img, "hflip"))
+
+
 __all__ = [
+    "Interpolation",
     "adjust_brightness",
     "adjust_contrast",
     "adjust_hue",
@@ -273,7 +368,9 @@ __all__ = [
     "decode",
     "decode_file",
     "gaussian_blur",
+    "hflip",
     "normalize",
+    "resized_crop",
     "solarize",
     "to_grayscale",
 ]

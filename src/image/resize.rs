@@ -135,6 +135,29 @@ fn precompute(
     out_size: usize,
     interp: Interpolation,
 ) -> Result<Coeffs> {
+    // One copy per filter, so that the kernel is inlined into the loop.
+    match interp {
+        Interpolation::Nearest => precompute_with(in_size, in0, in1, out_size, interp, |x| {
+            Interpolation::Nearest.filter(x)
+        }),
+        Interpolation::Bilinear => precompute_with(in_size, in0, in1, out_size, interp, |x| {
+            Interpolation::Bilinear.filter(x)
+        }),
+        Interpolation::Bicubic => precompute_with(in_size, in0, in1, out_size, interp, |x| {
+            Interpolation::Bicubic.filter(x)
+        }),
+    }
+}
+
+#[inline(always)]
+fn precompute_with(
+    in_size: usize,
+    in0: f32,
+    in1: f32,
+    out_size: usize,
+    interp: Interpolation,
+    filter: impl Fn(f64) -> f64,
+) -> Result<Coeffs> {
     // Pillow subtracts in single precision, then divides in double.
     let scale = f64::from(in1 - in0) / out_size as f64;
     let filterscale = if scale < 1.0 { 1.0 } else { scale };
@@ -168,7 +191,7 @@ fn precompute(
         let xmin = xmin as usize;
         let mut ww = 0.0;
         for (x, w) in weights[..n].iter_mut().enumerate() {
-            *w = interp.filter(((x + xmin) as f64 - center + 0.5) * ss);
+            *w = filter(((x + xmin) as f64 - center + 0.5) * ss);
             ww += *w;
         }
         for (kk, &w) in krow.iter_mut().zip(&weights[..n]) {
@@ -314,26 +337,29 @@ mod avx2 {
     }
 
     /// The coefficients of `c` for `_mm256_madd_epi16`, per output pixel and group of 4 taps
-    /// t..t + 4: k = hi * 256 + lo with lo in 0..256, as [hi(t), hi(t+1)] x 4 then
-    /// [hi(t+2), hi(t+3)] x 4, then the same for lo. None when a coefficient does not fit
-    /// (|k| >= 2^23; normalised weights stay far below 2, so this does not happen).
+    /// t..t + 4 (the first `groups` groups of each pixel): k = hi * 256 + lo with lo in 0..256,
+    /// as [hi(t), hi(t+1)] x 4 then [hi(t+2), hi(t+3)] x 4, then the same for lo. None when a
+    /// coefficient does not fit (|k| >= 2^23; normalised weights stay far below 2, so this does
+    /// not happen).
     #[target_feature(enable = "avx2")]
-    fn split_coeffs(c: &Coeffs) -> Option<Vec<__m256i>> {
-        let mut table = Vec::with_capacity(c.k.len() / 2);
-        for group in c.k.chunks_exact(4) {
-            if group.iter().any(|&k| !(-(1 << 23)..(1 << 23)).contains(&k)) {
-                return None;
+    fn split_coeffs(c: &Coeffs, groups: usize) -> Option<Vec<__m256i>> {
+        let mut table = Vec::with_capacity(c.start.len() * groups * 2);
+        for row in c.k.chunks_exact(c.ksize) {
+            for group in row.chunks_exact(4).take(groups) {
+                if group.iter().any(|&k| !(-(1 << 23)..(1 << 23)).contains(&k)) {
+                    return None;
+                }
+                let hi = |i: usize| (group[i] >> 8) as i16;
+                let lo = |i: usize| (group[i] & 0xff) as i16;
+                let (h0, h1, h2, h3) = (hi(0), hi(1), hi(2), hi(3));
+                let (l0, l1, l2, l3) = (lo(0), lo(1), lo(2), lo(3));
+                table.push(_mm256_setr_epi16(
+                    h0, h1, h0, h1, h0, h1, h0, h1, h2, h3, h2, h3, h2, h3, h2, h3,
+                ));
+                table.push(_mm256_setr_epi16(
+                    l0, l1, l0, l1, l0, l1, l0, l1, l2, l3, l2, l3, l2, l3, l2, l3,
+                ));
             }
-            let hi = |i: usize| (group[i] >> 8) as i16;
-            let lo = |i: usize| (group[i] & 0xff) as i16;
-            let (h0, h1, h2, h3) = (hi(0), hi(1), hi(2), hi(3));
-            let (l0, l1, l2, l3) = (lo(0), lo(1), lo(2), lo(3));
-            table.push(_mm256_setr_epi16(
-                h0, h1, h0, h1, h0, h1, h0, h1, h2, h3, h2, h3, h2, h3, h2, h3,
-            ));
-            table.push(_mm256_setr_epi16(
-                l0, l1, l0, l1, l0, l1, l0, l1, l2, l3, l2, l3, l2, l3, l2, l3,
-            ));
         }
         Some(table)
     }
@@ -349,132 +375,175 @@ mod avx2 {
         c: &Coeffs,
         out: &mut [u8],
     ) -> Result<()> {
-        let out_w = c.start.len();
-        let in_w = rows.len / 3;
-        let ksize = c.ksize;
-        let groups = ksize / 4;
-        let Some(table) = split_coeffs(c) else {
+        // Every pixel runs the same number of groups of 4 taps, enough for the widest one
+        // (coefficients past a pixel's own taps are zero).
+        let groups = c
+            .count
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .div_ceil(4)
+            .max(1);
+        let Some(table) = split_coeffs(c, groups) else {
             return super::horizontal_generic(rows, first, c, out);
         };
-        // Every output pixel reads the pixels start..start + ksize of `wide` and the table
+        // Every output pixel reads the pixels start..start + 4 * groups of `wide` and the table
         // entries xx * groups * 2..(xx + 1) * groups * 2: check once that all of them exist.
+        let in_w = rows.len / 3;
         let max_start = c.start.iter().copied().max().unwrap_or(0);
-        let wide_px = in_w + ksize;
-        if max_start + ksize > wide_px
-            || table.len() < out_w * groups * 2
-            || !ksize.is_multiple_of(4)
-        {
+        let wide_px = in_w + 4 * groups;
+        if max_start > in_w || table.len() != c.start.len() * groups * 2 || 4 * groups > c.ksize {
             return Err(ImageError::Geometry(
                 "filter taps outside the source row".into(),
             ));
         }
-        let mut wide = vec![0i16; wide_px * 4];
-        let half = _mm256_set1_epi32(HALF);
-        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-        // 4 pixels (R, G, B, X) -> 12 bytes RGB then 4 zeros, in each 128-bit lane.
-        let compress = _mm256_setr_epi8(
-            0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1, //
-            0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1,
-        );
-        // The sums of output pixels xx and xx + 1 as [sum(xx) | sum(xx + 1)], rounded and shifted.
-        let two = |wide: &[i16], xx: usize| -> __m256i {
-            // SAFETY: xx + 1 < out_w; the bounds of `pixel` are checked above.
-            let (a, b) = unsafe {
-                (
-                    pixel(wide, &table, c, groups, xx),
-                    pixel(wide, &table, c, groups, xx + 1),
-                )
-            };
+        let k = Kernel {
+            table: &table,
+            start: &c.start,
+            wide: vec![0i16; wide_px * 4],
+            groups,
+        };
+        match groups {
+            1 => k.run::<1>(rows, first, out),
+            2 => k.run::<2>(rows, first, out),
+            3 => k.run::<3>(rows, first, out),
+            4 => k.run::<4>(rows, first, out),
+            _ => k.run::<0>(rows, first, out),
+        }
+    }
+
+    /// The horizontal pass of one call, its invariants checked by `horizontal`: every
+    /// `start[xx] + 4 * groups <= wide.len() / 4` and `table.len() == start.len() * groups * 2`.
+    struct Kernel<'a> {
+        table: &'a [__m256i],
+        start: &'a [usize],
+        /// One source row, 4 x i16 per pixel, zero padded by `4 * groups` pixels.
+        wide: Vec<i16>,
+        groups: usize,
+    }
+
+    impl Kernel<'_> {
+        /// `G` groups of 4 taps per pixel, or `self.groups` when `G == 0`.
+        #[target_feature(enable = "avx2")]
+        fn run<const G: usize>(
+            mut self,
+            rows: Rows<'_>,
+            first: usize,
+            out: &mut [u8],
+        ) -> Result<()> {
+            let out_w = self.start.len();
+            let half = _mm256_set1_epi32(HALF);
+            let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+            // 4 pixels (R, G, B, X) -> 12 bytes RGB then 4 zeros, in each 128-bit lane.
+            let compress = _mm256_setr_epi8(
+                0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1, //
+                0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1,
+            );
+            let row_out = out_w * 3;
+            for (y, out_row) in out.chunks_exact_mut(row_out).enumerate() {
+                widen(rows.row(first + y)?, &mut self.wide);
+                let mut xx = 0;
+                // Eight output pixels per round: one pack, one permute, one shuffle, two stores.
+                while xx + 8 <= out_w {
+                    // SAFETY (all four): xx + 7 < out_w, and `Kernel`'s invariants.
+                    let (s0, s1, s2, s3) = unsafe {
+                        (
+                            self.two::<G>(xx, half),
+                            self.two::<G>(xx + 2, half),
+                            self.two::<G>(xx + 4, half),
+                            self.two::<G>(xx + 6, half),
+                        )
+                    };
+                    let p0 = _mm256_packs_epi32(s0, s1); // [a c | b d]
+                    let p1 = _mm256_packs_epi32(s2, s3); // [e g | f h]
+                    let q = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(p0, p1), order);
+                    let r = _mm256_shuffle_epi8(q, compress);
+                    let lo = _mm256_castsi256_si128(r);
+                    let hi = _mm256_extracti128_si256::<1>(r);
+                    let o = xx * 3;
+                    // 12 bytes of lane 0 then 12 of lane 1; 16-byte stores where 4 bytes of
+                    // slack remain (the next store overwrites them), exact copies at the end.
+                    if o + 28 <= row_out {
+                        // SAFETY: o + 28 <= row_out == out_row.len(); unaligned stores.
+                        unsafe {
+                            _mm_storeu_si128(out_row.as_mut_ptr().add(o).cast(), lo);
+                            _mm_storeu_si128(out_row.as_mut_ptr().add(o + 12).cast(), hi);
+                        }
+                    } else {
+                        let mut bytes = [0u8; 32];
+                        // SAFETY: `bytes` holds 32 bytes; unaligned stores.
+                        unsafe {
+                            _mm_storeu_si128(bytes.as_mut_ptr().cast(), lo);
+                            _mm_storeu_si128(bytes.as_mut_ptr().add(16).cast(), hi);
+                        }
+                        if let Some(dst) = out_row.get_mut(o..o + 24) {
+                            dst[..12].copy_from_slice(&bytes[..12]);
+                            dst[12..].copy_from_slice(&bytes[16..28]);
+                        }
+                    }
+                    xx += 8;
+                }
+                for xx in xx..out_w {
+                    // SAFETY: xx < out_w, and `Kernel`'s invariants.
+                    let a = unsafe { self.pixel::<G>(xx) };
+                    let s =
+                        _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256::<1>(a));
+                    let s = _mm_add_epi32(s, _mm256_castsi256_si128(half));
+                    let s = _mm_srai_epi32::<{ PRECISION_BITS as i32 }>(s);
+                    let s = _mm_packus_epi16(_mm_packs_epi32(s, s), _mm_setzero_si128());
+                    let v = _mm_cvtsi128_si32(s).to_le_bytes();
+                    if let Some(dst) = out_row.get_mut(xx * 3..xx * 3 + 3) {
+                        dst.copy_from_slice(&v[..3]);
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        /// Output pixels xx and xx + 1 as [sum(xx) | sum(xx + 1)], rounded and shifted.
+        ///
+        /// # Safety
+        /// `xx + 1 < self.start.len()`, and `Kernel`'s invariants.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn two<const G: usize>(&self, xx: usize, half: __m256i) -> __m256i {
+            let (a, b) = (self.pixel::<G>(xx), self.pixel::<G>(xx + 1));
             let s = _mm256_add_epi32(
                 _mm256_permute2x128_si256::<0x20>(a, b),
                 _mm256_permute2x128_si256::<0x31>(a, b),
             );
             _mm256_srai_epi32::<{ PRECISION_BITS as i32 }>(_mm256_add_epi32(s, half))
-        };
-        let row_out = out_w * 3;
-        for (y, out_row) in out.chunks_exact_mut(row_out).enumerate() {
-            widen(rows.row(first + y)?, &mut wide);
-            let mut xx = 0;
-            // Eight output pixels per round: one pack, one permute, one shuffle, two stores.
-            while xx + 8 <= out_w {
-                let p0 = _mm256_packs_epi32(two(&wide, xx), two(&wide, xx + 2)); // [a c | b d]
-                let p1 = _mm256_packs_epi32(two(&wide, xx + 4), two(&wide, xx + 6)); // [e g | f h]
-                let q = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(p0, p1), order);
-                let r = _mm256_shuffle_epi8(q, compress);
-                let lo = _mm256_castsi256_si128(r);
-                let hi = _mm256_extracti128_si256::<1>(r);
-                let o = xx * 3;
-                // 12 bytes of lane 0 then 12 of lane 1; 16-byte stores where 4 bytes of slack
-                // remain (the next store overwrites them), exact copies at the end of the row.
-                if o + 28 <= row_out {
-                    // SAFETY: o + 28 <= row_out == out_row.len(); unaligned stores.
-                    unsafe {
-                        _mm_storeu_si128(out_row.as_mut_ptr().add(o).cast(), lo);
-                        _mm_storeu_si128(out_row.as_mut_ptr().add(o + 12).cast(), hi);
-                    }
-                } else {
-                    let mut bytes = [0u8; 32];
-                    // SAFETY: `bytes` holds 32 bytes; unaligned stores.
-                    unsafe {
-                        _mm_storeu_si128(bytes.as_mut_ptr().cast(), lo);
-                        _mm_storeu_si128(bytes.as_mut_ptr().add(16).cast(), hi);
-                    }
-                    if let Some(dst) = out_row.get_mut(o..o + 24) {
-                        dst[..12].copy_from_slice(&bytes[..12]);
-                        dst[12..].copy_from_slice(&bytes[16..28]);
-                    }
-                }
-                xx += 8;
-            }
-            for xx in xx..out_w {
-                // SAFETY: xx < out_w; the bounds of `pixel` are checked above.
-                let a = unsafe { pixel(&wide, &table, c, groups, xx) };
-                let s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256::<1>(a));
-                let s = _mm_add_epi32(s, _mm256_castsi256_si128(half));
-                let s = _mm_srai_epi32::<{ PRECISION_BITS as i32 }>(s);
-                let s = _mm_packus_epi16(_mm_packs_epi32(s, s), _mm_setzero_si128());
-                let v = _mm_cvtsi128_si32(s).to_le_bytes();
-                if let Some(dst) = out_row.get_mut(xx * 3..xx * 3 + 3) {
-                    dst.copy_from_slice(&v[..3]);
-                }
-            }
         }
-        Ok(())
+
+        /// The filter sum of output pixel `xx` as [taps 4g, 4g+1 | taps 4g+2, 4g+3] summed over
+        /// the groups g, per channel (R, G, B, X); the two halves still need adding.
+        ///
+        /// # Safety
+        /// `xx < self.start.len()`, and `Kernel`'s invariants.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn pixel<const G: usize>(&self, xx: usize) -> __m256i {
+            // [R0 G0 B0 X0 R1 G1 B1 X1] (i16) -> [R0 R1 G0 G1 B0 B1 X0 X1], in each lane.
+            let pairs = _mm256_setr_epi8(
+                0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15, //
+                0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
+            );
+            let groups = if G == 0 { self.groups } else { G };
+            let px = self.wide.as_ptr().add(*self.start.get_unchecked(xx) * 4);
+            let ks = self.table.as_ptr().add(xx * groups * 2);
+            let (mut acc_hi, mut acc_lo) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            for g in 0..groups {
+                let p = _mm256_shuffle_epi8(_mm256_loadu_si256(px.add(g * 16).cast()), pairs);
+                acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(p, *ks.add(2 * g)));
+                acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(p, *ks.add(2 * g + 1)));
+            }
+            _mm256_add_epi32(_mm256_slli_epi32::<8>(acc_hi), acc_lo)
+        }
     }
 
-    /// The filter sum of output pixel `xx` as [taps 4g, 4g+1 | taps 4g+2, 4g+3] summed over
-    /// the groups g, per channel (R, G, B, X); the two halves still need adding.
-    ///
-    /// # Safety
-    /// `xx < c.start.len()`, `c.start[xx] + c.ksize` pixels fit in `wide` (4 i16 each) and
-    /// `table` holds `c.start.len() * groups * 2` vectors; `horizontal` checks these.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn pixel(
-        wide: &[i16],
-        table: &[__m256i],
-        c: &Coeffs,
-        groups: usize,
-        xx: usize,
-    ) -> __m256i {
-        // [R0 G0 B0 X0 R1 G1 B1 X1] (i16) -> [R0 R1 G0 G1 B0 B1 X0 X1], in each 128-bit lane.
-        let pairs = _mm256_setr_epi8(
-            0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15, //
-            0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
-        );
-        let (start, n) = (*c.start.get_unchecked(xx), *c.count.get_unchecked(xx));
-        let px = wide.as_ptr().add(start * 4);
-        let ks = table.as_ptr().add(xx * groups * 2);
-        let (mut acc_hi, mut acc_lo) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-        for g in 0..n.div_ceil(4) {
-            let p = _mm256_shuffle_epi8(_mm256_loadu_si256(px.add(g * 16).cast()), pairs);
-            acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(p, *ks.add(2 * g)));
-            acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(p, *ks.add(2 * g + 1)));
-        }
-        _mm256_add_epi32(_mm256_slli_epi32::<8>(acc_hi), acc_lo)
-    }
-
-    /// See `vertical_generic`.
+    /// See `vertical_generic`. Per 32 bytes and tap row: four zero-extending loads of 8 bytes,
+    /// four 32-bit multiplies and adds (exact, like the generic code).
     #[target_feature(enable = "avx2")]
     pub(super) fn vertical(rows: Rows<'_>, first: usize, c: &Coeffs, out: &mut [u8]) -> Result<()> {
         let len = rows.len;
@@ -497,20 +566,17 @@ mod avx2 {
                 let (mut a0, mut a1, mut a2, mut a3) = (half, half, half, half);
                 for (row, &k) in taps.iter().zip(ks) {
                     let k = _mm256_set1_epi32(k);
-                    // SAFETY: every tap row holds `len` bytes and x + 32 <= blocks * 32 <= len.
-                    let v = unsafe { _mm256_loadu_si256(row.as_ptr().add(x).cast()) };
-                    let lo = _mm256_castsi256_si128(v);
-                    let hi = _mm256_extracti128_si256::<1>(v);
-                    a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(lo), k));
-                    a1 = _mm256_add_epi32(
-                        a1,
-                        _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(lo)), k),
-                    );
-                    a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(hi), k));
-                    a3 = _mm256_add_epi32(
-                        a3,
-                        _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(hi)), k),
-                    );
+                    // SAFETY: every tap row holds `len` bytes and x + 32 <= blocks * 32 <= len;
+                    // four unaligned 8-byte loads at x, x + 8, x + 16, x + 24.
+                    let [v0, v1, v2, v3] = unsafe {
+                        let p = row.as_ptr().add(x);
+                        [0, 8, 16, 24]
+                            .map(|o| _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.add(o).cast())))
+                    };
+                    a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(v0, k));
+                    a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(v1, k));
+                    a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(v2, k));
+                    a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(v3, k));
                 }
                 const S: i32 = PRECISION_BITS as i32;
                 let p01 =

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
 
 from trex.constants import GLOBAL_CROP_SIZE, LOCAL_CROP_SIZE
-
-Interpolation = Literal["nearest", "bilinear", "bicubic"]
+from trex.ops import Interpolation
 
 # The fields of `Batch.params` rows, in the order the Rust pipeline writes them.
 PARAM_NAMES = (
