@@ -121,8 +121,17 @@ pub(crate) struct Planes {
 impl Planes {
     #[inline(always)]
     pub fn load(block: &[u8]) -> Planes {
-        let mut p = Planes { r: [0; BLOCK], g: [0; BLOCK], b: [0; BLOCK] };
-        for (((px, r), g), b) in block.chunks_exact(3).zip(&mut p.r).zip(&mut p.g).zip(&mut p.b) {
+        let mut p = Planes {
+            r: [0; BLOCK],
+            g: [0; BLOCK],
+            b: [0; BLOCK],
+        };
+        for (((px, r), g), b) in block
+            .chunks_exact(3)
+            .zip(&mut p.r)
+            .zip(&mut p.g)
+            .zip(&mut p.b)
+        {
             if let [pr, pg, pb] = *px {
                 (*r, *g, *b) = (pr, pg, pb);
             }
@@ -132,7 +141,12 @@ impl Planes {
 
     #[inline(always)]
     pub fn store(&self, block: &mut [u8]) {
-        for (((px, r), g), b) in block.chunks_exact_mut(3).zip(&self.r).zip(&self.g).zip(&self.b) {
+        for (((px, r), g), b) in block
+            .chunks_exact_mut(3)
+            .zip(&self.r)
+            .zip(&self.g)
+            .zip(&self.b)
+        {
             if let [pr, pg, pb] = px {
                 (*pr, *pg, *pb) = (*r, *g, *b);
             }
@@ -157,15 +171,21 @@ simd_dispatch! {
 
 /// The value Pillow's `ImageEnhance.Contrast` blends with: `int(mean(L) + 0.5)`.
 pub fn contrast_mean(buf: &[u8]) -> u8 {
+    contrast_mean_inline(buf)
+}
+
+#[inline(always)]
+fn contrast_mean_inline(buf: &[u8]) -> u8 {
+    let whole = buf.len() - buf.len() % 3;
+    let pixels = buf.get(..whole).unwrap_or_default();
+    let n = (whole / 3) as u64;
     let mut sum = 0u64;
-    let mut n = 0u64;
-    for block in buf.chunks(3 * BLOCK) {
+    for block in pixels.chunks(3 * BLOCK) {
+        let Planes { r, g, b } = Planes::load(block);
+        // 128 lumas of at most 255 fit a u32; padding lanes are zeros, whose luma is 0.
         let mut block_sum = 0u32;
-        for px in block.chunks_exact(3) {
-            if let [r, g, b] = *px {
-                block_sum += luma32(u32::from(r), u32::from(g), u32::from(b));
-                n += 1;
-            }
+        for i in 0..BLOCK {
+            block_sum += luma32(u32::from(r[i]), u32::from(g[i]), u32::from(b[i]));
         }
         sum += u64::from(block_sum);
     }
@@ -179,7 +199,7 @@ pub fn contrast_mean(buf: &[u8]) -> u8 {
 simd_dispatch! {
     /// `ImageEnhance.Contrast(img).enhance(factor)`: blend with the rounded mean of the `L` image.
     pub fn adjust_contrast / adjust_contrast_baseline(buf: &mut [u8], factor: f64) {
-        let mean = f32::from(contrast_mean(buf));
+        let mean = f32::from(contrast_mean_inline(buf));
         let alpha = pillow_alpha(factor);
         for v in whole_pixels(buf) {
             *v = blend(mean, f32::from(*v), alpha);
