@@ -57,8 +57,8 @@ fn hwc_u8(img: &tch::Tensor) -> PyResult<(SendPtr<u8>, usize, usize)> {
     }
     let shape = img.size();
     let (h, w) = match shape[..] {
-        [h, w, 3] if h > 0 && w > 0 => (h as usize, w as usize),
-        _ => return Err(PyValueError::new_err(format!("img must have shape [H, W, 3] with H, W > 0, got {shape:?}"))),
+        [h, w, 3] if h >= 0 && w >= 0 => (h as usize, w as usize),
+        _ => return Err(PyValueError::new_err(format!("img must have shape [H, W, 3], got {shape:?}"))),
     };
     if !img.is_contiguous() {
         return Err(PyValueError::new_err("img must be contiguous (call .contiguous())"));
