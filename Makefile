@@ -74,6 +74,11 @@ bench-decode: build ## decode throughput on real photos: trex vs Pillow vs torch
 check-wheel: ## build the abi3 wheel, install it --no-deps next to torch in a fresh venv, decode there
 	scripts/check-wheel
 
+.PHONY: fuzz
+fuzz: build ## one-minute cargo-fuzz run of the decoder (needs the nightly toolchain and cargo-fuzz)
+	python fuzz/seed.py
+	cargo +nightly fuzz run -O decode fuzz/corpus/decode -- -max_total_time=60 -rss_limit_mb=2048
+
 .PHONY: format
 format: ## rustfmt
 	cargo fmt
