@@ -110,8 +110,8 @@ pub fn gaussian_blur(
     gaussian_blur_with_scratch(buf, w, h, sigma, kernel_size, &mut scratch)
 }
 
-/// [`gaussian_blur`] reusing `scratch` (grown as needed, `(kernel_size + 1) * w * 3 + (w +
-/// kernel_size) * 3` floats) so that a worker allocates nothing per crop.
+/// [`gaussian_blur`] reusing `scratch` (grown as needed to `(min(kernel_size, h) + 1) * w * 3 +
+/// (w + kernel_size) * 3` floats) so that a worker allocates nothing per crop.
 pub fn gaussian_blur_with_scratch(
     buf: &mut [u8],
     w: usize,
@@ -211,10 +211,13 @@ fn blur_rows / blur_rows_baseline(buf: &mut [u8], w: usize, h: usize, kernel: &[
     let ks = kernel.len();
     let r = ks / 2;
     let row = w * 3;
-    let need = ks * row + (w + 2 * r) * 3 + row;
+    // The rows y - r ..= y + r (reflected into the image) are a contiguous range of at most
+    // min(ks, h) rows, so a ring of that many slots (indexed row % slots) holds them all.
+    let slots = ks.min(h).max(1);
+    let need = slots * row + (w + 2 * r) * 3 + row;
     scratch.clear();
     scratch.resize(need, 0.0);
-    let (ring, rest) = scratch.split_at_mut(ks * row);
+    let (ring, rest) = scratch.split_at_mut(slots * row);
     let (padded, acc) = rest.split_at_mut((w + 2 * r) * 3);
 
     let mut next = 0usize; // next source row to filter horizontally
@@ -223,7 +226,7 @@ fn blur_rows / blur_rows_baseline(buf: &mut [u8], w: usize, h: usize, kernel: &[
         // Source rows are read before row y is overwritten (next > y always holds below).
         let last = (y + r).min(h - 1);
         while next <= last {
-            let slot = next % ks;
+            let slot = next % slots;
             if let (Some(src), Some(out)) = (
                 buf.get(next * row..(next + 1) * row),
                 ring.get_mut(slot * row..(slot + 1) * row),
@@ -232,7 +235,7 @@ fn blur_rows / blur_rows_baseline(buf: &mut [u8], w: usize, h: usize, kernel: &[
             }
             next += 1;
         }
-        let slot_of = |i: isize| reflect(i, h) % ks;
+        let slot_of = |i: isize| reflect(i, h) % slots;
         let (Some(&w0), Some(centre)) = (
             kernel.get(r),
             ring.get(slot_of(y as isize) * row..)
@@ -341,6 +344,8 @@ mod tests {
             (17, 23, 2.0, None),
             (9, 12, 0.7, Some(5)),
             (7, 7, 3.0, Some(13)),
+            (20, 5, 2.0, Some(9)),
+            (5, 20, 2.0, Some(9)),
         ] {
             let part = crop(&img, 200, 180, w, h);
             let ks_used = ks.unwrap_or_else(|| default_kernel_size(sigma));

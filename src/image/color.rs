@@ -17,16 +17,19 @@
 //!
 //! Every op is bit-exact with the reference (the hue op is checked on all 2^24 colours and all
 //! 2^24 HSV triples in the unit tests against a line-by-line transcription of Pillow's C code).
-//! The per-value ops run through 256-entry lookup tables; the hue op is rewritten as branch-free
-//! straight-line arithmetic (two f32 divisions per pixel instead of Pillow's five) over blocks of
-//! pixels, so that it vectorises, with an AVX2 build picked at run time.
+//! Every op is written to vectorise: the per-value ops evaluate Pillow's float blend directly on
+//! runs of bytes, and the per-pixel ops (saturation, grayscale, hue) work on planar blocks of
+//! pixels. The hue op is rewritten as branch-free f32 arithmetic (four divisions per pixel, where
+//! Pillow has six and a double-precision path) whose every step is checked exhaustively. Each
+//! op is built twice, for the x86-64 baseline and for AVX2, and the AVX2 build runs when the CPU
+//! has it (see `simd.rs`).
 //!
 //! The ops themselves never fail: out-of-range factors extrapolate exactly as Pillow does, and a
 //! trailing partial pixel (a length that is not a multiple of 3) is left untouched. The `check_*`
 //! functions validate parameters with the rules of the public API (torchvision's), for the
 //! bindings and for recipe validation.
 
-use super::simd::{clip_trunc_u8, simd_dispatch, trunc_i32};
+use super::simd::{clip_trunc_u8, simd_dispatch};
 use super::{ImageError, Result};
 
 // --------------------------------------------------------------------------------------------
@@ -343,7 +346,8 @@ fn fmin(a: f32, b: f32) -> f32 {
 /// minimum channel), so one division gives the third, `q`, and each of Pillow's hue expressions
 /// (`bc - gc`, `2.0 + rc - bc`, `4.0 + gc - rc`) becomes `k + q` or `k - q`: exact in double and
 /// rounded once to float there, a single correctly rounded f32 operation here. `/ 6.0` becomes
-/// `* (1.0 / 6.0)`. The tests check on all 2^24 colours that the result is bit-exact.
+/// `* (1.0 / 6.0)`, and the last products (`* 255.0`, formed in double by Pillow) are formed in
+/// f32. The tests check on all 2^24 colours that the result is bit-exact.
 #[inline(always)]
 fn rgb_to_hsv_lane(r: f32, g: f32, b: f32) -> (i32, i32, f32) {
     let maxc = fmax(r, fmax(g, b));
@@ -371,30 +375,30 @@ fn rgb_to_hsv_lane(r: f32, g: f32, b: f32) -> (i32, i32, f32) {
     let h: f32 = k + if negate { -q } else { q };
     let x = f64::from(h) * (1.0 / 6.0) + 1.0;
     let x = if x >= 1.0 { x - 1.0 } else { x };
-    let uh = trunc_i32(f64::from(x as f32) * 255.0);
+    let uh = i32::from(clip_trunc_u8((x as f32) * 255.0));
     let uh = if grey { 0 } else { uh };
-    let us = trunc_i32(f64::from(s) * 255.0);
+    let us = i32::from(clip_trunc_u8(s * 255.0));
     (uh, us, maxc)
 }
 
 /// Pillow's `hsv2rgb` without branches or tables (`h`, `s` in 0..=255, `v` = value as f32).
-/// `i = floor(h * 6.0 / 255.0)` is computed in integers, and `f` and `fs` as f32 quotients, which
-/// give Pillow's values for all 256 inputs (checked in the tests); the three products are
-/// rounded in double as Pillow does.
+/// `i = floor(h * 6.0 / 255.0)` is computed in integers and `f`, `fs` as f32 quotients, which
+/// give Pillow's values for all 256 inputs. Pillow forms and rounds (half away from zero) the
+/// products `v (1 - fs)`, `v (1 - fs f)`, `v (1 - fs (1 - f))` in double; in f32, rounded by
+/// adding the largest float below 0.5 and truncating, they give the same integers for every one
+/// of the 2^24 (h, s, v) triples (the tests check them all), and f32 lanes are twice as many.
 #[inline(always)]
 fn hsv_to_rgb_lane(h: i32, s: i32, v: f32) -> [i32; 3] {
     let i = (h * 6 * 0x8081) >> 23; // (6 h) / 255 for 6 h < 2^16
     let f = (6 * h - 255 * i) as f32 / 255.0;
     let fs = s as f32 / 255.0;
-    let vd = f64::from(v);
-    let p = trunc_i32(vd * (1.0 - f64::from(fs)) + 0.499_999_999_999_999_94);
+    let p = i32::from(clip_trunc_u8(v * (1.0 - fs) + 0.499_999_97));
     let sext = if i >= 6 { i - 6 } else { i };
-    // The third component is q (odd sextants) or t (even ones): pick the factor, round once.
-    let q_factor = 1.0 - f64::from(fs * f);
-    let t_factor = 1.0 - f64::from(fs) * (1.0 - f64::from(f));
+    let q_factor = 1.0 - fs * f;
+    let t_factor = 1.0 - fs * (1.0 - f);
     let third_factor = if sext & 1 == 1 { q_factor } else { t_factor };
-    let third = trunc_i32(vd * third_factor + 0.499_999_999_999_999_94);
-    let v = trunc_i32(f64::from(v));
+    let third = i32::from(clip_trunc_u8(v * third_factor + 0.499_999_97));
+    let v = i32::from(clip_trunc_u8(v));
     // 0 (v,t,p) 1 (q,v,p) 2 (p,v,t) 3 (p,q,v) 4 (t,p,v) 5 (v,p,q)
     let r = if sext == 0 || sext == 5 {
         v
@@ -683,27 +687,16 @@ mod tests {
     }
 
     #[test]
-    fn adding_the_largest_double_below_half_and_truncating_is_c_round() {
-        let round = |x: f64| trunc_i32(x + 0.499_999_999_999_999_94);
-        for v in 0..=255u32 {
-            for k in 0..=2000u32 {
-                let x = f64::from(v) * (f64::from(k) / 2000.0);
-                assert_eq!(round(x), x.round() as i32);
-            }
+    fn float_to_int_conversions_clip_and_truncate() {
+        assert_eq!(clip_trunc_u8(f32::NAN), 0);
+        assert_eq!(clip_trunc_u8(-0.5), 0);
+        assert_eq!(clip_trunc_u8(0.999), 0);
+        assert_eq!(clip_trunc_u8(254.999), 254);
+        assert_eq!(clip_trunc_u8(255.0), 255);
+        assert_eq!(clip_trunc_u8(f32::INFINITY), 255);
+        for v in 0..=255u8 {
+            assert_eq!(clip_trunc_u8(f32::from(v)), v);
         }
-        for x in [
-            0.5f64,
-            1.5,
-            2.5,
-            0.499_999_999_999_999_94,
-            254.5,
-            254.499_999_999_999_97,
-        ] {
-            assert_eq!(round(x), x.round() as i32, "{x}");
-        }
-        assert_eq!(trunc_i32(f64::NAN), 0);
-        assert_eq!(trunc_i32(-3.0), 0);
-        assert_eq!(trunc_i32(1e300), 1 << 20);
     }
 
     #[test]

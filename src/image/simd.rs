@@ -45,13 +45,3 @@ pub(crate) fn clip_trunc_u8(x: f32) -> u8 {
     // SAFETY: x is in [0, 255], representable as i32 after truncation.
     (unsafe { x.to_int_unchecked::<i32>() }) as u8
 }
-
-/// `x` truncated toward zero, for an `x` in [0, 2^20] by construction (clipped to that range,
-/// NaN to 0, so the conversion is always defined), as a conversion that vectorises.
-#[inline(always)]
-pub(crate) fn trunc_i32(x: f64) -> i32 {
-    let x = if x > 0.0 { x } else { 0.0 };
-    let x = if x < 1_048_576.0 { x } else { 1_048_576.0 };
-    // SAFETY: x is in [0, 2^20], representable as i32 after truncation.
-    unsafe { x.to_int_unchecked::<i32>() }
-}
