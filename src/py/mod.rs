@@ -3,6 +3,7 @@
 
 mod convert;
 mod errors;
+mod loader;
 mod ops;
 
 use pyo3::prelude::*;
@@ -11,5 +12,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("build_profile", env!("TREX_BUILD_PROFILE"))?;
     ops::register(m)?;
+    loader::register(m)?;
     Ok(())
 }

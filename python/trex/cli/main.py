@@ -10,9 +10,10 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="trex", description="t-ReX training, transfer and benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
+    from trex import bench
     from trex.cli import demo, train
 
-    for module in (demo, train):
+    for module in (demo, bench, train):
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(run=module.run)
