@@ -7,6 +7,9 @@
 pub mod image;
 pub mod pipeline;
 
+#[cfg(feature = "torch")]
+pub mod bank;
+
 #[cfg(feature = "python")]
 mod py;
 

@@ -18,10 +18,19 @@ from trex import _trex, ops  # noqa: E402
 from trex.data import Batch, ColorJitter, CropGroup, MultiCropLoader, MultiCropRecipe, create_recipe  # noqa: E402
 from trex.exceptions import DecodeError, MemoryBankError, SkippedFileWarning, TrexError  # noqa: E402
 from trex.ops import normalize  # noqa: E402
+from trex.models import (  # noqa: E402
+    PrototypeHead,
+    PrototypeMemory,
+    Projector,
+    TReX,
+    prototype_logits,
+    prototype_loss,
+)
 
 __version__: str = _trex.__version__
 
 __all__ = [
     "Batch", "ColorJitter", "CropGroup", "DecodeError", "MemoryBankError", "MultiCropLoader",
     "MultiCropRecipe", "SkippedFileWarning", "TrexError", "__version__", "create_recipe", "normalize", "ops",
+    "PrototypeHead", "PrototypeMemory", "Projector", "TReX", "prototype_logits", "prototype_loss",
 ]

@@ -1,6 +1,7 @@
 //! The Python bindings: argument extraction, one released-GIL call into the core, result
 //! conversion. No image or bank logic lives here.
 
+mod bank;
 mod convert;
 mod errors;
 mod loader;
@@ -13,5 +14,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("build_profile", env!("TREX_BUILD_PROFILE"))?;
     ops::register(m)?;
     loader::register(m)?;
+    bank::register(m)?;
     Ok(())
 }
