@@ -59,7 +59,7 @@ test: test-rust test-python ## every test (what CI runs)
 
 .PHONY: run
 run: build ## the main job on the built-in default
-	trex demo
+	trex train
 
 .PHONY: bench
 bench: build ## loader and decode benchmarks
