@@ -239,6 +239,50 @@ impl<'a> Rows<'a> {
     }
 }
 
+/// Buffers reused from call to call on the same thread, so that resampling crop after crop
+/// neither allocates nor zeroes memory in the steady state.
+#[derive(Default)]
+struct Scratch {
+    /// The image between the two passes.
+    temp: Vec<u8>,
+    /// The AVX2 kernel's widened source row.
+    wide: Vec<i16>,
+}
+
+/// A buffer bigger than this is freed after the call instead of being kept for the thread.
+const KEEP_BYTES: usize = 8 << 20;
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+}
+
+impl Scratch {
+    /// This thread's buffers (empty ones if another call holds them).
+    fn take() -> Scratch {
+        SCRATCH.with(|s| s.take())
+    }
+
+    /// Hands the buffers back to the thread, freeing oversized ones.
+    fn keep(mut self) {
+        if self.temp.capacity() > KEEP_BYTES {
+            self.temp = Vec::new();
+        }
+        if self.wide.capacity() * 2 > KEEP_BYTES {
+            self.wide = Vec::new();
+        }
+        SCRATCH.with(|s| s.set(self));
+    }
+}
+
+/// The first `n` elements of `v`, growing it (with zeros) when it is shorter; existing
+/// elements keep their values.
+fn prefix<T: Copy + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    if v.len() < n {
+        v.resize(n, T::default());
+    }
+    v.get_mut(..n).unwrap_or_default()
+}
+
 /// Horizontal pass: source rows `first..first + out.len() / row_out` of `rows`, each resampled
 /// to `c.start.len()` pixels into consecutive rows of `out`.
 #[inline(always)]
@@ -305,7 +349,7 @@ fn vertical_generic(rows: Rows<'_>, first: usize, c: &Coeffs, out: &mut [u8]) ->
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Coeffs, Rows, HALF, PRECISION_BITS};
+    use super::{prefix, Coeffs, Rows, HALF, PRECISION_BITS};
     use crate::image::{ImageError, Result};
 
     /// Widens `src` (RGB u8 pixels) into `wide` (4 x i16 per pixel, the 4th lane 0).
@@ -333,6 +377,7 @@ mod avx2 {
             w4[0] = i16::from(p[0]);
             w4[1] = i16::from(p[1]);
             w4[2] = i16::from(p[2]);
+            w4[3] = 0;
         }
     }
 
@@ -374,6 +419,7 @@ mod avx2 {
         first: usize,
         c: &Coeffs,
         out: &mut [u8],
+        wide: &mut Vec<i16>,
     ) -> Result<()> {
         // Every pixel runs the same number of groups of 4 taps, enough for the widest one
         // (coefficients past a pixel's own taps are zero).
@@ -398,10 +444,13 @@ mod avx2 {
                 "filter taps outside the source row".into(),
             ));
         }
+        // The row buffer: pixels in_w.. must read as zeros; 0..in_w are rewritten per row.
+        let wide = prefix(wide, wide_px * 4);
+        wide.get_mut(in_w * 4..).unwrap_or_default().fill(0);
         let k = Kernel {
             table: &table,
             start: &c.start,
-            wide: vec![0i16; wide_px * 4],
+            wide,
             groups,
         };
         match groups {
@@ -409,6 +458,8 @@ mod avx2 {
             2 => k.run::<2>(rows, first, out),
             3 => k.run::<3>(rows, first, out),
             4 => k.run::<4>(rows, first, out),
+            5 => k.run::<5>(rows, first, out),
+            6 => k.run::<6>(rows, first, out),
             _ => k.run::<0>(rows, first, out),
         }
     }
@@ -419,19 +470,14 @@ mod avx2 {
         table: &'a [__m256i],
         start: &'a [usize],
         /// One source row, 4 x i16 per pixel, zero padded by `4 * groups` pixels.
-        wide: Vec<i16>,
+        wide: &'a mut [i16],
         groups: usize,
     }
 
     impl Kernel<'_> {
         /// `G` groups of 4 taps per pixel, or `self.groups` when `G == 0`.
         #[target_feature(enable = "avx2")]
-        fn run<const G: usize>(
-            mut self,
-            rows: Rows<'_>,
-            first: usize,
-            out: &mut [u8],
-        ) -> Result<()> {
+        fn run<const G: usize>(self, rows: Rows<'_>, first: usize, out: &mut [u8]) -> Result<()> {
             let out_w = self.start.len();
             let half = _mm256_set1_epi32(HALF);
             let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
@@ -442,7 +488,7 @@ mod avx2 {
             );
             let row_out = out_w * 3;
             for (y, out_row) in out.chunks_exact_mut(row_out).enumerate() {
-                widen(rows.row(first + y)?, &mut self.wide);
+                widen(rows.row(first + y)?, self.wide);
                 let mut xx = 0;
                 // Eight output pixels per round: one pack, one permute, one shuffle, two stores.
                 while xx + 8 <= out_w {
@@ -602,12 +648,19 @@ mod avx2 {
     }
 }
 
-fn horizontal(rows: Rows<'_>, first: usize, c: &Coeffs, out: &mut [u8]) -> Result<()> {
+fn horizontal(
+    rows: Rows<'_>,
+    first: usize,
+    c: &Coeffs,
+    out: &mut [u8],
+    scratch: &mut Scratch,
+) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && !force_generic() {
         // SAFETY: the CPU supports AVX2, checked just above; the function is otherwise safe.
-        return unsafe { avx2::horizontal(rows, first, c, out) };
+        return unsafe { avx2::horizontal(rows, first, c, out, &mut scratch.wide) };
     }
+    let _ = scratch;
     horizontal_generic(rows, first, c, out)
 }
 
@@ -700,7 +753,6 @@ fn resample_box(
     interp: Interpolation,
     out: &mut [u8],
 ) -> Result<()> {
-    let in_w = rows.len / 3;
     // Pillow (`_resize`): an integer box of exactly the output size is a crop.
     if b[0].fract() == 0.0
         && b[1].fract() == 0.0
@@ -718,6 +770,25 @@ fn resample_box(
     if interp == Interpolation::Nearest {
         return nearest(rows, in_h, b, out_w, out_h, out);
     }
+    let mut scratch = Scratch::take();
+    let result = two_passes(rows, in_h, b, out_w, out_h, interp, out, &mut scratch);
+    scratch.keep();
+    result
+}
+
+/// The separable resampling proper, Pillow's `ImagingResampleInner`.
+#[allow(clippy::too_many_arguments)]
+fn two_passes(
+    rows: Rows<'_>,
+    in_h: usize,
+    b: [f32; 4],
+    out_w: usize,
+    out_h: usize,
+    interp: Interpolation,
+    out: &mut [u8],
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let in_w = rows.len / 3;
     let need_h = out_w != in_w || b[0] != 0.0 || b[2] != out_w as f32;
     let need_v = out_h != in_h || b[1] != 0.0 || b[3] != out_h as f32;
     if !need_h {
@@ -726,10 +797,12 @@ fn resample_box(
     }
     let hc = precompute(in_w, b[0], b[2], out_w, interp)?;
     if !need_v {
-        return horizontal(rows, 0, &hc, out);
+        return horizontal(rows, 0, &hc, out, scratch);
     }
     let vc = precompute(in_h, b[1], b[3], out_h, interp)?;
-    if horizontal_first(in_w, in_h, out_w, out_h) {
+    // The buffer between the passes is taken out of `scratch` while the passes borrow it.
+    let mut temp = std::mem::take(&mut scratch.temp);
+    let result = if horizontal_first(in_w, in_h, out_w, out_h) {
         // Only the source rows the vertical pass reads go through the horizontal pass.
         let first = vc.start.first().copied().unwrap_or(0);
         let last = vc
@@ -738,26 +811,30 @@ fn resample_box(
             .zip(vc.count.last())
             .map_or(first, |(&s, &n)| s + n);
         let row_out = out_w * 3;
-        let mut temp = vec![0u8; (last - first) * row_out];
-        horizontal(rows, first, &hc, &mut temp)?;
-        let temp_rows = Rows {
-            data: &temp,
-            stride: row_out,
-            offset: 0,
-            len: row_out,
-        };
-        vertical(temp_rows, first, &vc, out)
+        let mid = prefix(&mut temp, (last - first) * row_out);
+        horizontal(rows, first, &hc, mid, scratch).and_then(|()| {
+            let mid_rows = Rows {
+                data: mid,
+                stride: row_out,
+                offset: 0,
+                len: row_out,
+            };
+            vertical(mid_rows, first, &vc, out)
+        })
     } else {
-        let mut temp = vec![0u8; out_h * rows.len];
-        vertical(rows, 0, &vc, &mut temp)?;
-        let temp_rows = Rows {
-            data: &temp,
-            stride: rows.len,
-            offset: 0,
-            len: rows.len,
-        };
-        horizontal(temp_rows, 0, &hc, out)
-    }
+        let mid = prefix(&mut temp, out_h * rows.len);
+        vertical(rows, 0, &vc, mid).and_then(|()| {
+            let mid_rows = Rows {
+                data: mid,
+                stride: rows.len,
+                offset: 0,
+                len: rows.len,
+            };
+            horizontal(mid_rows, 0, &hc, out, scratch)
+        })
+    };
+    scratch.temp = temp;
+    result
 }
 
 /// Pillow's pass order (since Pillow 13, python-pillow/Pillow#9549): vertical first when the
@@ -1167,6 +1244,8 @@ mod tests {
         }
     }
 
+    /// The AVX2 kernels (used whenever the CPU has AVX2) against the plain ones, for every
+    /// number of tap groups they specialise on.
     #[test]
     fn simd_and_generic_kernels_agree() {
         let (w, h) = (400, 250);
@@ -1185,6 +1264,11 @@ mod tests {
             (5, 130),
             (517, 301),
             (31, 64),
+            // Widths 160, 130, 80 and 70 from 400 give 3 to 6 groups of 4 taps per pixel.
+            (160, 40),
+            (130, 250),
+            (80, 17),
+            (70, 45),
         ];
         for interp in [Interpolation::Bilinear, Interpolation::Bicubic] {
             for region in boxes {
@@ -1199,6 +1283,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn reused_buffers_leave_no_trace() {
+        // The thread's scratch buffers hold data of an earlier, bigger call: a later call must
+        // give what a fresh thread gives.
+        let (w, h) = (400, 250);
+        let img = test_image(w, h);
+        let region = [37.25, 11.5, 201.0, 180.75];
+        let fresh = std::thread::spawn({
+            let img = img.clone();
+            move || {
+                let mut out = vec![0; 61 * 45 * 3];
+                resample_region(&img, w, h, region, 61, 45, Interpolation::Bicubic, &mut out)
+                    .unwrap();
+                out
+            }
+        })
+        .join()
+        .unwrap();
+        let mut big = vec![0; 390 * 240 * 3];
+        resample_region(
+            &img,
+            w,
+            h,
+            [0.0, 0.0, 400.0, 250.0],
+            390,
+            240,
+            Interpolation::Bicubic,
+            &mut big,
+        )
+        .unwrap();
+        let mut out = vec![0; 61 * 45 * 3];
+        resample_region(&img, w, h, region, 61, 45, Interpolation::Bicubic, &mut out).unwrap();
+        assert_eq!(out, fresh);
     }
 
     #[test]
