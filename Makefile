@@ -59,11 +59,25 @@ test: test-rust test-python ## every test (what CI runs)
 
 .PHONY: run
 run: build ## the main job on the built-in default
-	trex demo
+	trex train
 
 .PHONY: bench
 bench: build ## loader and decode benchmarks
 	trex bench
+
+.PHONY: bench-decode
+bench-decode: build ## decode throughput on real photos: trex vs Pillow vs torchvision, then turbojpeg vs zune-jpeg
+	python benchmarks/decode.py
+	TREX_BENCH_CORPUS=.bench/corpus cargo bench --bench decode
+
+.PHONY: check-wheel
+check-wheel: ## build the abi3 wheel, install it --no-deps next to torch in a fresh venv, decode there
+	scripts/check-wheel
+
+.PHONY: fuzz
+fuzz: build ## one-minute cargo-fuzz run of the decoder (needs the nightly toolchain and cargo-fuzz)
+	python fuzz/seed.py
+	cargo +nightly fuzz run -O decode fuzz/corpus/decode -- -max_total_time=60 -rss_limit_mb=2048
 
 .PHONY: format
 format: ## rustfmt

@@ -1,9 +1,14 @@
 //! trex: the Rust core of the t-ReX package.
 //!
-//! `image` is plain Rust (no pyo3, no tch) and is tested with a plain `cargo test`; `bank` uses
+//! `image` (decode, geometry, colour, sampling) and `pipeline` (recipes, multi-crop loader) are
+//! plain Rust (no pyo3, no tch), tested with a plain `cargo test`; `bank` uses
 //! tch (feature `torch`); `py` is the only module that touches pyo3 (feature `python`).
 
 pub mod image;
+pub mod pipeline;
+
+#[cfg(feature = "torch")]
+pub mod bank;
 
 #[cfg(feature = "python")]
 mod py;

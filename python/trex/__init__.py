@@ -15,8 +15,22 @@ if _torch.__version__.split("+")[0] != _TORCH_VERSION:
     )
 
 from trex import _trex, ops  # noqa: E402
-from trex.exceptions import DecodeError, MemoryBankError, TrexError  # noqa: E402
+from trex.data import Batch, ColorJitter, CropGroup, MultiCropLoader, MultiCropRecipe, create_recipe  # noqa: E402
+from trex.exceptions import DecodeError, MemoryBankError, SkippedFileWarning, TrexError  # noqa: E402
+from trex.models import (  # noqa: E402
+    PrototypeHead,
+    PrototypeMemory,
+    Projector,
+    TReX,
+    prototype_logits,
+    prototype_loss,
+)
+from trex.ops import normalize  # noqa: E402
 
 __version__: str = _trex.__version__
 
-__all__ = ["DecodeError", "MemoryBankError", "TrexError", "ops", "__version__"]
+__all__ = [
+    "Batch", "ColorJitter", "CropGroup", "DecodeError", "MemoryBankError", "MultiCropLoader",
+    "MultiCropRecipe", "PrototypeHead", "PrototypeMemory", "Projector", "SkippedFileWarning", "TReX",
+    "TrexError", "__version__", "create_recipe", "normalize", "ops", "prototype_logits", "prototype_loss",
+]

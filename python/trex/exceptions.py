@@ -16,4 +16,8 @@ class MemoryBankError(TrexError, ValueError):
     """A prototype-memory operation was refused; the memory is left unchanged."""
 
 
-__all__ = ["TrexError", "DecodeError", "MemoryBankError"]
+class SkippedFileWarning(UserWarning):
+    """A file was skipped by a loader with ``on_error="skip"`` (warned once per file)."""
+
+
+__all__ = ["TrexError", "DecodeError", "MemoryBankError", "SkippedFileWarning"]

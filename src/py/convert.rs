@@ -28,6 +28,10 @@ impl<T> SendPtr<T> {
     /// # Safety
     /// The pointer must be valid for `self.1` elements and not aliased while the slice lives.
     pub unsafe fn as_mut_slice<'a>(&self) -> &'a mut [T] {
+        // An empty tensor may have a null data pointer, which a slice must never hold.
+        if self.1 == 0 {
+            return &mut [];
+        }
         std::slice::from_raw_parts_mut(self.0, self.1)
     }
 
@@ -35,6 +39,9 @@ impl<T> SendPtr<T> {
     /// The pointer must be valid (non-null) for `self.1` elements, none written while the
     /// slice lives.
     pub unsafe fn as_slice<'a>(&self) -> &'a [T] {
+        if self.1 == 0 {
+            return &[];
+        }
         std::slice::from_raw_parts(self.0, self.1)
     }
 }

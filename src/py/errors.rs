@@ -6,13 +6,15 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
+use crate::bank::BankError;
 use crate::image::ImageError;
 
 pyo3::import_exception!(trex.exceptions, TrexError);
 pyo3::import_exception!(trex.exceptions, DecodeError);
+pyo3::import_exception!(trex.exceptions, MemoryBankError);
 
 /// An image error, prefixed with where it happened (usually a file name).
 pub fn image_error(err: ImageError, source: Option<&str>) -> PyErr {
@@ -25,6 +27,15 @@ pub fn image_error(err: ImageError, source: Option<&str>) -> PyErr {
             PyValueError::new_err(what)
         }
         _ => DecodeError::new_err(what),
+    }
+}
+
+/// A refused bank operation (bad input) is a `MemoryBankError`, a `ValueError`; a failing torch
+/// operation (out of memory, for instance) is a `RuntimeError`, as torch itself raises.
+pub fn bank_error(err: BankError) -> PyErr {
+    match err {
+        BankError::Tch(_) => PyRuntimeError::new_err(err.to_string()),
+        _ => MemoryBankError::new_err(err.to_string()),
     }
 }
 
@@ -43,12 +54,13 @@ where
     T: Send,
     F: FnOnce() -> T + Send,
 {
-    py.allow_threads(|| catch_unwind(AssertUnwindSafe(f))).map_err(|payload| {
-        let msg = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        TrexError::new_err(format!("internal error in trex (please report it): {msg}"))
-    })
+    py.allow_threads(|| catch_unwind(AssertUnwindSafe(f)))
+        .map_err(|payload| {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            TrexError::new_err(format!("internal error in trex (please report it): {msg}"))
+        })
 }

@@ -11,6 +11,7 @@ use crate::image::decode::{self, DecodeOptions};
 use crate::image::geometry::{self, CropBox};
 use crate::image::resize::{self, Interpolation};
 use crate::image::rng::Rng;
+use crate::image::{blur, color};
 
 fn options(max_pixels: Option<u64>) -> DecodeOptions {
     DecodeOptions { max_pixels: max_pixels.unwrap_or(u64::MAX) }
@@ -56,8 +57,8 @@ fn hwc_u8(img: &tch::Tensor) -> PyResult<(SendPtr<u8>, usize, usize)> {
     }
     let shape = img.size();
     let (h, w) = match shape[..] {
-        [h, w, 3] if h > 0 && w > 0 => (h as usize, w as usize),
-        _ => return Err(PyValueError::new_err(format!("img must have shape [H, W, 3] with H, W > 0, got {shape:?}"))),
+        [h, w, 3] if h >= 0 && w >= 0 => (h as usize, w as usize),
+        _ => return Err(PyValueError::new_err(format!("img must have shape [H, W, 3], got {shape:?}"))),
     };
     if !img.is_contiguous() {
         return Err(PyValueError::new_err("img must be contiguous (call .contiguous())"));
@@ -188,6 +189,91 @@ fn sample_resized_crops(
     to_py(py, t)
 }
 
+// ---- colour ops and blur: a new uint8 [H, W, 3] tensor, the op applied to it in place ----
+
+/// Copies `img` (uint8 [H, W, 3], contiguous, on the CPU) into a new tensor and applies `op` to
+/// the copy (buffer, width, height) with the GIL released.
+fn map_image<F>(py: Python<'_>, img: &PyTensor, op: F) -> PyResult<PyObject>
+where
+    F: FnOnce(&mut [u8], usize, usize) -> crate::image::Result<()> + Send,
+{
+    let (src, w, h) = hwc_u8(img)?;
+    let (out, dst) = empty_u8(&[h as i64, w as i64, 3])?;
+    released(py, move || {
+        // SAFETY: `img` and `out` are alive and distinct for the whole call, each w * h * 3 bytes
+        // (checked by `hwc_u8`, allocated by `empty_u8`); `img` is only read.
+        let (input, output) = unsafe { (src.as_slice(), dst.as_mut_slice()) };
+        output.copy_from_slice(input);
+        op(output, w, h)
+    })?
+    .map_err(|e| image_error(e, None))?;
+    to_py(py, out)
+}
+
+/// [`map_image`] for an op that cannot fail and needs no size.
+fn map_pixels<F>(py: Python<'_>, img: &PyTensor, op: F) -> PyResult<PyObject>
+where
+    F: FnOnce(&mut [u8]) + Send,
+{
+    map_image(py, img, |buf, _, _| {
+        op(buf);
+        Ok(())
+    })
+}
+
+/// Brightness as torchvision on a PIL image (Pillow's ImageEnhance.Brightness).
+#[pyfunction]
+fn adjust_brightness(py: Python<'_>, img: PyTensor, factor: f64) -> PyResult<PyObject> {
+    color::check_factor("brightness", factor).map_err(|e| image_error(e, None))?;
+    map_pixels(py, &img, move |buf| color::adjust_brightness(buf, factor))
+}
+
+/// Contrast as torchvision on a PIL image (Pillow's ImageEnhance.Contrast).
+#[pyfunction]
+fn adjust_contrast(py: Python<'_>, img: PyTensor, factor: f64) -> PyResult<PyObject> {
+    color::check_factor("contrast", factor).map_err(|e| image_error(e, None))?;
+    map_pixels(py, &img, move |buf| color::adjust_contrast(buf, factor))
+}
+
+/// Saturation as torchvision on a PIL image (Pillow's ImageEnhance.Color).
+#[pyfunction]
+fn adjust_saturation(py: Python<'_>, img: PyTensor, factor: f64) -> PyResult<PyObject> {
+    color::check_factor("saturation", factor).map_err(|e| image_error(e, None))?;
+    map_pixels(py, &img, move |buf| color::adjust_saturation(buf, factor))
+}
+
+/// Hue as torchvision on a PIL image (Pillow's uint8 HSV).
+#[pyfunction]
+fn adjust_hue(py: Python<'_>, img: PyTensor, hue_factor: f64) -> PyResult<PyObject> {
+    color::check_hue(hue_factor).map_err(|e| image_error(e, None))?;
+    map_pixels(py, &img, move |buf| color::adjust_hue(buf, hue_factor))
+}
+
+/// Pillow's L conversion, replicated to 3 channels.
+#[pyfunction]
+fn to_grayscale(py: Python<'_>, img: PyTensor) -> PyResult<PyObject> {
+    map_pixels(py, &img, color::to_grayscale)
+}
+
+/// Inverts every value >= threshold.
+#[pyfunction]
+fn solarize(py: Python<'_>, img: PyTensor, threshold: u8) -> PyResult<PyObject> {
+    map_pixels(py, &img, move |buf| color::solarize(buf, threshold))
+}
+
+/// torchvision's gaussian_blur with kernel_size (default 2*ceil(3*sigma)+1) and [sigma, sigma].
+#[pyfunction]
+#[pyo3(signature = (img, sigma, kernel_size=None))]
+fn gaussian_blur(py: Python<'_>, img: PyTensor, sigma: f64, kernel_size: Option<usize>) -> PyResult<PyObject> {
+    // Parameters first, so that an empty image still gets them checked.
+    let shape = img.size();
+    if let &[h, w, 3] = shape.as_slice() {
+        let (w, h) = (w as usize, h as usize);
+        blur::check_blur(w * h * 3, w, h, sigma, kernel_size).map_err(|e| image_error(e, None))?;
+    }
+    map_image(py, &img, move |buf, w, h| blur::gaussian_blur(buf, w, h, sigma, kernel_size))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_image, m)?)?;
     m.add_function(wrap_pyfunction!(decode_image_file, m)?)?;
@@ -195,5 +281,12 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(resample_region, m)?)?;
     m.add_function(wrap_pyfunction!(hflip, m)?)?;
     m.add_function(wrap_pyfunction!(sample_resized_crops, m)?)?;
+    m.add_function(wrap_pyfunction!(adjust_brightness, m)?)?;
+    m.add_function(wrap_pyfunction!(adjust_contrast, m)?)?;
+    m.add_function(wrap_pyfunction!(adjust_saturation, m)?)?;
+    m.add_function(wrap_pyfunction!(adjust_hue, m)?)?;
+    m.add_function(wrap_pyfunction!(to_grayscale, m)?)?;
+    m.add_function(wrap_pyfunction!(solarize, m)?)?;
+    m.add_function(wrap_pyfunction!(gaussian_blur, m)?)?;
     Ok(())
 }

@@ -1,0 +1,147 @@
+"""`trex bench` / `python -m trex.bench`: multi-crop loader throughput against the torchvision +
+PIL + DataLoader reference on the same real-photo JPEGs, with decode-only as the ceiling.
+
+All figures come from one run on one machine and are reported as ratios; absolute images/s
+depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+import trex
+from trex import _trex
+from trex.data.recipes import PRESETS, create_recipe
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=2, help="threads for trex and DataLoader workers for the reference (default 2)")
+    p.add_argument("--recipe", default="trex", choices=sorted(PRESETS), help="multi-crop recipe (default trex: 1x224 + 8x96)")
+    p.add_argument("--images", type=int, default=512, help="images timed per pipeline (default 512)")
+    p.add_argument("--reference-images", type=int, default=256, help="images timed for the slower reference (default 256)")
+    p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="folder of JPEGs to use; default: a corpus of ImageNet-sized JPEGs cut from real photos")
+    p.add_argument("--corpus-size", type=int, default=256, help="files in the generated corpus (default 256)")
+    p.add_argument("--dtype", default="float32", choices=["uint8", "float32"],
+                   help="trex output dtype; the reference always produces normalised float32 (default float32)")
+    p.add_argument("--no-reference", action="store_true", help="skip the torchvision reference")
+    p.add_argument("--no-dct-scaling", action="store_true", help="decode at full size always")
+    p.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+
+
+def _files(args: argparse.Namespace) -> list[str]:
+    if args.data is not None:
+        files = sorted(str(p) for p in args.data.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
+        if not files:
+            raise SystemExit(f"trex bench: no JPEG files under {args.data}")
+        return files
+    from trex.data.photos import make_corpus
+
+    cache = Path(os.environ.get("TREX_CACHE", Path(tempfile.gettempdir()) / "trex-cache")) / "bench-corpus"
+    return [str(p) for p in make_corpus(cache, n=args.corpus_size, seed=0)]
+
+
+def _cycle(files: list[str], n: int) -> list[tuple[str, int]]:
+    return [(files[i % len(files)], i % 10) for i in range(n)]
+
+
+def time_trex(samples, recipe, threads: int, batch_size: int, dtype: str, dct_scaling: bool) -> float:
+    loader = trex.MultiCropLoader(samples, batch_size, recipe, num_threads=threads, shuffle=False,
+                                  drop_last=True, dtype=dtype, dct_scaling=dct_scaling, prefetch=2)
+    for _ in zip(range(2), loader):  # warm-up: thread pool, allocator
+        pass
+    # Timed from the start of an epoch to its end, as the reference is.
+    n, t0 = 0, time.perf_counter()
+    for batch in loader:
+        n += batch.labels.numel()
+    return n / (time.perf_counter() - t0)
+
+
+def time_reference(samples, recipe, threads: int, batch_size: int) -> float:
+    from trex.data.reference import ReferenceDataset, ReferenceMultiCrop
+
+    ds = ReferenceDataset(samples, ReferenceMultiCrop(recipe))
+    dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=threads, shuffle=False,
+                                     drop_last=True, persistent_workers=True)
+    for _ in zip(range(2), dl):  # warm-up: workers started once (persistent), as in a long run
+        pass
+    # A whole epoch, timed from its start: prefetched batches cannot hide work here.
+    n, t0 = 0, time.perf_counter()
+    for _, labels in dl:
+        n += labels.numel()
+    return n / (time.perf_counter() - t0)
+
+
+def time_decode(samples, threads: int) -> float:
+    paths = [p for p, _ in samples]
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(trex.ops.decode_file, paths[: threads * 4]))
+        t0 = time.perf_counter()
+        for _ in pool.map(trex.ops.decode_file, paths):
+            pass
+    return len(paths) / (time.perf_counter() - t0)
+
+
+def run(args: argparse.Namespace) -> int:
+    if _trex.build_profile != "release":
+        print(f"trex bench: refusing to time a {_trex.build_profile!r} build; build with `make build` (release)",
+              file=sys.stderr)
+        return 2
+    torch.set_num_threads(1)
+    recipe = create_recipe(args.recipe)
+    files = _files(args)
+    for f in files:  # page cache warm for every pipeline alike
+        Path(f).read_bytes()
+    print(f"trex {trex.__version__} ({_trex.build_profile}), torch {torch.__version__}, python {platform.python_version()}, "
+          f"{os.cpu_count()} cores, {args.threads} threads")
+    print(f"recipe {recipe.name}: {recipe.num_crops} crops {[o for o in recipe.outputs]}, "
+          f"{len(files)} JPEG files, batch {args.batch_size}, trex dtype {args.dtype}")
+    results: dict[str, float] = {}
+    results["decode_only"] = time_decode(_cycle(files, args.images), args.threads)
+    results["trex"] = time_trex(_cycle(files, args.images), recipe, args.threads, args.batch_size, args.dtype,
+                                not args.no_dct_scaling)
+    if not args.no_reference:
+        results["reference"] = time_reference(_cycle(files, args.reference_images), recipe, args.threads,
+                                              args.batch_size)
+    rows = [("decode only (trex.ops.decode_file)", results["decode_only"]),
+            ("trex MultiCropLoader", results["trex"])]
+    if "reference" in results:
+        rows.append(("torchvision + PIL + DataLoader", results["reference"]))
+    print(f"\n{'pipeline':40s} {'images/s':>10s}")
+    for name, v in rows:
+        print(f"{name:40s} {v:10.1f}")
+    ratios = {"trex / decode_only": results["trex"] / results["decode_only"]}
+    if "reference" in results:
+        ratios["trex / reference"] = results["trex"] / results["reference"]
+    for k, v in ratios.items():
+        print(f"{k:40s} {v:10.2f}x")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"images_per_s": results, "ratios": ratios, "threads": args.threads,
+                                         "recipe": recipe.name, "files": len(files)}, indent=2))
+    return 0
+
+
+NAME = "bench"
+HELP = "loader throughput vs the torchvision + PIL reference, and decode-only"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m trex.bench", description=HELP)
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

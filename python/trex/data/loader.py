@@ -1,0 +1,265 @@
+"""`MultiCropLoader`: decode each image once, cut all its crops, batch them, in Rust threads.
+
+Batches are built in the background by a Rust thread pool with the GIL released, ``prefetch``
+batches ahead, each crop written straight into its slot of a tensor allocated once per batch.
+Every random draw is keyed on (seed, epoch, sample index, crop index): the same seed gives
+bit-identical batches whatever ``num_threads`` is, and a run resumed at an epoch sees the same data.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from trex import _trex
+from trex.constants import IMAGENET_MEAN, IMAGENET_STD, MAX_IMAGE_PIXELS
+from trex.data.folder import scan_image_folder
+from trex.data.recipes import PARAM_NAMES, MultiCropRecipe, create_recipe
+from trex.exceptions import SkippedFileWarning
+
+
+@dataclass
+class Batch:
+    """One batch of multi-crop views.
+
+    Attributes:
+        groups: one tensor per crop resolution, [n_crops * B, 3, H, W], crop-major (all samples'
+            first crop, then all samples' second crop, ...), uint8 0-255 or normalised float32, CPU.
+        crops: per-crop views into ``groups``, [B, 3, H, W] each, the global crop first.
+        labels: int64 [B].
+        indices: int64 [B], the dataset index of each sample.
+        params: with ``return_params=True``, every sampled parameter per crop: a dict of tensors
+            [n_crops, B] keyed by ``trex.data.recipes.PARAM_NAMES`` plus ``box`` [n_crops, B, 4]
+            (top, left, height, width) and ``order`` [n_crops, B, 4] (colour-jitter order, 0-3 =
+            brightness, contrast, saturation, hue); otherwise None.
+    """
+
+    groups: list[torch.Tensor]
+    crops: list[torch.Tensor]
+    labels: torch.Tensor
+    indices: torch.Tensor
+    params: dict[str, torch.Tensor] | None = None
+
+    def to(self, device: torch.device | str, non_blocking: bool = True) -> Batch:
+        """The batch on ``device`` (crops stay views of the moved groups)."""
+        groups = [g.to(device, non_blocking=non_blocking) for g in self.groups]
+        return Batch(groups, _split_crops(groups, self.labels.numel()),
+                     self.labels.to(device, non_blocking=non_blocking),
+                     self.indices.to(device, non_blocking=non_blocking), self.params)
+
+
+def _split_crops(groups: list[torch.Tensor], batch_size: int) -> list[torch.Tensor]:
+    return [c for g in groups for c in g.split(batch_size)]
+
+
+def _default_threads() -> int:
+    # Inside DataLoader workers parallelism comes from the workers; one thread each.
+    if torch.utils.data.get_worker_info() is not None:
+        return 1
+    env = os.environ.get("TREX_NUM_THREADS")
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"TREX_NUM_THREADS must be a positive integer, got {env!r}")
+        return int(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _default_shard(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    dist = torch.distributed
+    if rank is None:
+        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    if world_size is None:
+        world_size = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    return rank, world_size
+
+
+class MultiCropLoader:
+    """Iterates multi-crop batches of an image dataset.
+
+    Args:
+        source: an ImageFolder root (one sub-folder per class), or a sequence of (path, label).
+        batch_size: samples per batch (per rank).
+        recipe: ``"trex"``, ``"trex-star"``, ``"dino"``, ``"dino-resnet50"``, ``"baseline"`` or a
+            :class:`trex.MultiCropRecipe`.
+        seed: keys every random draw; same seed, same batches.
+        shuffle: reshuffle every epoch (keyed on seed and epoch).
+        drop_last: drop the last incomplete batch (and the tail that does not split evenly across ranks).
+        num_threads: decode/augment threads; default ``TREX_NUM_THREADS`` or all cores (1 inside
+            DataLoader workers).
+        prefetch: batches prepared ahead in the background.
+        rank, world_size: DDP shard; default from ``torch.distributed`` when initialised. Every rank
+            gets the same number of batches.
+        dtype: ``"uint8"`` (0-255; normalise on the device with :func:`trex.normalize`) or
+            ``"float32"`` (normalised with ImageNet mean/std on the CPU).
+        pin_memory: page-locked batches for fast asynchronous copies to a GPU.
+        on_error: ``"raise"``: an unreadable file raises an error naming it; ``"skip"``: it is replaced
+            by the next readable file in dataset order, listed once in :attr:`skipped` as
+            (file, reason), warned about once, and every skip is counted in :attr:`skip_count`.
+        return_params: attach every sampled crop parameter to the batches.
+        global_size, local_size: override the recipe's crop sizes (e.g. 64 and 28 for small images).
+        max_pixels: refuse images with more pixels (Pillow's limit by default); None for no limit.
+        dct_scaling: decode JPEGs at 1/2, 1/4 or 1/8 scale when every crop of the image still
+            downsamples from at least its output size (much faster on large photos).
+        mean, std: normalisation for ``dtype="float32"``.
+
+    Each ``iter(loader)`` runs one epoch: the epoch given to :meth:`set_epoch`, then the next one.
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | Sequence[tuple[str | os.PathLike[str], int]],
+        batch_size: int = 64,
+        recipe: str | MultiCropRecipe = "trex",
+        *,
+        seed: int = 0,
+        shuffle: bool = True,
+        drop_last: bool = True,
+        num_threads: int | None = None,
+        prefetch: int = 2,
+        rank: int | None = None,
+        world_size: int | None = None,
+        dtype: Literal["uint8", "float32"] = "uint8",
+        pin_memory: bool = False,
+        on_error: Literal["raise", "skip"] = "raise",
+        return_params: bool = False,
+        global_size: int | None = None,
+        local_size: int | None = None,
+        max_pixels: int | None = MAX_IMAGE_PIXELS,
+        dct_scaling: bool = True,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+    ) -> None:
+        self._args = dict(
+            source=source, batch_size=batch_size, recipe=recipe, seed=seed, shuffle=shuffle,
+            drop_last=drop_last, num_threads=num_threads, prefetch=prefetch, rank=rank,
+            world_size=world_size, dtype=dtype, pin_memory=pin_memory, on_error=on_error,
+            return_params=return_params, global_size=global_size, local_size=local_size,
+            max_pixels=max_pixels, dct_scaling=dct_scaling, mean=tuple(mean), std=tuple(std),
+        )
+        if isinstance(source, (str, os.PathLike)):
+            self.samples, self.classes = scan_image_folder(source)
+        else:
+            self.samples = [(os.fspath(p), int(label)) for p, label in source]
+            self.classes = None
+        self.class_to_idx = {c: i for i, c in enumerate(self.classes)} if self.classes else None
+        self.recipe = create_recipe(recipe, global_size=global_size, local_size=local_size)
+        self.batch_size = batch_size
+        self.rank, self.world_size = _default_shard(rank, world_size)
+        self.num_threads = _default_threads() if num_threads is None else num_threads
+        if pin_memory and not torch.cuda.is_available():
+            warnings.warn("pin_memory=True but no CUDA device is available; batches are not pinned", stacklevel=2)
+            pin_memory = False
+        for name, value in (("batch_size", batch_size), ("num_threads", self.num_threads)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        if prefetch < 1:
+            raise ValueError(f"prefetch must be >= 1, got {prefetch}")
+        self.dtype = dtype
+        self.return_params = return_params
+        self.skipped: list[tuple[str, str]] = []
+        self.skip_count = 0
+        self._epoch = 0
+        paths = [p for p, _ in self.samples]
+        labels = [label for _, label in self.samples]
+        self._inner = _trex.Loader(
+            paths, labels, list(self.recipe.groups), batch_size=batch_size, seed=seed, shuffle=shuffle,
+            drop_last=drop_last, rank=self.rank, world_size=self.world_size, num_threads=self.num_threads,
+            prefetch=prefetch, dtype=dtype, on_error=on_error, max_pixels=max_pixels,
+            return_params=return_params, dct_scaling=dct_scaling, mean=tuple(mean), std=tuple(std),
+            pin_memory=pin_memory,
+        )
+
+    def __len__(self) -> int:
+        """Batches per epoch on this rank."""
+        return len(self._inner)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch the next iteration will run."""
+        return self._epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Sets the epoch of the next iteration (as DistributedSampler.set_epoch)."""
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        self._epoch = int(epoch)
+
+    def epoch_indices(self, epoch: int) -> list[list[int]]:
+        """This rank's dataset indices for ``epoch``, per batch."""
+        return self._inner.epoch_batches(epoch)
+
+    def __iter__(self) -> Iterator[Batch]:
+        epoch = self._epoch
+        self._epoch += 1
+        stream = self._inner.iter_epoch(epoch)
+        return self._iterate(stream)
+
+    def _iterate(self, stream: Any) -> Iterator[Batch]:
+        try:
+            while True:
+                item = stream.next_batch()
+                if item is None:
+                    return
+                yield self._batch(*item)
+        finally:
+            # Early break, an exception in the consumer, Ctrl-C or garbage collection: stop the
+            # producer thread now rather than when the stream is collected.
+            stream.close()
+
+    def _batch(self, groups: list[torch.Tensor], labels: torch.Tensor, indices: torch.Tensor,
+               params: torch.Tensor | None, skipped: list[tuple[str, str]]) -> Batch:
+        for path, reason in skipped:
+            self.skip_count += 1
+            if all(path != p for p, _ in self.skipped):
+                self.skipped.append((path, reason))
+                warnings.warn(f"skipped unreadable file {path}: {reason}", SkippedFileWarning, stacklevel=3)
+        return Batch(groups, _split_crops(groups, labels.numel()), labels, indices,
+                     _params_dict(params) if params is not None else None)
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs: the next epoch and the files skipped so far."""
+        return {"epoch": self._epoch, "seed": self._args["seed"], "skipped": list(self.skipped),
+                "skip_count": self.skip_count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("seed", self._args["seed"]) != self._args["seed"]:
+            raise ValueError(f"state is from a loader with seed {state['seed']}, this one has {self._args['seed']}")
+        self.set_epoch(state["epoch"])
+        self.skipped = [tuple(s) for s in state.get("skipped", [])]
+        self.skip_count = int(state.get("skip_count", len(self.skipped)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable (spawned DataLoader workers, multiprocessing): rebuilt from its arguments.
+        return (_rebuild, (self._args, self.state_dict()))
+
+    def __repr__(self) -> str:
+        return (f"MultiCropLoader({len(self.samples)} images, recipe={self.recipe.name!r}, "
+                f"batch_size={self.batch_size}, crops={self.recipe.num_crops}, threads={self.num_threads}, "
+                f"rank={self.rank}/{self.world_size}, dtype={self.dtype!r})")
+
+
+def _rebuild(args: dict[str, Any], state: dict[str, Any]) -> MultiCropLoader:
+    loader = MultiCropLoader(**args)
+    loader.load_state_dict(state)
+    return loader
+
+
+def _params_dict(params: torch.Tensor) -> dict[str, torch.Tensor]:
+    out = {name: params[..., i] for i, name in enumerate(PARAM_NAMES)}
+    out["box"] = params[..., 0:4].long()
+    out["order"] = params[..., 10:14].long()
+    for name in ("top", "left", "height", "width", "order0", "order1", "order2", "order3"):
+        out[name] = out[name].long()
+    for name in ("flip", "jitter", "grayscale", "solarize"):
+        out[name] = out[name].bool()
+    return out
+
+
+__all__ = ["Batch", "MultiCropLoader"]

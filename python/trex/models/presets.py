@@ -1,0 +1,58 @@
+"""The paper's head settings and the recipes that pick them (DESIGN.md section 1).
+
+| recipe      | projector hidden layers | classifier                         |
+|-------------|-------------------------|------------------------------------|
+| "trex"      | 3                       | prototypes from an EMA-fed memory  |
+| "trex-star" | 1                       | prototypes from an EMA-fed memory  |
+| "baseline"  | none                    | plain linear classifier            |
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+# Projector: L2-normalised input, hidden blocks of Linear(-> 2048) + BatchNorm1d + GELU, then a
+# bias-free Linear(2048 -> 256) bottleneck.
+PROJECTOR_HIDDEN_DIM = 2048
+PROJECTOR_OUT_DIM = 256
+# Truncated-normal init of the projector's and the cosine classifier's weights.
+INIT_STD = 0.02
+
+# Memory: one FIFO ring of 8192 (feature, label) entries, logits divided by tau = 0.1.
+MEMORY_SIZE = 8192
+TEMPERATURE = 0.1
+# Pushes between two exact rebuilds of the per-class sums (they are float64 in between).
+RECOMPUTE_EVERY = 1000
+# EMA of backbone + projector (parameters only) whose global-crop features feed the memory.
+EMA_MOMENTUM = 0.999
+
+Recipe = Literal["trex", "trex-star", "baseline"]
+
+# Projector hidden layers per recipe; None: no projector, no memory, a linear classifier.
+RECIPE_HIDDEN_LAYERS: dict[str, int | None] = {"trex": 3, "trex-star": 1, "baseline": None}
+
+
+def recipe_hidden_layers(recipe: str) -> int | None:
+    """The projector depth of a recipe (None for the baseline's linear classifier).
+
+    Raises:
+        ValueError: an unknown recipe; the message lists the valid ones.
+    """
+    if not isinstance(recipe, str) or recipe not in RECIPE_HIDDEN_LAYERS:
+        valid = ", ".join(repr(r) for r in RECIPE_HIDDEN_LAYERS)
+        raise ValueError(f"unknown recipe {recipe!r}; expected one of {valid}")
+    return RECIPE_HIDDEN_LAYERS[recipe]
+
+
+__all__ = [
+    "EMA_MOMENTUM",
+    "INIT_STD",
+    "MEMORY_SIZE",
+    "PROJECTOR_HIDDEN_DIM",
+    "PROJECTOR_OUT_DIM",
+    "RECIPE_HIDDEN_LAYERS",
+    "RECOMPUTE_EVERY",
+    "Recipe",
+    "TEMPERATURE",
+    "recipe_hidden_layers",
+]

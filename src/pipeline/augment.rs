@@ -1,0 +1,111 @@
+//! Turning one decoded image into its crops: resample the crop box, then flip, colour jitter in
+//! the sampled order, grayscale, blur and solarize, then write CHW into the batch slot.
+
+use super::recipe::{CropGroup, CropParams};
+use crate::image::blur::{default_kernel_size, gaussian_blur_with_scratch};
+use crate::image::color::{adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation, solarize, to_grayscale};
+use crate::image::geometry::hflip;
+use crate::image::resize::resample_region;
+use crate::image::{ImageError, Result};
+
+/// A decoded image, possibly decoded at a reduced DCT scale: `scale_x` / `scale_y` map
+/// coordinates of the full-size image (where crop boxes live) to this buffer.
+pub struct Decoded<'a> {
+    pub data: &'a [u8],
+    pub width: usize,
+    pub height: usize,
+    pub scale_x: f64,
+    pub scale_y: f64,
+}
+
+/// Renders one crop as HWC RGB into `crop` (resized to the group's size); `blur` is scratch.
+pub fn render_crop(
+    img: &Decoded<'_>,
+    group: &CropGroup,
+    p: &CropParams,
+    crop: &mut Vec<u8>,
+    blur: &mut Vec<f32>,
+) -> Result<()> {
+    let (out_h, out_w) = group.size;
+    crop.resize(out_h * out_w * 3, 0);
+    let b = p.crop;
+    let region = [
+        b.left as f64 * img.scale_x,
+        b.top as f64 * img.scale_y,
+        ((b.left + b.width) as f64 * img.scale_x).min(img.width as f64),
+        ((b.top + b.height) as f64 * img.scale_y).min(img.height as f64),
+    ];
+    resample_region(img.data, img.width, img.height, region, out_w, out_h, group.interpolation, crop)?;
+    if p.flip {
+        hflip(crop, out_w, out_h);
+    }
+    if p.jitter {
+        for op in p.order {
+            match op {
+                0 => adjust_brightness(crop, p.brightness),
+                1 => adjust_contrast(crop, p.contrast),
+                2 => adjust_saturation(crop, p.saturation),
+                _ => adjust_hue(crop, p.hue),
+            }
+        }
+    }
+    if p.grayscale {
+        to_grayscale(crop);
+    }
+    if p.blur_sigma > 0.0 {
+        // Reflect padding needs a radius below the crop's side: tiny crops get a shorter kernel.
+        let max_kernel = 2 * (out_w.min(out_h) - 1) + 1;
+        let kernel = default_kernel_size(p.blur_sigma).min(max_kernel | 1);
+        if kernel > 1 {
+            gaussian_blur_with_scratch(crop, out_w, out_h, p.blur_sigma, Some(kernel), blur)?;
+        }
+    }
+    if p.solarize {
+        solarize(crop, group.solarize_threshold);
+    }
+    Ok(())
+}
+
+/// HWC u8 -> CHW u8.
+pub fn write_chw_u8(hwc: &[u8], out: &mut [u8]) -> Result<()> {
+    let plane = hwc.len() / 3;
+    if out.len() != hwc.len() {
+        return Err(ImageError::BufferSize { expected: hwc.len(), got: out.len() });
+    }
+    let (r, rest) = out.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    for (((px, r), g), b) in hwc.chunks_exact(3).zip(r).zip(g).zip(b) {
+        *r = px[0];
+        *g = px[1];
+        *b = px[2];
+    }
+    Ok(())
+}
+
+/// Per-channel table of normalised values: (v / 255 - mean) / std computed in f32 in that order,
+/// as `trex.normalize` does on the device, so both paths give the same numbers.
+pub fn normalize_lut(mean: [f32; 3], std: [f32; 3]) -> [[f32; 256]; 3] {
+    let mut lut = [[0f32; 256]; 3];
+    for c in 0..3 {
+        for v in 0..256 {
+            lut[c][v] = (v as f32 / 255.0 - mean[c]) / std[c];
+        }
+    }
+    lut
+}
+
+/// HWC u8 -> normalised CHW f32.
+pub fn write_chw_f32(hwc: &[u8], lut: &[[f32; 256]; 3], out: &mut [f32]) -> Result<()> {
+    let plane = hwc.len() / 3;
+    if out.len() != hwc.len() {
+        return Err(ImageError::BufferSize { expected: hwc.len(), got: out.len() });
+    }
+    let (r, rest) = out.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    for (((px, r), g), b) in hwc.chunks_exact(3).zip(r).zip(g).zip(b) {
+        *r = lut[0][px[0] as usize];
+        *g = lut[1][px[1] as usize];
+        *b = lut[2][px[2] as usize];
+    }
+    Ok(())
+}

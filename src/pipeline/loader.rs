@@ -1,0 +1,637 @@
+//! The multi-crop loader: epoch plans (shuffle, DDP shard, batches), and a background producer
+//! thread that builds batches on a rayon pool, `prefetch` ahead, into buffers from an
+//! [`Allocator`] (torch tensors in the bindings, `Vec<u8>` in tests), each sample writing its
+//! crops straight into its slots of the batch.
+//!
+//! Every random draw is keyed on (seed, epoch, sample index, crop index), so batches do not depend
+//! on the thread count or on which thread processed a sample.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rayon::prelude::*;
+
+use super::augment::{normalize_lut, render_crop, write_chw_f32, write_chw_u8, Decoded};
+use super::recipe::{CropParams, Recipe, PARAM_FIELDS};
+use crate::image::decode::{self, DecodeOptions, Header};
+use crate::image::rng::Rng;
+use crate::image::ImageError;
+
+/// Stream tag for the epoch shuffle, apart from the per-sample streams.
+const SHUFFLE_STREAM: u64 = u64::MAX;
+/// How many consecutive unreadable files `on_error = skip` steps over before giving up.
+const MAX_CONSECUTIVE_SKIPS: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutDtype {
+    U8,
+    F32,
+}
+
+impl OutDtype {
+    pub fn size(self) -> usize {
+        match self {
+            OutDtype::U8 => 1,
+            OutDtype::F32 => 4,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnError {
+    Raise,
+    Skip,
+}
+
+#[derive(Clone, Debug)]
+pub struct LoaderConfig {
+    pub batch_size: usize,
+    pub seed: u64,
+    pub shuffle: bool,
+    pub drop_last: bool,
+    pub rank: usize,
+    pub world_size: usize,
+    pub num_threads: usize,
+    pub prefetch: usize,
+    pub dtype: OutDtype,
+    pub on_error: OnError,
+    pub decode: DecodeOptions,
+    pub return_params: bool,
+    /// Decode JPEGs at a reduced DCT scale when every crop of the image stays at least as
+    /// large as its output at that scale.
+    pub dct_scaling: bool,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub path: PathBuf,
+    pub label: i64,
+}
+
+/// Why a sample could not be loaded, with the file it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SampleError {
+    Io { path: String, kind: std::io::ErrorKind, message: String },
+    Image { path: String, error: ImageError },
+}
+
+impl std::fmt::Display for SampleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SampleError::Io { path, message, .. } => write!(f, "{path}: {message}"),
+            SampleError::Image { path, error } => write!(f, "{path}: {error}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoaderError {
+    #[error("{0}")]
+    Sample(SampleError),
+    #[error("{0}")]
+    Config(String),
+    #[error("could not allocate a batch: {0}")]
+    Alloc(String),
+    #[error("{0}")]
+    Image(#[from] ImageError),
+}
+
+/// Where the producer puts a batch: one buffer per output resolution.
+pub trait Allocator: Send + Sync + 'static {
+    type Buf: Send + 'static;
+    /// A buffer for `shape` = [crops * batch, 3, H, W] elements of `dtype`.
+    fn alloc(&self, shape: [usize; 4], dtype: OutDtype) -> Result<Self::Buf, String>;
+    /// The buffer's bytes, valid until the buffer is finished or dropped.
+    fn bytes<'a>(&self, buf: &'a mut Self::Buf) -> &'a mut [u8];
+    /// Called once the buffer is filled (pinning happens here).
+    fn finish(&self, buf: Self::Buf) -> Result<Self::Buf, String> {
+        Ok(buf)
+    }
+}
+
+/// Plain heap buffers, for tests and benchmarks.
+pub struct VecAllocator;
+
+impl Allocator for VecAllocator {
+    type Buf = Vec<u8>;
+    fn alloc(&self, shape: [usize; 4], dtype: OutDtype) -> Result<Vec<u8>, String> {
+        Ok(vec![0u8; shape.iter().product::<usize>() * dtype.size()])
+    }
+    fn bytes<'a>(&self, buf: &'a mut Vec<u8>) -> &'a mut [u8] {
+        buf.as_mut_slice()
+    }
+}
+
+/// One batch: buffers per output resolution, crop-major ([n_crops * B, 3, H, W]).
+pub struct Batch<B> {
+    pub buffers: Vec<B>,
+    pub labels: Vec<i64>,
+    /// The dataset index each sample came from (a replacement's when a file was skipped).
+    pub indices: Vec<i64>,
+    /// [n_crops][B][PARAM_FIELDS] when `return_params`, else empty.
+    pub params: Vec<f64>,
+    /// Files skipped while building this batch, with the reason.
+    pub skipped: Vec<SampleError>,
+}
+
+pub struct Loader {
+    samples: Arc<Vec<Sample>>,
+    recipe: Arc<Recipe>,
+    config: LoaderConfig,
+    pool: Mutex<Option<(u32, Arc<rayon::ThreadPool>)>>,
+}
+
+impl Loader {
+    pub fn new(samples: Vec<Sample>, recipe: Recipe, config: LoaderConfig) -> Result<Loader, LoaderError> {
+        recipe.validate()?;
+        let c = &config;
+        if c.batch_size == 0 {
+            return Err(LoaderError::Config("batch_size must be >= 1".into()));
+        }
+        if c.world_size == 0 || c.rank >= c.world_size {
+            return Err(LoaderError::Config(format!(
+                "rank {} is not in [0, world_size = {})",
+                c.rank, c.world_size
+            )));
+        }
+        if c.num_threads == 0 {
+            return Err(LoaderError::Config("num_threads must be >= 1".into()));
+        }
+        if samples.is_empty() {
+            return Err(LoaderError::Config("the dataset is empty".into()));
+        }
+        if c.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(LoaderError::Config(format!("std {:?} must be positive", c.std)));
+        }
+        Ok(Loader { samples: Arc::new(samples), recipe: Arc::new(recipe), config, pool: Mutex::new(None) })
+    }
+
+    pub fn config(&self) -> &LoaderConfig {
+        &self.config
+    }
+
+    pub fn recipe(&self) -> &Recipe {
+        &self.recipe
+    }
+
+    pub fn num_samples(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Samples this rank sees per epoch (DistributedSampler's rule).
+    fn per_rank(&self) -> usize {
+        let (n, ws) = (self.samples.len(), self.config.world_size);
+        if self.config.drop_last {
+            n / ws
+        } else {
+            n.div_ceil(ws)
+        }
+    }
+
+    /// Batches per epoch on this rank; the same on every rank.
+    pub fn num_batches(&self) -> usize {
+        let (per_rank, b) = (self.per_rank(), self.config.batch_size);
+        if self.config.drop_last {
+            per_rank / b
+        } else {
+            per_rank.div_ceil(b)
+        }
+    }
+
+    /// This rank's sample indices for `epoch`, split into batches. As torch's DistributedSampler:
+    /// shuffle with a stream keyed on (seed, epoch), then pad by wrapping (or drop the tail with
+    /// `drop_last`) to a multiple of world_size, then take every world_size-th from `rank`.
+    pub fn epoch_batches(&self, epoch: u64) -> Vec<Vec<usize>> {
+        let n = self.samples.len();
+        let (ws, rank) = (self.config.world_size, self.config.rank);
+        let mut order: Vec<usize> = (0..n).collect();
+        if self.config.shuffle {
+            Rng::keyed(self.config.seed, &[epoch, SHUFFLE_STREAM]).shuffle(&mut order);
+        }
+        let total = self.per_rank() * ws;
+        let padded: Vec<usize> = (0..total).map(|i| order[i % n]).collect();
+        let mine: Vec<usize> = padded.into_iter().skip(rank).step_by(ws).collect();
+        let mut batches: Vec<Vec<usize>> = mine.chunks(self.config.batch_size).map(|c| c.to_vec()).collect();
+        if self.config.drop_last && batches.last().is_some_and(|b| b.len() < self.config.batch_size) {
+            batches.pop();
+        }
+        batches
+    }
+
+    /// The rayon pool, rebuilt after a fork (a forked child has none of the parent's threads).
+    fn pool(&self) -> Result<Arc<rayon::ThreadPool>, LoaderError> {
+        let mut slot = self.pool.lock().map_err(|_| LoaderError::Config("loader pool lock poisoned".into()))?;
+        let pid = std::process::id();
+        if let Some((owner, pool)) = slot.as_ref() {
+            if *owner == pid {
+                return Ok(pool.clone());
+            }
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.config.num_threads)
+            .thread_name(|i| format!("trex-loader-{i}"))
+            .build()
+            .map_err(|e| LoaderError::Config(format!("cannot start {} threads: {e}", self.config.num_threads)))?;
+        let pool = Arc::new(pool);
+        *slot = Some((pid, pool.clone()));
+        Ok(pool)
+    }
+
+    /// Starts producing `epoch`'s batches in the background.
+    pub fn stream<A: Allocator>(self: &Arc<Self>, epoch: u64, alloc: A) -> Result<EpochStream<A::Buf>, LoaderError> {
+        let pool = self.pool()?;
+        let batches = self.epoch_batches(epoch);
+        let remaining = batches.len();
+        let (tx, rx) = sync_channel(self.config.prefetch.saturating_sub(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (loader, stop_flag) = (self.clone(), stop.clone());
+        let handle = std::thread::Builder::new()
+            .name("trex-loader-producer".into())
+            .spawn(move || {
+                for indices in batches {
+                    if stop_flag.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let result = pool.install(|| loader.build_batch(&alloc, epoch, &indices, &stop_flag));
+                    let failed = result.is_err();
+                    if tx.send(result).is_err() || failed {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| LoaderError::Config(format!("cannot start the producer thread: {e}")))?;
+        Ok(EpochStream { rx: Some(rx), handle: Some(handle), stop, remaining })
+    }
+
+    /// Builds one batch (call inside the pool).
+    pub fn build_batch<A: Allocator>(
+        &self,
+        alloc: &A,
+        epoch: u64,
+        indices: &[usize],
+        stop: &AtomicBool,
+    ) -> Result<Batch<A::Buf>, LoaderError> {
+        let b = indices.len();
+        let dtype = self.config.dtype;
+        let outputs = self.recipe.outputs();
+        let mut buffers = Vec::with_capacity(outputs.len());
+        for &(h, w, n) in &outputs {
+            buffers.push(alloc.alloc([n * b, 3, h, w], dtype).map_err(LoaderError::Alloc)?);
+        }
+        // Each sample's slots, in crop order: slot k of an output holds crop k / B of sample k % B.
+        let mut slots: Vec<Vec<&mut [u8]>> = (0..b).map(|_| Vec::new()).collect();
+        for (buf, &(h, w, _)) in buffers.iter_mut().zip(&outputs) {
+            for (k, chunk) in alloc.bytes(buf).chunks_mut(3 * h * w * dtype.size()).enumerate() {
+                slots[k % b].push(chunk);
+            }
+        }
+        let results: Vec<Result<SampleOutcome, LoaderError>> = slots
+            .into_par_iter()
+            .zip(indices.par_iter())
+            .map_init(Scratch::default, |scratch, (mut sample_slots, &index)| {
+                if stop.load(Ordering::Relaxed) {
+                    return Err(LoaderError::Config("stopped".into()));
+                }
+                self.load_sample(epoch, index, &mut sample_slots, scratch)
+            })
+            .collect();
+        let mut batch = Batch {
+            buffers: Vec::new(),
+            labels: Vec::with_capacity(b),
+            indices: Vec::with_capacity(b),
+            params: Vec::new(),
+            skipped: Vec::new(),
+        };
+        let n_crops = self.recipe.num_crops();
+        let mut params: Vec<Vec<CropParams>> = Vec::with_capacity(b);
+        for r in results {
+            let outcome = r?;
+            batch.labels.push(self.samples[outcome.index].label);
+            batch.indices.push(outcome.index as i64);
+            batch.skipped.extend(outcome.skipped);
+            params.push(outcome.params);
+        }
+        if self.config.return_params {
+            batch.params.reserve(n_crops * b * PARAM_FIELDS);
+            for c in 0..n_crops {
+                for p in &params {
+                    batch.params.extend_from_slice(&p[c].to_row());
+                }
+            }
+        }
+        for buf in buffers {
+            batch.buffers.push(alloc.finish(buf).map_err(LoaderError::Alloc)?);
+        }
+        Ok(batch)
+    }
+
+    /// Loads sample `index` into its slots; with `on_error = skip`, a failing file is replaced
+    /// by the next readable one in dataset order.
+    fn load_sample(
+        &self,
+        epoch: u64,
+        index: usize,
+        slots: &mut [&mut [u8]],
+        scratch: &mut Scratch,
+    ) -> Result<SampleOutcome, LoaderError> {
+        let n = self.samples.len();
+        let mut skipped = Vec::new();
+        for attempt in 0..MAX_CONSECUTIVE_SKIPS.min(n) {
+            let i = (index + attempt) % n;
+            match self.render_sample(epoch, i, slots, scratch) {
+                Ok(params) => return Ok(SampleOutcome { index: i, params, skipped }),
+                Err(e) if self.config.on_error == OnError::Skip => skipped.push(e),
+                Err(e) => return Err(LoaderError::Sample(e)),
+            }
+        }
+        let last = skipped.last().map(|e| e.to_string()).unwrap_or_default();
+        Err(LoaderError::Config(format!(
+            "{} consecutive files from index {index} could not be read (last: {last})",
+            skipped.len()
+        )))
+    }
+
+    fn render_sample(
+        &self,
+        epoch: u64,
+        index: usize,
+        slots: &mut [&mut [u8]],
+        scratch: &mut Scratch,
+    ) -> Result<Vec<CropParams>, SampleError> {
+        let sample = &self.samples[index];
+        let path = || sample.path.display().to_string();
+        let data = std::fs::read(&sample.path).map_err(|e| SampleError::Io {
+            path: path(),
+            kind: e.kind(),
+            message: e.to_string(),
+        })?;
+        let image_err = |error| SampleError::Image { path: path(), error };
+        let header = decode::read_header(&data, &self.config.decode).map_err(image_err)?;
+        let (width, height) = header.size();
+        let params = self.recipe.sample_params(width, height, self.config.seed, epoch, index as u64);
+        let denom = if self.config.dct_scaling { dct_denominator(&header, &params, &self.recipe) } else { 1 };
+        let (dw, dh) = header.scaled_size(denom);
+        scratch.decoded.resize(dw * dh * 3, 0);
+        decode::decode_into(&data, &header, denom, &mut scratch.decoded).map_err(image_err)?;
+        let lut = match self.config.dtype {
+            OutDtype::F32 => Some(scratch.lut(self.config.mean, self.config.std)),
+            OutDtype::U8 => None,
+        };
+        let img = Decoded {
+            data: &scratch.decoded,
+            width: dw,
+            height: dh,
+            scale_x: dw as f64 / width as f64,
+            scale_y: dh as f64 / height as f64,
+        };
+        for ((group, p), slot) in self.recipe.crop_groups().zip(&params).zip(slots.iter_mut()) {
+            render_crop(&img, group, p, &mut scratch.crop, &mut scratch.blur).map_err(image_err)?;
+            match &lut {
+                None => write_chw_u8(&scratch.crop, slot),
+                Some(lut) => {
+                    // SAFETY-free cast: align_to_mut only yields the aligned middle part.
+                    let (head, floats, tail) = unsafe { slot.align_to_mut::<f32>() };
+                    if !head.is_empty() || !tail.is_empty() {
+                        return Err(image_err(ImageError::Parameter("float32 output buffer is not aligned".into())));
+                    }
+                    write_chw_f32(&scratch.crop, lut, floats)
+                }
+            }
+            .map_err(image_err)?;
+        }
+        Ok(params)
+    }
+}
+
+/// The largest DCT scale denominator at which every crop box still covers at least its output
+/// size, so the resampler only ever downsamples from more pixels than it writes.
+pub fn dct_denominator(header: &Header, params: &[CropParams], recipe: &Recipe) -> usize {
+    let (w, h) = header.size();
+    let mut best = 1;
+    for &d in header.supported_denominators() {
+        let (sw, sh) = header.scaled_size(d);
+        let (fx, fy) = (sw as f64 / w as f64, sh as f64 / h as f64);
+        let fits = recipe.crop_groups().zip(params).all(|(g, p)| {
+            p.crop.width as f64 * fx >= g.size.1 as f64 && p.crop.height as f64 * fy >= g.size.0 as f64
+        });
+        if fits {
+            best = best.max(d);
+        }
+    }
+    best
+}
+
+struct SampleOutcome {
+    index: usize,
+    params: Vec<CropParams>,
+    skipped: Vec<SampleError>,
+}
+
+/// Per-thread buffers reused across samples.
+#[derive(Default)]
+struct Scratch {
+    decoded: Vec<u8>,
+    crop: Vec<u8>,
+    blur: Vec<f32>,
+    lut: Option<([f32; 3], [f32; 3], Box<[[f32; 256]; 3]>)>,
+}
+
+impl Scratch {
+    fn lut(&mut self, mean: [f32; 3], std: [f32; 3]) -> [[f32; 256]; 3] {
+        match &self.lut {
+            Some((m, s, l)) if *m == mean && *s == std => **l,
+            _ => {
+                let l = normalize_lut(mean, std);
+                self.lut = Some((mean, std, Box::new(l)));
+                l
+            }
+        }
+    }
+}
+
+/// An epoch being produced in the background. Dropping it stops the producer and joins it.
+pub struct EpochStream<B: Send + 'static> {
+    rx: Option<Receiver<Result<Batch<B>, LoaderError>>>,
+    handle: Option<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    remaining: usize,
+}
+
+pub enum Next<B> {
+    Batch(Result<Batch<B>, LoaderError>),
+    /// Nothing yet; poll again (lets the caller check for Ctrl-C in between).
+    Pending,
+    Done,
+}
+
+impl<B: Send + 'static> EpochStream<B> {
+    pub fn remaining(&self) -> usize {
+        self.remaining
+    }
+
+    pub fn next_timeout(&mut self, timeout: Duration) -> Next<B> {
+        if self.remaining == 0 {
+            self.shutdown();
+            return Next::Done;
+        }
+        let Some(rx) = self.rx.as_ref() else { return Next::Done };
+        match rx.recv_timeout(timeout) {
+            Ok(result) => {
+                self.remaining -= 1;
+                if result.is_err() {
+                    self.remaining = 0;
+                    self.shutdown();
+                }
+                Next::Batch(result)
+            }
+            Err(RecvTimeoutError::Timeout) => Next::Pending,
+            Err(RecvTimeoutError::Disconnected) => {
+                self.remaining = 0;
+                self.shutdown();
+                Next::Batch(Err(LoaderError::Config("the loader's producer thread stopped unexpectedly".into())))
+            }
+        }
+    }
+
+    /// Blocking `next`, for Rust callers.
+    pub fn next_blocking(&mut self) -> Option<Result<Batch<B>, LoaderError>> {
+        loop {
+            match self.next_timeout(Duration::from_millis(100)) {
+                Next::Batch(b) => return Some(b),
+                Next::Pending => continue,
+                Next::Done => return None,
+            }
+        }
+    }
+
+    /// Stops the producer, drops what it prepared and waits for it to exit (at most one batch).
+    pub fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        drop(self.rx.take()); // unblocks a producer waiting to send
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl<B: Send + 'static> Drop for EpochStream<B> {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::image::resize::Interpolation;
+    use crate::pipeline::recipe::{CropGroup, Jitter};
+
+    fn recipe() -> Recipe {
+        let group = |count, size: usize, scale| CropGroup {
+            count,
+            size: (size, size),
+            scale,
+            ratio: (0.75, 4.0 / 3.0),
+            interpolation: Interpolation::Bicubic,
+            flip_p: 0.5,
+            jitter: Jitter { p: 0.8, brightness: 0.4, contrast: 0.4, saturation: 0.2, hue: 0.1 },
+            grayscale_p: 0.2,
+            blur_p: 0.5,
+            blur_sigma: (0.1, 2.0),
+            solarize_p: 0.2,
+            solarize_threshold: 128,
+        };
+        Recipe { groups: vec![group(1, 32, (0.25, 1.0)), group(3, 16, (0.05, 0.25))] }
+    }
+
+    fn config(rank: usize, world_size: usize, drop_last: bool) -> LoaderConfig {
+        LoaderConfig {
+            batch_size: 4,
+            seed: 5,
+            shuffle: true,
+            drop_last,
+            rank,
+            world_size,
+            num_threads: 1,
+            prefetch: 2,
+            dtype: OutDtype::U8,
+            on_error: OnError::Raise,
+            decode: DecodeOptions::default(),
+            return_params: true,
+            dct_scaling: true,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        }
+    }
+
+    fn samples(n: usize) -> Vec<Sample> {
+        (0..n).map(|i| Sample { path: PathBuf::from(format!("/nonexistent/{i}.jpg")), label: i as i64 }).collect()
+    }
+
+    #[test]
+    fn shards_cover_the_dataset_once_with_equal_batch_counts() {
+        let n = 48;
+        let mut seen = vec![0; n];
+        let mut counts = Vec::new();
+        for rank in 0..3 {
+            let loader = Loader::new(samples(n), recipe(), config(rank, 3, true)).unwrap();
+            let batches = loader.epoch_batches(2);
+            counts.push(batches.len());
+            assert_eq!(batches.len(), loader.num_batches());
+            for i in batches.into_iter().flatten() {
+                seen[i] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&c| c == 1), "{seen:?}");
+        assert!(counts.iter().all(|&c| c == counts[0]));
+    }
+
+    #[test]
+    fn uneven_datasets_pad_or_drop_like_distributed_sampler() {
+        // 10 samples over 3 ranks: padded to 12 (4 each), or cut to 9 (3 each).
+        for (drop_last, per_rank) in [(false, 4), (true, 3)] {
+            let mut total = 0;
+            for rank in 0..3 {
+                let mut c = config(rank, 3, drop_last);
+                c.batch_size = 1;
+                let loader = Loader::new(samples(10), recipe(), c).unwrap();
+                let b = loader.epoch_batches(0);
+                assert_eq!(b.len(), per_rank);
+                total += b.len();
+            }
+            assert_eq!(total, per_rank * 3);
+        }
+    }
+
+    #[test]
+    fn epochs_reshuffle_and_seeds_reproduce() {
+        let loader = Loader::new(samples(64), recipe(), config(0, 1, true)).unwrap();
+        assert_ne!(loader.epoch_batches(0), loader.epoch_batches(1));
+        assert_eq!(loader.epoch_batches(1), loader.epoch_batches(1));
+    }
+
+    #[test]
+    fn missing_file_is_an_error_naming_it() {
+        let loader = Arc::new(Loader::new(samples(8), recipe(), config(0, 1, true)).unwrap());
+        let mut stream = loader.stream(0, VecAllocator).unwrap();
+        let err = stream.next_blocking().unwrap().err().unwrap();
+        assert!(err.to_string().contains("/nonexistent/"), "{err}");
+        assert!(stream.next_blocking().is_none());
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        assert!(Loader::new(samples(8), recipe(), config(3, 3, true)).is_err());
+        assert!(Loader::new(Vec::new(), recipe(), config(0, 1, true)).is_err());
+        let mut r = recipe();
+        r.groups[0].scale = (0.5, 0.2);
+        assert!(Loader::new(samples(8), r, config(0, 1, true)).is_err());
+    }
+}

@@ -1,0 +1,51 @@
+"""Shared fixtures: small ImageFolders of real photos (scikit-image's bundled pictures)."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
+          "hubble_deep_field.jpg", "retina.jpg", "ihc.png"]
+
+
+def skimage_photo_dir() -> Path:
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("scikit-image is needed for the test photos (make venv installs it)")
+    return Path(list(spec.submodule_search_locations)[0]) / "data"
+
+
+def real_photos() -> list[Image.Image]:
+    d = skimage_photo_dir()
+    return [Image.open(d / name).convert("RGB") for name in PHOTOS]
+
+
+def write_folder(root: Path, classes: int, per_class: int, short_side: tuple[int, int], seed: int = 0) -> Path:
+    """ImageFolder of JPEG crops of real photos (a quarter progressive), resized so the short side
+    is in ``short_side``."""
+    rng = random.Random(seed)
+    photos = real_photos()
+    for c in range(classes):
+        (root / f"class{c}").mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            img = photos[(c * per_class + i) % len(photos)]
+            w, h = img.size
+            cw, ch = rng.randint(w // 2, w), rng.randint(h // 2, h)
+            left, top = rng.randint(0, w - cw), rng.randint(0, h - ch)
+            crop = img.crop((left, top, left + cw, top + ch))
+            s = rng.randint(*short_side) / min(crop.size)
+            crop = crop.resize((max(1, round(crop.width * s)), max(1, round(crop.height * s))), Image.BICUBIC)
+            crop.save(root / f"class{c}" / f"img{i:03d}.jpg", quality=rng.randint(75, 95),
+                      progressive=(i % 4 == 0))
+    return root
+
+
+@pytest.fixture(scope="session")
+def photo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3 classes x 8 JPEGs, short side 80-160 px."""
+    return write_folder(tmp_path_factory.mktemp("photos"), classes=3, per_class=8, short_side=(80, 160))

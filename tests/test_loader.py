@@ -1,0 +1,351 @@
+"""MultiCropLoader: shapes, determinism, resumption, sharding, parameters, bad input, shutdown."""
+
+from __future__ import annotations
+
+import _thread
+import gc
+import os
+import pickle
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import trex
+from trex.data.recipes import CropGroup, MultiCropRecipe
+
+SMALL = dict(global_size=64, local_size=28)
+
+
+def loader(source, batch_size=4, **kw) -> trex.MultiCropLoader:
+    kw = {**SMALL, "num_threads": 2, **kw}
+    return trex.MultiCropLoader(source, batch_size, kw.pop("recipe", "trex"), **kw)
+
+
+def batches(ld, limit=None) -> list[trex.Batch]:
+    out = []
+    for b in ld:
+        out.append(b)
+        if limit is not None and len(out) == limit:
+            break
+    return out
+
+
+def same(a: list[trex.Batch], b: list[trex.Batch]) -> bool:
+    return len(a) == len(b) and all(
+        torch.equal(x.labels, y.labels) and torch.equal(x.indices, y.indices)
+        and all(torch.equal(g, h) for g, h in zip(x.groups, y.groups))
+        for x, y in zip(a, b)
+    )
+
+
+def producer_threads() -> list[str]:
+    names = []
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            names.append((task / "comm").read_text().strip())
+        except OSError:
+            pass
+    return [n for n in names if n.startswith("trex-loader")]
+
+
+def wait_for_no_threads(prefix: str, timeout: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        gc.collect()
+        left = [n for n in producer_threads() if n.startswith(prefix)]
+        if not left:
+            return []
+        time.sleep(0.05)
+    return left
+
+
+def test_shapes_labels_and_crop_views(photo_folder: Path) -> None:
+    ld = loader(photo_folder, batch_size=5)
+    assert ld.classes == ["class0", "class1", "class2"]
+    assert len(ld) == 24 // 5
+    got = batches(ld)
+    assert len(got) == len(ld)
+    for b in got:
+        assert [tuple(g.shape) for g in b.groups] == [(5, 3, 64, 64), (40, 3, 28, 28)]
+        assert all(g.dtype == torch.uint8 for g in b.groups)
+        assert len(b.crops) == 9 and tuple(b.crops[0].shape) == (5, 3, 64, 64)
+        assert tuple(b.crops[8].shape) == (5, 3, 28, 28)
+        # crop-major views share storage with the group tensors
+        assert b.crops[3].data_ptr() == b.groups[1][10:15].data_ptr()
+        for i, label in zip(b.indices.tolist(), b.labels.tolist()):
+            assert ld.samples[i][1] == label
+    seen = torch.cat([b.indices for b in got])
+    assert len(set(seen.tolist())) == len(seen)  # one pass, no repeats
+
+
+def test_bit_identical_whatever_the_thread_count(photo_folder: Path) -> None:
+    runs = []
+    for threads in (1, 2, 3):
+        ld = loader(photo_folder, num_threads=threads, seed=7)
+        runs.append(batches(ld) + batches(ld))  # two epochs
+    assert same(runs[0], runs[1]) and same(runs[0], runs[2])
+    a, b = batches(loader(photo_folder, seed=7)), batches(loader(photo_folder, seed=8))
+    assert not same(a, b)
+
+
+def test_epochs_differ_and_resume_at_an_epoch_sees_the_same_data(photo_folder: Path) -> None:
+    ld = loader(photo_folder, seed=3)
+    epochs = [batches(ld) for _ in range(3)]
+    assert not same(epochs[0], epochs[1])
+    resumed = loader(photo_folder, seed=3)
+    resumed.load_state_dict(pickle.loads(pickle.dumps(ld.state_dict())) | {"epoch": 2})
+    assert same(batches(resumed), epochs[2])
+    fresh = loader(photo_folder, seed=3)
+    fresh.set_epoch(1)
+    assert same(batches(fresh), epochs[1])
+
+
+def test_float32_output_equals_normalize_on_uint8(photo_folder: Path) -> None:
+    u8 = batches(loader(photo_folder, seed=1), limit=2)
+    f32 = batches(loader(photo_folder, seed=1, dtype="float32"), limit=2)
+    for a, b in zip(u8, f32):
+        for g8, g32 in zip(a.groups, b.groups):
+            assert g32.dtype == torch.float32
+            torch.testing.assert_close(trex.normalize(g8), g32, rtol=0, atol=0)
+    # independent reference: torchvision's Normalize on x / 255
+    from torchvision.transforms.v2 import functional as F
+
+    ref = F.normalize(u8[0].groups[0].float() / 255, trex.constants.IMAGENET_MEAN, trex.constants.IMAGENET_STD)
+    torch.testing.assert_close(f32[0].groups[0], ref, rtol=1e-6, atol=1e-6)
+
+
+def test_returned_params_reproduce_every_crop_with_single_ops(photo_folder: Path) -> None:
+    ld = loader(photo_folder, batch_size=6, return_params=True, dct_scaling=False, seed=11)
+    b = next(iter(ld))
+    p = b.params
+    assert p["box"].shape == (9, 6, 4)
+    groups = [g for g in ld.recipe.groups for _ in range(g.count)]
+    for c in range(9):
+        for s in range(6):
+            img = trex.ops.decode_file(ld.samples[int(b.indices[s])][0])
+            top, left, h, w = p["box"][c, s].tolist()
+            assert 0 <= top and top + h <= img.shape[0] and 0 <= left and left + w <= img.shape[1]
+            size = groups[c].size
+            x = trex.ops.resized_crop(img, top, left, h, w, size, interpolation="bicubic")
+            if p["flip"][c, s]:
+                x = trex.ops.hflip(x)
+            if p["jitter"][c, s]:
+                for op in p["order"][c, s].tolist():
+                    x = [lambda x: trex.ops.adjust_brightness(x, float(p["brightness"][c, s])),
+                         lambda x: trex.ops.adjust_contrast(x, float(p["contrast"][c, s])),
+                         lambda x: trex.ops.adjust_saturation(x, float(p["saturation"][c, s])),
+                         lambda x: trex.ops.adjust_hue(x, float(p["hue"][c, s]))][op](x)
+            else:
+                assert p["brightness"][c, s] == 1 and p["hue"][c, s] == 0
+            if p["grayscale"][c, s]:
+                x = trex.ops.to_grayscale(x)
+            if p["blur_sigma"][c, s] > 0:
+                x = trex.ops.gaussian_blur(x, float(p["blur_sigma"][c, s]))
+            if p["solarize"][c, s]:
+                x = trex.ops.solarize(x, 128)
+            assert torch.equal(b.crops[c][s], x.permute(2, 0, 1)), f"crop {c} of sample {s}"
+
+
+def test_sampled_parameters_follow_the_recipe(photo_folder: Path) -> None:
+    ld = loader(photo_folder, batch_size=24, return_params=True, drop_last=False)
+    params = [b.params for _ in range(12) for b in ld]
+    cat = {k: torch.cat([p[k] for p in params], dim=1) for k in ("flip", "jitter", "grayscale", "solarize", "blur_sigma",
+                                                                  "brightness", "hue", "height", "width")}
+    n = cat["flip"].shape[1]
+    assert n == 24 * 12
+    assert abs(cat["flip"].float().mean().item() - 0.5) < 0.05
+    assert abs(cat["jitter"].float().mean().item() - 0.8) < 0.05
+    assert abs(cat["grayscale"].float().mean().item() - 0.2) < 0.05
+    assert abs(cat["solarize"][0].float().mean().item() - 0.2) < 0.08  # global crop only
+    assert not cat["solarize"][1:].any()  # locals never solarize
+    assert abs((cat["blur_sigma"][0] > 0).float().mean().item() - 0.2) < 0.08
+    assert abs((cat["blur_sigma"][1:] > 0).float().mean().item() - 0.5) < 0.05
+    sig = cat["blur_sigma"][cat["blur_sigma"] > 0]
+    assert sig.min() >= 0.1 and sig.max() <= 2.0
+    jit = cat["jitter"]
+    assert cat["brightness"][jit].min() >= 0.6 and cat["brightness"][jit].max() <= 1.4
+    assert cat["hue"][jit].abs().max() <= 0.1
+
+
+def test_ranks_partition_the_dataset(photo_folder: Path) -> None:
+    seen = []
+    lens = []
+    for rank in range(3):
+        ld = loader(photo_folder, batch_size=2, rank=rank, world_size=3)
+        lens.append(len(ld))
+        got = batches(ld)
+        assert len(got) == len(ld)
+        seen += torch.cat([b.indices for b in got]).tolist()
+    assert len(set(lens)) == 1
+    assert sorted(seen) == list(range(24))
+
+
+def test_list_source_and_custom_recipe(photo_folder: Path) -> None:
+    files = sorted(str(p) for p in photo_folder.rglob("*.jpg"))
+    recipe = MultiCropRecipe((CropGroup(2, 32, (0.2, 1.0)), CropGroup(1, 32, (0.2, 1.0), blur_p=1.0),
+                              CropGroup(1, (16, 24), (0.1, 0.3))))
+    ld = trex.MultiCropLoader([(f, 7) for f in files], 4, recipe, num_threads=2)
+    b = next(iter(ld))
+    assert [tuple(g.shape) for g in b.groups] == [(12, 3, 32, 32), (4, 3, 16, 24)]
+    assert b.labels.tolist() == [7] * 4
+
+
+def test_pickle_round_trip_gives_the_same_batches(photo_folder: Path) -> None:
+    ld = loader(photo_folder, seed=5)
+    batches(ld)  # advance one epoch
+    clone = pickle.loads(pickle.dumps(ld))
+    assert clone.epoch == ld.epoch == 1
+    assert same(batches(clone), batches(ld))
+
+
+@pytest.fixture()
+def bad_folder(tmp_path: Path, photo_folder: Path) -> Path:
+    """A folder mixing good files with every kind of bad one."""
+    root = tmp_path / "bad"
+    shutil.copytree(photo_folder / "class0", root / "a")
+    good = (root / "a" / "img000.jpg").read_bytes()
+    (root / "a" / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    (root / "a" / "empty.jpg").write_bytes(b"")
+    (root / "a" / "text.jpg").write_text("not an image\n")
+    (root / "a" / "garbage.jpg").write_bytes(bytes(range(256)) * 20)
+    return root
+
+
+def test_bad_files_raise_naming_the_file(bad_folder: Path) -> None:
+    for name in ("truncated.jpg", "empty.jpg", "text.jpg", "garbage.jpg"):
+        ld = trex.MultiCropLoader([(str(bad_folder / "a" / name), 0)], 1, "trex", **SMALL, num_threads=1)
+        with pytest.raises(trex.DecodeError, match=name):
+            batches(ld)
+    ld = trex.MultiCropLoader([(str(bad_folder / "a" / "missing.jpg"), 0)], 1, "trex", **SMALL)
+    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+        batches(ld)
+
+
+def test_skip_replaces_counts_and_warns_once(bad_folder: Path) -> None:
+    ld = loader(bad_folder, batch_size=4, on_error="skip", drop_last=False)
+    with pytest.warns(trex.SkippedFileWarning) as record:
+        first = batches(ld)
+    assert sum(b.labels.numel() for b in first) == 12  # every slot filled
+    bad = {"truncated.jpg", "empty.jpg", "text.jpg", "garbage.jpg"}
+    assert {Path(p).name for p, _ in ld.skipped} == bad
+    assert len(record) == 4
+    assert all(Path(ld.samples[i][0]).name not in bad for b in first for i in b.indices.tolist())
+    assert all(reason for _, reason in ld.skipped)
+    first_count = ld.skip_count
+    assert first_count >= 4
+    with warnings_as_errors():
+        batches(ld)  # second epoch: counted again, not warned again
+    assert len(ld.skipped) == 4 and ld.skip_count > first_count
+
+
+class warnings_as_errors:
+    def __enter__(self):
+        import warnings
+
+        self._cm = warnings.catch_warnings()
+        self._cm.__enter__()
+        warnings.simplefilter("error")
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)
+
+
+def test_odd_images_cmyk_gray_png_tiny_huge_and_bomb(tmp_path: Path) -> None:
+    from conftest import real_photos
+
+    photo = real_photos()[1]
+    photo.convert("CMYK").save(tmp_path / "cmyk.jpg")
+    photo.convert("L").save(tmp_path / "gray.jpg")
+    photo.save(tmp_path / "png_named.jpg", format="PNG")
+    photo.resize((16, 16)).save(tmp_path / "tiny.jpg")
+    photo.resize((6000, 4500)).save(tmp_path / "huge.jpg", quality=80)
+    ok = [str(tmp_path / n) for n in ("cmyk.jpg", "gray.jpg", "png_named.jpg", "tiny.jpg", "huge.jpg")]
+    b = next(iter(trex.MultiCropLoader([(p, i) for i, p in enumerate(ok)], 5, "trex", shuffle=False, num_threads=2)))
+    assert [tuple(g.shape) for g in b.groups] == [(5, 3, 224, 224), (40, 3, 96, 96)]
+    gray = b.crops[0][1]
+    assert torch.equal(gray[0], gray[1]) and torch.equal(gray[1], gray[2])
+    # pixel bomb: a small JPEG whose header claims 60000 x 60000
+    data = bytearray((tmp_path / "tiny.jpg").read_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = (60000).to_bytes(2, "big") * 2
+    (tmp_path / "bomb.jpg").write_bytes(bytes(data))
+    with pytest.raises(trex.DecodeError, match=r"bomb\.jpg.*exceeds the limit"):
+        batches(trex.MultiCropLoader([(str(tmp_path / "bomb.jpg"), 0)], 1, "trex"))
+
+
+def test_early_break_del_and_consumer_exception_stop_the_threads(photo_folder: Path) -> None:
+    ld = loader(photo_folder, batch_size=2, prefetch=4)
+    for _ in ld:
+        break
+    assert wait_for_no_threads("trex-loader-pro") == []
+    with pytest.raises(RuntimeError, match="consumer failed"):
+        for _ in ld:
+            raise RuntimeError("consumer failed")
+    assert wait_for_no_threads("trex-loader-pro") == []
+    it = iter(ld)
+    next(it)
+    del it, ld
+    assert wait_for_no_threads("trex-loader") == []  # producer and pool threads
+
+
+def test_keyboard_interrupt_while_waiting_stops_the_producer(photo_folder: Path) -> None:
+    ld = trex.MultiCropLoader(photo_folder, 24, "trex", num_threads=1, prefetch=1)  # slow: 24 x 9 full-size crops
+    timer = threading.Timer(0.05, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        for _ in range(100):
+            for _ in ld:
+                pass
+    timer.cancel()
+    assert wait_for_no_threads("trex-loader-pro") == []
+
+
+def test_dataloader_workers_fork_after_the_pool_started(photo_folder: Path) -> None:
+    ld = loader(photo_folder, batch_size=2, seed=2)
+    expected = batches(ld, limit=1)[0]  # parent's pool is running now
+
+    class FirstBatch(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            ld.set_epoch(0)
+            return next(iter(ld)).groups[0]
+
+    dl = torch.utils.data.DataLoader(FirstBatch(), batch_size=None, num_workers=2, timeout=60)
+    for got in dl:
+        assert torch.equal(got, expected.groups[0])
+
+
+def test_invalid_arguments_are_refused(photo_folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown recipe"):
+        loader(photo_folder, recipe="simclr")
+    with pytest.raises(ValueError, match="dtype"):
+        loader(photo_folder, dtype="float16")
+    with pytest.raises(ValueError, match="on_error"):
+        loader(photo_folder, on_error="ignore")
+    with pytest.raises(ValueError, match="rank"):
+        loader(photo_folder, rank=2, world_size=2)
+    with pytest.raises(ValueError, match="batch_size"):
+        loader(photo_folder, batch_size=0)
+    with pytest.raises(FileNotFoundError, match="no such data folder"):
+        loader(tmp_path / "nope")
+    (tmp_path / "empty_class").mkdir()
+    with pytest.raises(ValueError, match="holds no image"):
+        loader(tmp_path)
+    with pytest.raises(ValueError, match="scale"):
+        trex.MultiCropLoader(photo_folder, 2, MultiCropRecipe((CropGroup(1, 32, (0.9, 0.1)),)))
+
+
+def test_num_threads_default_honours_the_environment(photo_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TREX_NUM_THREADS", "3")
+    assert trex.MultiCropLoader(photo_folder, 2).num_threads == 3
+    monkeypatch.setenv("TREX_NUM_THREADS", "zero")
+    with pytest.raises(ValueError, match="TREX_NUM_THREADS"):
+        trex.MultiCropLoader(photo_folder, 2)
+    monkeypatch.delenv("TREX_NUM_THREADS")
+    assert trex.MultiCropLoader(photo_folder, 2).num_threads == len(os.sched_getaffinity(0))
