@@ -16,7 +16,7 @@
 
 use std::str::FromStr;
 
-use super::geometry::CropBox;
+use super::geometry::{hflip, CropBox};
 use super::{ImageError, Result};
 
 /// Fractional bits of the fixed-point filter coefficients (Pillow's `PRECISION_BITS`: 8 bits
@@ -122,6 +122,23 @@ struct Coeffs {
     ksize: usize,
     /// `out_size * ksize` coefficients, zero past each pixel's `count`.
     k: Vec<i32>,
+}
+
+impl Coeffs {
+    /// The same taps for the output pixels in reverse order: a pass with these writes its row
+    /// mirrored left to right.
+    fn mirror(&mut self) {
+        self.start.reverse();
+        self.count.reverse();
+        let k: Vec<i32> = self
+            .k
+            .chunks_exact(self.ksize)
+            .rev()
+            .flatten()
+            .copied()
+            .collect();
+        self.k = k;
+    }
 }
 
 /// Pillow's `precompute_coeffs` followed by `normalize_coeffs_8bpc`.
@@ -717,6 +734,7 @@ fn nearest(
     b: [f32; 4],
     out_w: usize,
     out_h: usize,
+    flip: bool,
     out: &mut [u8],
 ) -> Result<()> {
     let in_w = rows.len / 3;
@@ -727,6 +745,9 @@ fn nearest(
     for _ in 0..out_w {
         xintab.push(coord(xo, in_w) * 3);
         xo += a0;
+    }
+    if flip {
+        xintab.reverse();
     }
     let mut yo = f64::from(b[1]) + a4 * 0.5;
     for out_row in out.chunks_exact_mut(out_w * 3) {
@@ -744,6 +765,7 @@ fn nearest(
 /// Resamples the box `b` (single precision, relative to the region's first covered pixel) of
 /// the `in_w` x `in_h` pixels `rows` to `out_w` x `out_h`, in Pillow's order with Pillow's
 /// shortcuts. Arguments are validated by the callers.
+#[allow(clippy::too_many_arguments)]
 fn resample_box(
     rows: Rows<'_>,
     in_h: usize,
@@ -751,6 +773,7 @@ fn resample_box(
     out_w: usize,
     out_h: usize,
     interp: Interpolation,
+    flip: bool,
     out: &mut [u8],
 ) -> Result<()> {
     // Pillow (`_resize`): an integer box of exactly the output size is a crop.
@@ -765,13 +788,17 @@ fn resample_box(
             len: out_w * 3,
             ..rows
         };
-        return copy_rows(sub, b[1] as usize, out);
+        copy_rows(sub, b[1] as usize, out)?;
+        if flip {
+            hflip(out, out_w, out_h);
+        }
+        return Ok(());
     }
     if interp == Interpolation::Nearest {
-        return nearest(rows, in_h, b, out_w, out_h, out);
+        return nearest(rows, in_h, b, out_w, out_h, flip, out);
     }
     let mut scratch = Scratch::take();
-    let result = two_passes(rows, in_h, b, out_w, out_h, interp, out, &mut scratch);
+    let result = two_passes(rows, in_h, b, out_w, out_h, interp, flip, out, &mut scratch);
     scratch.keep();
     result
 }
@@ -785,6 +812,7 @@ fn two_passes(
     out_w: usize,
     out_h: usize,
     interp: Interpolation,
+    flip: bool,
     out: &mut [u8],
     scratch: &mut Scratch,
 ) -> Result<()> {
@@ -793,9 +821,18 @@ fn two_passes(
     let need_v = out_h != in_h || b[1] != 0.0 || b[3] != out_h as f32;
     if !need_h {
         let vc = precompute(in_h, b[1], b[3], out_h, interp)?;
-        return vertical(rows, 0, &vc, out);
+        vertical(rows, 0, &vc, out)?;
+        if flip {
+            hflip(out, out_w, out_h);
+        }
+        return Ok(());
     }
-    let hc = precompute(in_w, b[0], b[2], out_w, interp)?;
+    let mut hc = precompute(in_w, b[0], b[2], out_w, interp)?;
+    // Flipping the output is free: the horizontal pass writes its pixels in mirrored order
+    // (columns are independent in the vertical pass, so it may come first or second).
+    if flip {
+        hc.mirror();
+    }
     if !need_v {
         return horizontal(rows, 0, &hc, out, scratch);
     }
@@ -904,6 +941,24 @@ pub fn resample_region(
     interp: Interpolation,
     out: &mut [u8],
 ) -> Result<()> {
+    resample_region_flip(src, src_w, src_h, region, out_w, out_h, interp, false, out)
+}
+
+/// [`resample_region`], then, when `flip` is true, [`hflip`] of the output, in one go: the
+/// horizontal pass writes its pixels in mirrored order, so the flip costs nothing. Same bytes
+/// as the two calls.
+#[allow(clippy::too_many_arguments)]
+pub fn resample_region_flip(
+    src: &[u8],
+    src_w: usize,
+    src_h: usize,
+    region: [f64; 4],
+    out_w: usize,
+    out_h: usize,
+    interp: Interpolation,
+    flip: bool,
+    out: &mut [u8],
+) -> Result<()> {
     check_buffers(src, src_w, src_h, out, out_w, out_h)?;
     let [x0, y0, x1, y1] = region;
     let inside = region.iter().all(|v| v.is_finite())
@@ -938,7 +993,7 @@ pub fn resample_region(
         offset: (oy * src_w + ox) * 3,
         len: in_w * 3,
     };
-    resample_box(rows, in_h, b, out_w, out_h, interp, out)
+    resample_box(rows, in_h, b, out_w, out_h, interp, flip, out)
 }
 
 /// Crops `crop` out of an HWC RGB u8 image of `src_w` x `src_h` and resizes it to
@@ -967,7 +1022,7 @@ pub fn resized_crop(
         len: crop.width * 3,
     };
     let b = [0.0, 0.0, crop.width as f32, crop.height as f32];
-    resample_box(rows, crop.height, b, out_w, out_h, interp, out)
+    resample_box(rows, crop.height, b, out_w, out_h, interp, false, out)
 }
 
 #[cfg(test)]
@@ -1281,6 +1336,44 @@ mod tests {
                     FORCE_GENERIC.with(|f| f.set(false));
                     assert!(simd == generic, "{interp} {region:?} -> {ow}x{oh}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn fused_flip_equals_resample_then_hflip() {
+        let (w, h) = (400, 250);
+        let img = test_image(w, h);
+        let regions = [
+            [13.0, 7.0, 390.0, 241.0], // both passes, horizontal first
+            [3.7, 100.2, 77.9, 249.5], // fractional
+            [0.0, 0.0, 400.0, 250.0],  // full image
+            [10.0, 5.0, 50.0, 245.0],  // tall strip: vertical pass first
+        ];
+        let sizes = [(96, 96), (224, 224), (40, 240), (5, 17), (1, 1), (31, 3)];
+        for interp in ALL {
+            for region in regions {
+                for (ow, oh) in sizes {
+                    let mut a = vec![0; ow * oh * 3];
+                    let mut b = vec![0; ow * oh * 3];
+                    resample_region(&img, w, h, region, ow, oh, interp, &mut a).unwrap();
+                    hflip(&mut a, ow, oh);
+                    resample_region_flip(&img, w, h, region, ow, oh, interp, true, &mut b).unwrap();
+                    assert!(a == b, "{interp} {region:?} -> {ow}x{oh}");
+                }
+            }
+            // One pass only (height kept), and the plain-crop shortcut.
+            for (region, (ow, oh)) in [
+                ([5.0, 0.0, 305.0, 250.0], (96, 250)),
+                ([5.0, 3.0, 105.0, 203.0], (100, 120)),
+                ([7.0, 9.0, 57.0, 49.0], (50, 40)),
+            ] {
+                let mut a = vec![0; ow * oh * 3];
+                let mut b = vec![0; ow * oh * 3];
+                resample_region(&img, w, h, region, ow, oh, interp, &mut a).unwrap();
+                hflip(&mut a, ow, oh);
+                resample_region_flip(&img, w, h, region, ow, oh, interp, true, &mut b).unwrap();
+                assert!(a == b, "{interp} {region:?} -> {ow}x{oh}");
             }
         }
     }
