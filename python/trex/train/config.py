@@ -1,0 +1,224 @@
+"""The configuration of a `trex train` run: command-line flags, their defaults, and the resolved
+:class:`TrainConfig` saved as ``config.json``.
+
+Two sets of defaults: the paper's (ResNet-50, 224/96 px crops, 100 epochs, batch 256, ...) when
+``--data`` is given, and a small CPU-sized run on Fashion-MNIST (the built-in default) when it is
+not. An explicit flag always wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trex.train.backbones import ARCHS
+from trex.train.errors import TrainConfigError
+from trex.train.precision import AMP_CHOICES
+
+RECIPES = ("trex", "trex-star", "baseline")
+
+# Flags whose default depends on whether --data is given: (paper / user data, built-in run).
+PAPER = "paper"
+BUILTIN = "builtin"
+DUAL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "arch": {PAPER: "resnet50", BUILTIN: "resnet-small"},
+    "global_size": {PAPER: 224, BUILTIN: 64},
+    "local_size": {PAPER: 96, BUILTIN: 28},
+    "epochs": {PAPER: 100, BUILTIN: 6},
+    "batch_size": {PAPER: 256, BUILTIN: 64},
+    "warmup_epochs": {PAPER: 10.0, BUILTIN: 1.0},
+    "train_per_class": {PAPER: None, BUILTIN: 600},
+    "hidden_dim": {PAPER: 2048, BUILTIN: 512},
+    "out_dim": {PAPER: 256, BUILTIN: 128},
+    "memory_size": {PAPER: 8192, BUILTIN: 1024},
+    "ema_momentum": {PAPER: 0.999, BUILTIN: 0.99},
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a run (``config.json`` in the output folder). See ``trex train --help``."""
+
+    # data
+    data: str | None = None
+    val: str | None = None
+    train_per_class: int | None = None
+    val_per_class: int | None = None
+    global_size: int = 224
+    local_size: int = 96
+    val_resize: int | None = None
+    workers: int | None = None
+    on_error: str = "raise"
+    # model
+    recipe: str = "trex"
+    arch: str = "resnet50"
+    hidden_dim: int = 2048
+    out_dim: int = 256
+    memory_size: int = 8192
+    temperature: float = 0.1
+    ema_momentum: float = 0.999
+    # optimisation
+    epochs: int = 100
+    batch_size: int = 256
+    lr: float = 0.1
+    min_lr: float = 1e-6
+    warmup_epochs: float = 10.0
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    amp: str = "auto"
+    # run
+    device: str = "auto"
+    seed: int = 0
+    out: str | None = None
+    resume: str | None = None
+    save_every: int = 0
+    threads: int | None = None
+    log_every_s: float = 30.0
+    dump_rank_state: str | None = None
+
+    @property
+    def builtin(self) -> bool:
+        """Whether this is the built-in Fashion-MNIST run (no --data)."""
+        return self.data is None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _dual(name: str) -> str:
+    d = DUAL_DEFAULTS[name]
+    return f"default: {d[PAPER]} with --data, {d[BUILTIN]} for the built-in run"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `trex train`, grouped by concern."""
+    g = p.add_argument_group("data")
+    g.add_argument("--data", default=None,
+                   help="ImageFolder root with train/ and val/ (one sub-folder per class inside each); default: the "
+                        "built-in run on Fashion-MNIST classes 0-4, converted once to 64 px JPEGs under "
+                        "$TREX_CACHE or ~/.cache/trex")
+    g.add_argument("--val", default=None, help="validation ImageFolder, when it is not DATA/val")
+    g.add_argument("--train-per-class", type=int, default=None,
+                   help=f"train on the first N images of each class (all when unset; {_dual('train_per_class')})")
+    g.add_argument("--val-per-class", type=int, default=None, help="validate on the first N images of each class")
+    g.add_argument("--global-size", type=int, default=None, help=f"global crop side in px ({_dual('global_size')})")
+    g.add_argument("--local-size", type=int, default=None, help=f"local crop side in px ({_dual('local_size')})")
+    g.add_argument("--val-resize", type=int, default=None,
+                   help="validation: resize the short side to this, then centre-crop --global-size (default: "
+                        "global-size x 256/224 with --data, global-size for the built-in run)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="loader decode/augment threads (default: the cores available to this process)")
+    g.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                   help="unreadable image: stop with an error naming it (raise, default) or skip it and count it")
+    g = p.add_argument_group("model")
+    g.add_argument("--recipe", default="trex",
+                   help="trex (1 global + 8 local crops, 3-layer projector, memory prototypes; the paper's t-ReX), "
+                        "trex-star (scale split 0.40, 1-layer projector) or baseline (one crop, linear classifier); "
+                        "default trex")
+    g.add_argument("--arch", default=None,
+                   help=f"backbone: {', '.join(ARCHS)} ({_dual('arch')}); resnet-small is a narrow ResNet for "
+                        "32-64 px images")
+    g.add_argument("--hidden-dim", type=int, default=None, help=f"projector hidden width ({_dual('hidden_dim')})")
+    g.add_argument("--out-dim", type=int, default=None, help=f"projector output / memory dim ({_dual('out_dim')})")
+    g.add_argument("--memory-size", type=int, default=None,
+                   help=f"prototype memory entries; 0 = learned cosine classifier ({_dual('memory_size')})")
+    g.add_argument("--temperature", type=float, default=0.1, help="logit temperature tau (default 0.1)")
+    g.add_argument("--ema-momentum", type=float, default=None,
+                   help=f"EMA momentum of the model feeding the memory ({_dual('ema_momentum')}); lower it for "
+                        "runs of a few hundred steps")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=int, default=None, help=f"epochs ({_dual('epochs')})")
+    g.add_argument("--batch-size", type=int, default=None,
+                   help=f"images per step per process ({_dual('batch_size')}); the paper uses 256 in total")
+    g.add_argument("--lr", type=float, default=0.1,
+                   help="peak learning rate for a total batch of 256, scaled linearly with the total batch "
+                        "(default 0.1, the paper's)")
+    g.add_argument("--min-lr", type=float, default=1e-6, help="learning rate at the end of the cosine (default 1e-6)")
+    g.add_argument("--warmup-epochs", type=float, default=None,
+                   help=f"linear warm-up from 0, in epochs ({_dual('warmup_epochs')})")
+    g.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    g.add_argument("--weight-decay", type=float, default=1e-4,
+                   help="weight decay on weights only, none on biases and norm parameters (default 1e-4)")
+    g.add_argument("--amp", choices=AMP_CHOICES, default="auto",
+                   help="mixed precision: auto (bf16 on GPUs that have it, else fp16 with loss scaling; bf16 on "
+                        "CPUs with native bf16, else off), bf16, fp16 (CUDA only) or off (default auto)")
+    g = p.add_argument_group("run")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto: CUDA when available (one GPU per process under torchrun), else CPU")
+    g.add_argument("--seed", type=int, default=0, help="seed of the model initialisation and of the data order")
+    g.add_argument("--out", default=None, help="output folder (default runs/<recipe>-<timestamp>; on --resume, the "
+                                               "checkpoint's folder)")
+    g.add_argument("--resume", default=None, help="continue from a checkpoint file or a run folder")
+    g.add_argument("--save-every", type=int, default=0,
+                   help="also keep checkpoint-epochNNNN.pt every N epochs (default 0: only the latest)")
+    g.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: the cores available, divided among local processes)")
+    g.add_argument("--log-every", type=float, default=30.0, dest="log_every_s",
+                   help="seconds between progress lines when the output is not a terminal (default 30)")
+    # Tests: every rank writes its final model state here (checks that ranks stay in sync).
+    g.add_argument("--dump-rank-state", default=None, help=argparse.SUPPRESS)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Resolves the flags into a :class:`TrainConfig` (dual defaults filled in, values checked).
+
+    Raises:
+        TrainConfigError: an unknown recipe or architecture, or a value out of range.
+    """
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    mode = BUILTIN if values.get("data") is None else PAPER
+    for name, choice in DUAL_DEFAULTS.items():
+        if values.get(name) is None:
+            values[name] = choice[mode]
+    cfg = TrainConfig(**values)
+    check_config(cfg)
+    return cfg
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Raises TrainConfigError with what to do when a setting cannot work."""
+    if cfg.recipe not in RECIPES:
+        raise TrainConfigError(f"unknown recipe {cfg.recipe!r}; use --recipe {' | '.join(RECIPES)}")
+    if cfg.arch not in ARCHS:
+        raise TrainConfigError(f"unknown architecture {cfg.arch!r}; use --arch {' | '.join(ARCHS)}")
+    positive = ("epochs", "batch_size", "global_size", "local_size", "hidden_dim", "out_dim")
+    for name in positive:
+        if getattr(cfg, name) < 1:
+            raise TrainConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
+    for name in ("train_per_class", "val_per_class", "val_resize", "workers", "threads"):
+        value = getattr(cfg, name)
+        if value is not None and value < 1:
+            raise TrainConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if cfg.memory_size < 0 or cfg.save_every < 0 or cfg.warmup_epochs < 0:
+        raise TrainConfigError("--memory-size, --save-every and --warmup-epochs must not be negative")
+    if not 0.0 <= cfg.ema_momentum <= 1.0:
+        raise TrainConfigError(f"--ema-momentum must lie in [0, 1], got {cfg.ema_momentum}")
+    if cfg.lr <= 0 or cfg.temperature <= 0:
+        raise TrainConfigError("--lr and --temperature must be positive")
+
+
+def default_out(cfg: TrainConfig) -> Path:
+    """``runs/<recipe>-<YYYYmmdd-HHMMSS>`` under the current folder."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{cfg.recipe}-{stamp}"
+
+
+def val_resize(cfg: TrainConfig) -> int:
+    if cfg.val_resize is not None:
+        return cfg.val_resize
+    return cfg.global_size if cfg.builtin else round(cfg.global_size * 256 / 224)
+
+
+def default_threads(local_processes: int) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(local_processes, 1))
+
+
+__all__ = ["DUAL_DEFAULTS", "RECIPES", "TrainConfig", "add_arguments", "check_config", "config_from_args",
+           "default_out", "default_threads", "val_resize"]
