@@ -68,6 +68,7 @@ def prepare_fashion_mnist_folder(
     quality: int = 90,
     source: str | os.PathLike[str] = DEFAULT_ROOT,
     threads: int | None = None,
+    per_class: int | None = None,
 ) -> Path:
     """Converts Fashion-MNIST to the ImageFolder trees above, once; later calls return at once.
 
@@ -80,6 +81,8 @@ def prepare_fashion_mnist_folder(
         quality: JPEG quality.
         source: folder with the ``*-ubyte.gz`` files of the Debian package.
         threads: encoder threads (Pillow releases the GIL); default all cores.
+        per_class: keep only the first N images of each class in each folder (small trees for
+            tests); default all.
 
     Returns:
         The tree's folder; ``root / "seen"`` is an ImageFolder root with ``train/`` and ``val/``.
@@ -89,7 +92,8 @@ def prepare_fashion_mnist_folder(
     """
     root = Path(root) if root is not None else cache_root() / f"fashion-mnist-{size}"
     marker = root / _MARKER
-    if marker.is_file() and marker.read_text().strip() == f"{_FORMAT} {size} {quality}":
+    stamp = f"{_FORMAT} {size} {quality} {per_class or 'all'}"
+    if marker.is_file() and marker.read_text().strip() == stamp:
         return root
     splits = {name: load_fashion_mnist(name, source) for name in ("train", "test")}
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +105,7 @@ def prepare_fashion_mnist_folder(
             for label in classes:
                 out = tmp / folder / class_folder_name(label)
                 out.mkdir(parents=True)
-                index = np.flatnonzero(labels == label)
+                index = np.flatnonzero(labels == label)[:per_class]
                 paths = [out / f"{split}-{i:05d}.jpg" for i in index]
                 for start in range(0, len(index), 1000):  # chunks keep every thread busy
                     jobs.append((images[index[start:start + 1000]], paths[start:start + 1000]))
@@ -109,13 +113,13 @@ def prepare_fashion_mnist_folder(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for future in [pool.submit(_write_jpegs, imgs, paths, size, quality) for imgs, paths in jobs]:
                 future.result()
-        (tmp / _MARKER).write_text(f"{_FORMAT} {size} {quality}\n")
+        (tmp / _MARKER).write_text(stamp + "\n")
         if root.exists():  # stale or incomplete tree
             shutil.rmtree(root)
         try:
             tmp.rename(root)
         except OSError:  # another process finished first
-            if not marker.is_file():
+            if not (marker.is_file() and marker.read_text().strip() == stamp):
                 raise
     finally:
         if tmp.exists():

@@ -70,9 +70,24 @@ def all_mean(values: list[float], device: torch.device) -> list[float]:
     return (t / dist.get_world_size()).tolist()
 
 
+def average_batchnorm_stats(model: torch.nn.Module) -> None:
+    """Replaces every BatchNorm running mean and variance by its mean over ranks, so that all ranks
+    evaluate and checkpoint the same model (each rank updates them from its own data during an
+    epoch). A no-op in a single process."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    world = dist.get_world_size()
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+            for buf in (m.running_mean, m.running_var):
+                if buf is not None:
+                    dist.all_reduce(buf)
+                    buf.div_(world)
+
+
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
 
-__all__ = ["Dist", "all_mean", "barrier", "init_distributed", "shutdown"]
+__all__ = ["Dist", "all_mean", "average_batchnorm_stats", "barrier", "init_distributed", "shutdown"]

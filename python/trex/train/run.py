@@ -17,7 +17,7 @@ from trex.train import checkpoint as ckpt
 from trex.train.backbones import create_backbone
 from trex.train.config import TrainConfig, default_out, default_threads, val_resize
 from trex.train.data import create_train_loader, load_splits
-from trex.train.distributed import Dist, all_mean, init_distributed, shutdown
+from trex.train.distributed import Dist, all_mean, average_batchnorm_stats, init_distributed, shutdown
 from trex.train.epoch import train_one_epoch
 from trex.train.errors import TrainConfigError
 from trex.train.evaluate import EvalImages, evaluate
@@ -55,9 +55,11 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
         NonFiniteLossError: the loss diverged.
     """
     dist, device = init_distributed(_device_kind(cfg))
+    threads = torch.get_num_threads()
     try:
         return _train(cfg, dist, device)
     finally:
+        torch.set_num_threads(threads)  # run() may be called from a longer-lived process
         shutdown()
 
 
@@ -131,7 +133,10 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
                  f" (changed settings: {', '.join(changed)})" if changed else "")
     step_model: nn.Module = model
     if dist.enabled:
-        step_model = nn.parallel.DistributedDataParallel(model, device_ids=[device] if cuda else None)
+        # Buffers are not broadcast at every step: the memory is the same on every rank already
+        # (its rows are gathered), and BatchNorm statistics are averaged at the end of each epoch.
+        step_model = nn.parallel.DistributedDataParallel(model, device_ids=[device] if cuda else None,
+                                                         broadcast_buffers=False)
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(
@@ -150,6 +155,7 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
         train = train_one_epoch(model, step_model, loader, optimizer, scaler, lr_curve, epoch * steps_per_epoch,
                                 device, precision, progress, channels_last=cuda)
         speed = progress.summary()
+        average_batchnorm_stats(model)
         val = evaluate(model, val_images, device, precision, channels_last=cuda)
         train_loss, images_per_s = all_mean([train["train_loss"], speed["images_per_s"]], device)
         result = {"epoch": epoch + 1, "train_loss": train_loss, **val, "lr": train["lr"],

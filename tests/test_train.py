@@ -1,0 +1,275 @@
+"""`trex train` end to end on a tiny ImageFolder cut from Fashion-MNIST (real images): every
+recipe, resume equivalence, a 2-process gloo run, and the one-line errors for bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import trex
+from trex.cli.main import main
+from trex.data.fashion_mnist import load_fashion_mnist
+from trex.data.fashion_mnist_folder import class_folder_name, prepare_fashion_mnist_folder
+from trex.train import TrainConfigError, config_from_args, load_backbone
+from trex.train.backbones import create_backbone
+from trex.train.optim import lr_schedule, param_groups
+
+PER_CLASS = 12  # images per class in each split of the tiny tree (5 classes)
+BATCH = 10
+# Small everything: 32/16 px crops, a narrow projector, one torch thread (the machine is shared).
+SMALL = ["--arch", "resnet-small", "--global-size", "32", "--local-size", "16", "--batch-size", str(BATCH),
+         "--hidden-dim", "32", "--out-dim", "16", "--memory-size", "40", "--ema-momentum", "0.9",
+         "--warmup-epochs", "0.5", "--threads", "1", "--workers", "1", "--log-every", "1000"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in conversion, 32 px, 12 images per class and folder."""
+    return prepare_fashion_mnist_folder(tmp_path_factory.mktemp("fm") / "fm32", size=32, per_class=PER_CLASS)
+
+
+def train(*args: str) -> int:
+    return main(["train", *args])
+
+
+def _rgb(path: Path) -> Image.Image:
+    with Image.open(path) as img:
+        return img.convert("RGB")
+
+
+def model_kwargs(cfg: dict) -> dict:
+    return dict(hidden_dim=cfg["hidden_dim"], out_dim=cfg["out_dim"], memory_size=cfg["memory_size"],
+                temperature=cfg["temperature"], ema_momentum=cfg["ema_momentum"])
+
+
+@pytest.fixture(scope="module")
+def runs(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One epoch of each recipe."""
+    out = {}
+    for recipe in ("trex", "trex-star", "baseline"):
+        out[recipe] = tmp_path_factory.mktemp(recipe)
+        assert train("--data", str(tiny / "seen"), "--recipe", recipe, "--epochs", "1", *SMALL,
+                     "--out", str(out[recipe])) == 0
+    return out
+
+
+# ------------------------------------------------------------------------------- data conversion
+
+def test_conversion_matches_pillow_reference(tiny: Path) -> None:
+    images, labels = load_fashion_mnist("test")
+    for part, classes in (("seen/val", range(5)), ("unseen/test", range(5, 10))):
+        folders = sorted(p.name for p in (tiny / part).iterdir())
+        assert folders == [class_folder_name(c) for c in classes]
+        for c in classes:
+            files = sorted((tiny / part / class_folder_name(c)).glob("*.jpg"))
+            assert len(files) == PER_CLASS
+            # The first file is the first test image of that class, upscaled to 32 px.
+            index = int(np.flatnonzero(labels.numpy() == c)[0])
+            assert files[0].name == f"test-{index:05d}.jpg"
+            ref = np.asarray(Image.fromarray(images[index].numpy()).resize((32, 32), Image.Resampling.BICUBIC),
+                             dtype=np.float64)
+            got = trex.ops.decode_file(files[0]).numpy().astype(np.float64)
+            assert got.shape == (32, 32, 3)
+            assert np.abs(got - ref[..., None]).mean() < 4.0  # JPEG q90 error only
+    assert {p.name for p in (tiny / "seen").iterdir()} == {"train", "val"}
+    assert {p.name for p in (tiny / "unseen").iterdir()} == {"train", "test"}
+    # A second call finds the finished tree and returns at once, writing nothing.
+    stamp = (tiny / "COMPLETE").stat().st_mtime_ns
+    assert prepare_fashion_mnist_folder(tiny, size=32, per_class=PER_CLASS) == tiny
+    assert (tiny / "COMPLETE").stat().st_mtime_ns == stamp
+
+
+# ------------------------------------------------------------------------------- optimisation parts
+
+def test_lr_schedule_warmup_then_cosine() -> None:
+    lr = lr_schedule(0.4, 1e-6, total_iters=100, warmup_iters=10)
+    assert len(lr) == 100
+    assert lr[:10] == pytest.approx([0.04 * (i + 1) for i in range(10)])
+    assert lr[10] == pytest.approx(0.4) and lr[-1] == pytest.approx(1e-6)
+    assert all(a >= b for a, b in zip(lr[10:], lr[11:]))
+    assert lr[55] == pytest.approx(1e-6 + 0.5 * (0.4 - 1e-6) * (1 + math.cos(math.pi * 45 / 89)))
+
+
+def test_weight_decay_on_weights_only() -> None:
+    backbone, dim = create_backbone("resnet-small")
+    model = trex.TReX(backbone, 5, "trex", feature_dim=dim, hidden_dim=32, out_dim=16, memory_size=8)
+    decay, no_decay = param_groups(model, 1e-4)
+    assert decay["weight_decay"] == 1e-4 and no_decay["weight_decay"] == 0.0
+    norms = {id(p) for m in model.modules() if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))
+             for p in m.parameters()}
+    biases = {id(p) for n, p in model.named_parameters() if n.endswith(".bias")}
+    assert {id(p) for p in no_decay["params"]} == (norms | biases) - {id(p) for p in model.ema.parameters()}
+    convs = {id(m.weight) for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d)}
+    assert convs <= {id(p) for p in decay["params"]}
+    assert not {id(p) for p in model.ema.parameters()} & {id(p) for g in (decay, no_decay) for p in g["params"]}
+
+
+# ------------------------------------------------------------------------------- recipes end to end
+
+@pytest.mark.parametrize("recipe", ["trex", "trex-star", "baseline"])
+def test_recipe_trains_and_validates(recipe: str, runs: dict[str, Path], tiny: Path) -> None:
+    out = runs[recipe]
+    assert {p.name for p in out.iterdir()} >= {"checkpoint.pt", "backbone.pt", "metrics.jsonl", "curves.png",
+                                               "config.json"}
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["recipe"] == recipe and cfg["resolved"]["classes"] == [class_folder_name(c) for c in range(5)]
+    (record,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert record["epoch"] == 1 and math.isfinite(record["train_loss"]) and record["val_images"] == 5 * PER_CLASS
+    with Image.open(out / "curves.png") as plot:
+        assert plot.format == "PNG" and plot.size[0] > 500
+
+    # Reference: the checkpoint's model on the validation images preprocessed by torchvision on
+    # PIL images (Resize 37 bicubic + CenterCrop 32 + Normalize), independent of trex's decoder.
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    backbone, dim = create_backbone("resnet-small")
+    model = trex.TReX(backbone, 5, recipe, feature_dim=dim, **model_kwargs(state["config"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    import torchvision.transforms as T
+
+    tf = T.Compose([T.Resize(37, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(32), T.ToTensor(),
+                    T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+    files = sorted((tiny / "seen" / "val").glob("*/*.jpg"))
+    x = torch.stack([tf(_rgb(f)) for f in files])
+    y = torch.tensor([int(f.parent.name[0]) for f in files])
+    with torch.no_grad():
+        loss, logits = model([x], y)
+    top1 = 100.0 * (logits.argmax(1) == y).float().mean().item()
+    assert abs(top1 - record["val_top1"]) <= 100.0 / len(files) + 1e-9  # at most one image differs
+    assert record["val_loss"] == pytest.approx(loss.item(), rel=0.02)
+    if recipe != "baseline":
+        # The memory holds the global crops of every step: 6 steps x 10 images, 40 slots.
+        labels = model.head.memory.labels
+        assert int((labels >= 0).sum()) == 40
+    else:
+        assert isinstance(model.head, torch.nn.Linear) and model.ema is None
+
+    # backbone.pt rebuilds the same backbone for transfer.
+    loaded, info = load_backbone(out / "backbone.pt")
+    assert info["arch"] == "resnet-small" and info["feature_dim"] == 256 and info["recipe"] == recipe
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x[:4]), model.backbone(x[:4]), rtol=0, atol=0)
+
+
+# ------------------------------------------------------------------------------- resume
+
+def test_resume_after_epoch_1_matches_uninterrupted_run(tiny: Path, tmp_path: Path) -> None:
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    common = ["--data", str(tiny / "seen"), "--recipe", "trex", "--epochs", "2", *SMALL]
+    assert train(*common, "--out", str(full), "--save-every", "1") == 0
+    assert train(*common, "--out", str(resumed), "--resume", str(full / "checkpoint-epoch0001.pt")) == 0
+    a = [json.loads(line) for line in (full / "metrics.jsonl").read_text().splitlines()]
+    b = [json.loads(line) for line in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in a] == [r["epoch"] for r in b] == [1, 2]
+    keys = ("train_loss", "val_top1", "val_loss", "lr")
+    assert {k: b[1][k] for k in keys} == {k: a[1][k] for k in keys}
+    sa = torch.load(full / "checkpoint.pt", weights_only=True)
+    sb = torch.load(resumed / "checkpoint.pt", weights_only=True)
+    assert sa["model"].keys() == sb["model"].keys()
+    for k in sa["model"]:  # backbone, head, EMA copy and memory: bit for bit
+        assert torch.equal(sa["model"][k], sb["model"][k]), k
+    assert sa["optimizer"]["state"].keys() == sb["optimizer"]["state"].keys()
+    for k, v in sa["optimizer"]["state"].items():
+        assert torch.equal(v["momentum_buffer"], sb["optimizer"]["state"][k]["momentum_buffer"])
+
+
+# ------------------------------------------------------------------------------- distributed
+
+def test_two_process_gloo_run_stays_in_sync(tiny: Path, tmp_path: Path) -> None:
+    out, dump = tmp_path / "out", tmp_path / "ranks"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "trex.train", "--data", str(tiny / "seen"), "--recipe", "trex", "--epochs", "2", *SMALL,
+           "--memory-size", "64", "--out", str(out), "--dump-rank-state", str(dump)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0 = torch.load(dump / "rank0.pt", weights_only=True)
+    r1 = torch.load(dump / "rank1.pt", weights_only=True)
+    assert r0.keys() == r1.keys()
+    for k in r0:  # parameters, BatchNorm statistics, EMA copy and memory are identical
+        assert torch.equal(r0[k], r1[k]), k
+    # Each rank trains on 30 of the 60 images (3 steps of 10 per epoch) and the memory receives
+    # the global crops of both ranks: 6 pushes x 2 ranks x 10 = 120 rows fill the 64 slots, where
+    # one rank's own 60 rows could not.
+    labels = r0["head.memory.labels"]
+    assert int((labels >= 0).sum()) == 64
+    assert int(r0["head.memory.pushes"]) == 6
+    # Only rank 0 writes and prints: one metrics line per epoch, one summary.
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    assert proc.stdout.count("done in") == 1
+    assert proc.stderr.count("epoch 2/2: train loss") == 1
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["resolved"]["world_size"] == 2 and cfg["resolved"]["total_batch"] == 2 * BATCH
+
+
+# ------------------------------------------------------------------------------- bad input
+
+def _error_line(capsys: pytest.CaptureFixture[str], rc: int, case: str) -> str:
+    err = capsys.readouterr().err
+    assert rc == 2, (case, err[-2000:])
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("trex train: error: ")
+    return last
+
+
+def _folder(root: Path, spec: dict[str, dict[str, list[bytes]]]) -> Path:
+    for split, classes in spec.items():
+        (root / split).mkdir(parents=True, exist_ok=True)
+        for name, files in classes.items():
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+            for i, data in enumerate(files):
+                (root / split / name / f"{i}.jpg").write_bytes(data)
+    return root
+
+
+def test_bad_input_gives_one_line_errors(tiny: Path, runs: dict[str, Path], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    good = (tiny / "seen" / "train" / class_folder_name(0)).glob("*.jpg")
+    jpeg = next(good).read_bytes()
+    cases = {
+        "no such folder": ["--data", str(tmp_path / "missing")],
+        "no train/ sub-folder": ["--data", str(_folder(tmp_path / "notrain", {"val": {"a": [jpeg]}}))],
+        "no class sub-folders": ["--data", str(_folder(tmp_path / "empty", {"train": {}, "val": {}}))],
+        "holds no image file": ["--data", str(_folder(tmp_path / "emptyclass",
+                                                      {"train": {"a": [jpeg], "b": []}, "val": {"a": [jpeg]}}))],
+        "holds no readable image": ["--data", str(_folder(
+            tmp_path / "unreadable", {"train": {"a": [jpeg], "b": [b"not an image", b""]},
+                                      "val": {"a": [jpeg], "b": [jpeg]}}))],
+        "validation classes differ": ["--data", str(_folder(
+            tmp_path / "valdiff", {"train": {"a": [jpeg], "b": [jpeg]}, "val": {"a": [jpeg], "c": [jpeg]}}))],
+        "unknown recipe 'simclr'": ["--data", str(tiny / "seen"), "--recipe", "simclr"],
+        "unknown architecture 'vgg11'": ["--data", str(tiny / "seen"), "--arch", "vgg11"],
+        "trained with recipe 'baseline'": ["--data", str(tiny / "seen"), "--recipe", "trex",
+                                           "--resume", str(runs["baseline"])],
+        "no checkpoint there": ["--data", str(tiny / "seen"), "--resume", str(tmp_path / "nothing")],
+    }
+    for expected, args in cases.items():
+        out = tmp_path / "out" / expected.split()[0]
+        line = _error_line(capsys, train(*SMALL, *args, "--epochs", "1", "--out", str(out)), expected)
+        assert expected in line, line
+    # Nothing was trained: no checkpoint anywhere.
+    assert not list((tmp_path / "out").rglob("checkpoint.pt"))
+    with pytest.raises(TrainConfigError, match="unknown recipe"):
+        config_from_args(argparse.Namespace(recipe="x", data=None))
+
+
+def test_cli_error_has_no_traceback(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "trex.train", "--data", str(tmp_path / "missing")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"trex train: error: --data {tmp_path / 'missing'}: no such folder; expected an ImageFolder root "
+        "with train/ and val/")
