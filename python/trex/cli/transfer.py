@@ -37,8 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "a built-in set: fashion-unseen (Fashion-MNIST classes 5-9, never seen by the built-in "
                         "training run) or digits (scikit-learn's 8x8 digits, upscaled). Default: both built-in sets")
     g.add_argument("--train-per-class", type=int, default=None,
-                   help="fit the probes on the first N training images of each class (default: all); the test "
-                        "split is always used whole")
+                   help="fit the probes on the first N training images of each class (default: all)")
+    g.add_argument("--test-per-class", type=int, default=None,
+                   help="test on the first N test images of each class (default: all; a budget knob, the same "
+                        "subset for every backbone)")
     g = p.add_argument_group("protocol")
     g.add_argument("--knn", action="store_true", help="also report weighted kNN top-1 (cosine, DINO's vote)")
     g.add_argument("--knn-k", type=int, default=20, help="kNN neighbours (default 20)")
@@ -76,13 +78,14 @@ def run(args: argparse.Namespace) -> int:
     )
 
     try:
-        for flag in ("train_per_class", "image_size", "batch_size", "threads", "knn_k"):
+        for flag in ("train_per_class", "test_per_class", "image_size", "batch_size", "threads", "knn_k"):
             value = getattr(args, flag)
             if value is not None and value < 1:
                 raise TransferError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
         _, info = load_frozen_backbone(args.backbone)
         size = int(args.image_size or info["image_size"])
-        datasets = resolve_dataset_specs(args.dataset, image_size=size, train_per_class=args.train_per_class)
+        datasets = resolve_dataset_specs(args.dataset, image_size=size, train_per_class=args.train_per_class,
+                                         test_per_class=args.test_per_class)
         options = TransferOptions(
             knn=args.knn, knn_k=args.knn_k, knn_temperature=args.knn_temperature,
             c_grid=args.c_grid or DEFAULT_C_GRID, image_size=size, batch_size=args.batch_size,

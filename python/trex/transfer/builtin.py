@@ -103,7 +103,7 @@ def builtin_dataset_root(name: str, size: int = 64) -> Path:
 
 
 def resolve_dataset_specs(specs: list[str] | None, *, image_size: int = 64,
-                          train_per_class: int | None = None) -> list:
+                          train_per_class: int | None = None, test_per_class: int | None = None) -> list:
     """Loads the data sets named on the command line.
 
     Each spec is ``NAME=ROOT`` (an ImageFolder root), or the name of a built-in set
@@ -124,6 +124,6 @@ def resolve_dataset_specs(specs: list[str] | None, *, image_size: int = 64,
         else:
             name, root_text = parse_dataset_arg(spec)
             root = Path(root_text)
-        out.append(load_dataset(name, root, train_per_class=train_per_class))
+        out.append(load_dataset(name, root, train_per_class=train_per_class, test_per_class=test_per_class))
     return out
 __all__ = ["BUILTIN_DATASETS", "builtin_dataset_root", "prepare_digits_folder", "resolve_dataset_specs"]

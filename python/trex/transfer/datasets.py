@@ -72,14 +72,16 @@ def _limit(samples: Samples, per_class: int | None) -> Samples:
     return out
 
 
-def load_dataset(name: str, root: str | os.PathLike[str], *, train_per_class: int | None = None) -> TransferDataset:
+def load_dataset(name: str, root: str | os.PathLike[str], *, train_per_class: int | None = None,
+                 test_per_class: int | None = None) -> TransferDataset:
     """Scans and checks the data set ``root``.
 
     Args:
         name: its name in reports.
         root: the ImageFolder root with ``train/`` and ``test/`` (or ``val/``).
-        train_per_class: keep only the first N training images of each class (all when None);
-            the test split is always used whole.
+        train_per_class: keep only the first N training images of each class (all when None).
+        test_per_class: likewise for the test split (all when None; a budget knob: the subset is
+            the same for every backbone, never chosen by results).
 
     Raises:
         TransferError: a missing folder, no ``train/`` or no ``test/``/``val/`` sub-folder, an
@@ -108,7 +110,7 @@ def load_dataset(name: str, root: str | os.PathLike[str], *, train_per_class: in
     test = [(path, index[test_classes[label]]) for path, label in test_raw]
     if len(classes) < 2:
         raise TransferError(f"dataset {name}: train/ holds {len(classes)} class; a classifier needs at least 2")
-    return TransferDataset(name, root, _limit(train, train_per_class), test, classes)
+    return TransferDataset(name, root, _limit(train, train_per_class), _limit(test, test_per_class), classes)
 
 
 __all__ = ["TEST_SPLITS", "TransferDataset", "load_dataset", "parse_dataset_arg"]
