@@ -11,9 +11,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="trex", description="t-ReX training, transfer and benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
     from trex import bench, viz
-    from trex.cli import demo, train
+    from trex.cli import compare, demo, train, transfer
 
-    for module in (train, bench, viz, demo):
+    for module in (train, transfer, compare, bench, viz, demo):
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(run=module.run)

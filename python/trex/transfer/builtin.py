@@ -1,0 +1,129 @@
+"""Built-in transfer sets for the built-in training run, real and reachable without internet.
+
+``fashion-unseen``: the Fashion-MNIST classes 5-9 (sandal, shirt, sneaker, bag, ankle boot) that
+the built-in run never trains on, from the training data's conversion
+(:func:`trex.data.fashion_mnist_folder.prepare_fashion_mnist_folder`, ``unseen/train`` and
+``unseen/test``).
+
+``digits``: scikit-learn's bundled handwritten digits (1,797 8x8 images, 10 classes), upscaled
+(bicubic) to RGB PNGs with white strokes on black, as Fashion-MNIST's garments, and split once
+70/30 per class (seeded) into ``train/`` and ``test/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from trex.data.fashion_mnist_folder import cache_root, prepare_fashion_mnist_folder
+from trex.transfer.errors import TransferError
+
+DIGITS_TEST_FRACTION = 0.3
+_MARKER = "COMPLETE"
+_FORMAT = "1"
+
+
+def prepare_digits_folder(root: str | os.PathLike[str] | None = None, *, size: int = 64) -> Path:
+    """Writes scikit-learn's digits as an ImageFolder with ``train/`` and ``test/``, once.
+
+    Args:
+        root: the folder; default ``cache_root() / f"digits-{size}"``.
+        size: output side in pixels.
+
+    Returns:
+        The root (``train/<digit>/*.png``, ``test/<digit>/*.png``).
+    """
+    from PIL import Image
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    root = Path(root) if root is not None else cache_root() / f"digits-{size}"
+    stamp = f"{_FORMAT} {size} {DIGITS_TEST_FRACTION}"
+    marker = root / _MARKER
+    if marker.is_file() and marker.read_text().strip() == stamp:
+        return root
+    digits = load_digits()
+    images = np.clip(np.rint(digits.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)  # 16 = full ink
+    index = np.arange(len(images))
+    train_idx, test_idx = train_test_split(index, test_size=DIGITS_TEST_FRACTION, stratify=digits.target,
+                                           random_state=0)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    try:
+        for split, idx in (("train", train_idx), ("test", test_idx)):
+            for i in idx:
+                folder = tmp / split / str(int(digits.target[i]))
+                folder.mkdir(parents=True, exist_ok=True)
+                img = Image.fromarray(images[i]).resize((size, size), Image.Resampling.BICUBIC).convert("RGB")
+                img.save(folder / f"{i:04d}.png")
+        (tmp / _MARKER).write_text(stamp + "\n")
+        if root.exists():
+            shutil.rmtree(root)
+        try:
+            tmp.rename(root)
+        except OSError:  # another process finished first
+            if not (marker.is_file() and marker.read_text().strip() == stamp):
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def _fashion_unseen(size: int) -> Path:
+    try:
+        return prepare_fashion_mnist_folder(size=64) / "unseen"
+    except FileNotFoundError as err:
+        raise TransferError(f"built-in dataset fashion-unseen needs Fashion-MNIST: {err}") from err
+
+
+BUILTIN_DATASETS = {
+    "fashion-unseen": _fashion_unseen,
+    "digits": lambda size: prepare_digits_folder(size=size),
+}
+
+
+def builtin_dataset_root(name: str, size: int = 64) -> Path:
+    """The root of the built-in transfer set ``name``, prepared on first use.
+
+    Raises:
+        TransferError: an unknown name.
+    """
+    if name not in BUILTIN_DATASETS:
+        raise TransferError(f"unknown built-in dataset {name!r}; choose {' or '.join(BUILTIN_DATASETS)}, or pass "
+                            "NAME=ROOT for an ImageFolder root")
+    return BUILTIN_DATASETS[name](size)
+
+
+
+
+
+def resolve_dataset_specs(specs: list[str] | None, *, image_size: int = 64,
+                          train_per_class: int | None = None, test_per_class: int | None = None) -> list:
+    """Loads the data sets named on the command line.
+
+    Each spec is ``NAME=ROOT`` (an ImageFolder root), or the name of a built-in set
+    (``fashion-unseen``, ``digits``); no spec at all means both built-in sets.
+
+    Returns:
+        list of checked :class:`trex.transfer.TransferDataset`.
+
+    Raises:
+        TransferError: a bad spec or folder (see :func:`trex.transfer.load_dataset`).
+    """
+    from trex.transfer.datasets import load_dataset, parse_dataset_arg
+
+    out = []
+    for spec in specs or list(BUILTIN_DATASETS):
+        if "=" not in spec and spec in BUILTIN_DATASETS and not Path(spec).exists():
+            name, root = spec, builtin_dataset_root(spec, image_size)
+        else:
+            name, root_text = parse_dataset_arg(spec)
+            root = Path(root_text)
+        out.append(load_dataset(name, root, train_per_class=train_per_class, test_per_class=test_per_class))
+    return out
+__all__ = ["BUILTIN_DATASETS", "builtin_dataset_root", "prepare_digits_folder", "resolve_dataset_specs"]

@@ -1,0 +1,73 @@
+"""`trex compare`: aggregation over seeds, the run configuration of each variant, reuse checks,
+and the error for an ablation the trainer cannot express (no training here: that is `trex train`'s
+tests' job, and the compare run itself is a benchmark)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from trex.cli.main import main
+from trex.compare import VARIANTS, Budget, finished, markdown, summarise, train_config, write_outputs
+
+
+def record(variant: str, seed: int, seen: float, accs: list[float]) -> dict:
+    from trex.transfer import mean_log_odds
+
+    lo, acc = mean_log_odds([a / 100 for a in accs])
+    return {"variant": variant, "seed": seed, "seen_top1": seen, "epochs": 2,
+            "transfer": {"datasets": [{"name": f"d{i}", "linear_top1": a} for i, a in enumerate(accs)],
+                         "mean": {"linear_top1": 100 * acc, "linear_log_odds": lo}}}
+
+
+def test_summary_is_mean_and_spread_over_seeds(tmp_path: Path) -> None:
+    runs = [record("baseline", 0, 80.0, [60.0, 70.0]), record("baseline", 1, 84.0, [64.0, 72.0]),
+            record("trex", 0, 82.0, [70.0, 75.0])]
+    rows = summarise(runs, {"trex": "t-ReX"})
+    assert [r["variant"] for r in rows] == ["baseline", "trex"]
+    b = rows[0]
+    assert b["seen_top1"]["mean"] == pytest.approx(82.0)
+    assert b["seen_top1"]["std"] == pytest.approx(statistics.stdev([80.0, 84.0]))  # 2.828
+    assert b["datasets"]["d0"]["mean"] == pytest.approx(62.0) and b["datasets"]["d1"]["std"] == pytest.approx(1.41421,
+                                                                                                              rel=1e-4)
+    assert rows[1]["seen_top1"]["std"] == 0.0 and rows[1]["label"] == "t-ReX"
+    table = markdown(rows)
+    assert "| baseline | 2 | 82.00 ± 2.83 |" in table
+    paths = write_outputs(runs, rows, tmp_path, {"budget": "2 epochs", "datasets": ["d0", "d1"]})
+    assert json.loads(Path(paths["json"]).read_text())["summary"][0]["variant"] == "baseline"
+    assert Path(paths["plot"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_variant_configs(tmp_path: Path) -> None:
+    budget = Budget(epochs=2, train_per_class=50, extra=(("val_per_class", 10),))
+    cfg = train_config(VARIANTS["trex-no-memory"], 1, tmp_path / "r", budget)
+    assert (cfg.recipe, cfg.memory_size, cfg.seed, cfg.epochs, cfg.train_per_class, cfg.val_per_class) == \
+        ("trex", 0, 1, 2, 50, 10)
+    assert cfg.data is None and cfg.arch == "resnet-small"  # the built-in run
+    base = train_config(VARIANTS["baseline"], 0, tmp_path / "b", Budget())
+    assert base.recipe == "baseline" and base.epochs == 6  # trex train's built-in default
+
+
+def test_finished_run_is_reused_only_when_complete_and_identical(tmp_path: Path) -> None:
+    budget = Budget(epochs=2)
+    out = tmp_path / "trex-seed0"
+    cfg = train_config(VARIANTS["trex"], 0, out, budget)
+    assert finished(out, cfg) is None
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps(cfg.to_json()))
+    (out / "backbone.pt").write_bytes(b"x")
+    (out / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "val_top1": 50.0}) + "\n")
+    assert finished(out, cfg) is None  # one epoch of two
+    (out / "metrics.jsonl").write_text("\n".join(json.dumps({"epoch": e, "val_top1": 50.0 + e}) for e in (1, 2)))
+    assert finished(out, cfg)["val_top1"] == 52.0
+    other = train_config(VARIANTS["trex"], 1, out, budget)  # another seed
+    assert finished(out, other) is None
+
+
+def test_unsupported_ablation_names_the_missing_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", "--variants", "baseline+multi-crop"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--crops" in err and "trex train" in err
