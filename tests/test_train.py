@@ -27,7 +27,7 @@ from trex.train.optim import lr_schedule, param_groups
 PER_CLASS = 12  # images per class in each split of the tiny tree (5 classes)
 BATCH = 10
 # Small everything: 32/16 px crops, a narrow projector, one torch thread (the machine is shared).
-SMALL = ["--arch", "resnet-small", "--global-size", "32", "--local-size", "16", "--batch-size", str(BATCH),
+SMALL = ["--arch", "resnet-tiny", "--global-size", "32", "--local-size", "16", "--batch-size", str(BATCH),
          "--hidden-dim", "32", "--out-dim", "16", "--memory-size", "40", "--ema-momentum", "0.9",
          "--warmup-epochs", "0.5", "--threads", "1", "--workers", "1", "--log-every", "1000"]
 
@@ -101,7 +101,7 @@ def test_lr_schedule_warmup_then_cosine() -> None:
 
 
 def test_weight_decay_on_weights_only() -> None:
-    backbone, dim = create_backbone("resnet-small")
+    backbone, dim = create_backbone("resnet-tiny")
     model = trex.TReX(backbone, 5, "trex", feature_dim=dim, hidden_dim=32, out_dim=16, memory_size=8)
     decay, no_decay = param_groups(model, 1e-4)
     assert decay["weight_decay"] == 1e-4 and no_decay["weight_decay"] == 0.0
@@ -131,7 +131,7 @@ def test_recipe_trains_and_validates(recipe: str, runs: dict[str, Path], tiny: P
     # Reference: the checkpoint's model on the validation images preprocessed by torchvision on
     # PIL images (Resize 37 bicubic + CenterCrop 32 + Normalize), independent of trex's decoder.
     state = torch.load(out / "checkpoint.pt", weights_only=True)
-    backbone, dim = create_backbone("resnet-small")
+    backbone, dim = create_backbone("resnet-tiny")
     model = trex.TReX(backbone, 5, recipe, feature_dim=dim, **model_kwargs(state["config"]))
     model.load_state_dict(state["model"])
     model.eval()
@@ -156,7 +156,7 @@ def test_recipe_trains_and_validates(recipe: str, runs: dict[str, Path], tiny: P
 
     # backbone.pt rebuilds the same backbone for transfer.
     loaded, info = load_backbone(out / "backbone.pt")
-    assert info["arch"] == "resnet-small" and info["feature_dim"] == 256 and info["recipe"] == recipe
+    assert info["arch"] == "resnet-tiny" and info["feature_dim"] == 128 and info["recipe"] == recipe
     with torch.no_grad():
         torch.testing.assert_close(loaded(x[:4]), model.backbone(x[:4]), rtol=0, atol=0)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from trex.train.distributed import Dist, barrier
 from trex.train.errors import TrainConfigError
 
 Samples = list[tuple[str, int]]
+log = logging.getLogger("trex.train")
 
 
 @dataclass
@@ -29,9 +31,12 @@ class DataSplits:
 
 def builtin_root(dist: Dist) -> Path:
     """The built-in data (Fashion-MNIST classes 0-4 as 64 px JPEGs): converted by rank 0 on first use."""
-    from trex.data.fashion_mnist_folder import prepare_fashion_mnist_folder
+    from trex.data.fashion_mnist_folder import cache_root, prepare_fashion_mnist_folder
 
     if dist.is_main:
+        target = cache_root() / "fashion-mnist-64"
+        if not (target / "COMPLETE").is_file():
+            log.info("built-in data: converting Fashion-MNIST to 70,000 JPEGs of 64 px in %s (once)", target)
         try:
             prepare_fashion_mnist_folder()
         except FileNotFoundError as err:

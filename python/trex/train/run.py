@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -67,15 +68,16 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
     # ---------------------------------------------------------------- setup
     if not dist.is_main:
         log.setLevel(logging.WARNING)
-    threads = cfg.threads or default_threads(dist.local_world_size)
+    threads = cfg.threads or default_threads(dist.local_world_size, cpu_training=device.type == "cpu")
     torch.set_num_threads(threads)
     torch.manual_seed(cfg.seed)
     cuda = device.type == "cuda"
     precision = resolve_precision(cfg.amp, device)
     resume_path = ckpt.resolve_resume(cfg.resume) if cfg.resume else None
     out = Path(cfg.out) if cfg.out else (resume_path.parent if resume_path else default_out(cfg))
-    log.info("trex %s (git %s), torch %s, %s x%d, %d threads, precision %s", trex.__version__, _git_sha(),
-             torch.__version__, device.type, dist.world_size, threads, precision.name)
+    log.info("trex %s (git %s), torch %s, %s x%d, %d threads (machine load %.1f on %d cores), precision %s",
+             trex.__version__, _git_sha(), torch.__version__, device.type, dist.world_size, threads,
+             os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0, os.cpu_count() or 1, precision.name)
 
     # ---------------------------------------------------------------- data
     splits = load_splits(cfg, dist, cfg.workers or threads)
@@ -121,7 +123,12 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
     start_epoch, records = 0, []
     if resume_path is not None:
         state = ckpt.load_checkpoint(resume_path, recipe=cfg.recipe, arch=cfg.arch, classes=splits.classes)
-        model.load_state_dict(state["model"])
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as err:  # shapes differ: other --hidden-dim / --out-dim / --memory-size
+            raise TrainConfigError(f"--resume {resume_path}: the checkpoint does not fit this model "
+                                   f"({str(err).splitlines()[-1].strip()}); use the run's settings, see its "
+                                   "config.json") from err
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         loader.load_state_dict(state["loader"])
