@@ -24,8 +24,7 @@ use _trex::image::RgbImage;
 const PHOTO: &str = "/usr/share/wallpapers/Autumn/contents/images/2560x1600.jpg";
 
 fn photo() -> RgbImage {
-    let data =
-        std::fs::read(PHOTO).unwrap_or_else(|e| panic!("{PHOTO}: {e} (run `make system-deps`)"));
+    let data = std::fs::read(PHOTO).unwrap_or_else(|e| panic!("{PHOTO}: {e} (run `make system-deps`)"));
     decode(&data, &DecodeOptions::default()).unwrap_or_else(|e| panic!("{PHOTO}: {e}"))
 }
 
@@ -46,10 +45,7 @@ extern "C" {
 const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
 
 fn thread_cpu_ns() -> u64 {
-    let mut t = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut t = Timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `t` is a valid, writable timespec (two 64-bit fields on 64-bit Linux).
     let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) };
     if rc != 0 {
@@ -95,12 +91,7 @@ impl ValueFormatter for Nanoseconds {
         values.iter_mut().for_each(|v| *v /= div);
         unit
     }
-    fn scale_throughputs(
-        &self,
-        _: f64,
-        throughput: &Throughput,
-        values: &mut [f64],
-    ) -> &'static str {
+    fn scale_throughputs(&self, _: f64, throughput: &Throughput, values: &mut [f64]) -> &'static str {
         let n = match *throughput {
             Throughput::Elements(n) => n as f64,
             _ => 1.0,
@@ -116,37 +107,13 @@ impl ValueFormatter for Nanoseconds {
 type Case = (&'static str, CropBox, usize, Interpolation);
 
 fn cases(img: &RgbImage) -> Vec<Case> {
-    let centre = |size: usize| CropBox {
-        top: (img.height - size) / 2,
-        left: (img.width - size) / 2,
-        height: size,
-        width: size,
-    };
+    let centre =
+        |size: usize| CropBox { top: (img.height - size) / 2, left: (img.width - size) / 2, height: size, width: size };
     vec![
-        (
-            "400x400 -> 224 bicubic",
-            centre(400),
-            224,
-            Interpolation::Bicubic,
-        ),
-        (
-            "400x400 -> 96 bicubic",
-            centre(400),
-            96,
-            Interpolation::Bicubic,
-        ),
-        (
-            "180x180 -> 96 bicubic",
-            centre(180),
-            96,
-            Interpolation::Bicubic,
-        ),
-        (
-            "400x400 -> 224 bilinear",
-            centre(400),
-            224,
-            Interpolation::Bilinear,
-        ),
+        ("400x400 -> 224 bicubic", centre(400), 224, Interpolation::Bicubic),
+        ("400x400 -> 96 bicubic", centre(400), 96, Interpolation::Bicubic),
+        ("180x180 -> 96 bicubic", centre(180), 96, Interpolation::Bicubic),
+        ("400x400 -> 224 bilinear", centre(400), 224, Interpolation::Bilinear),
     ]
 }
 
@@ -155,17 +122,8 @@ fn run_cases<M: Measurement>(group: &mut BenchmarkGroup<'_, M>, img: &RgbImage) 
         let mut out = vec![0u8; size * size * 3];
         group.bench_function(name, |b| {
             b.iter(|| {
-                resized_crop(
-                    black_box(&img.data),
-                    img.width,
-                    img.height,
-                    crop,
-                    size,
-                    size,
-                    interp,
-                    &mut out,
-                )
-                .unwrap_or_else(|e| panic!("{e}"));
+                resized_crop(black_box(&img.data), img.width, img.height, crop, size, size, interp, &mut out)
+                    .unwrap_or_else(|e| panic!("{e}"));
                 black_box(&out);
             })
         });
@@ -180,11 +138,7 @@ fn imagenet_sized_photo() -> RgbImage {
     let (w, h) = header.scaled_size(4);
     let mut out = vec![0u8; w * h * 3];
     decode_into(&data, &header, 4, &mut out).unwrap_or_else(|e| panic!("{PHOTO}: {e}"));
-    RgbImage {
-        width: w,
-        height: h,
-        data: out,
-    }
+    RgbImage { width: w, height: h, data: out }
 }
 
 /// The crops of one image of the t-ReX recipe: 1 at 224 px with scale (0.25, 1) and 8 at 96 px
@@ -199,23 +153,11 @@ fn run_recipe<M: Measurement>(group: &mut BenchmarkGroup<'_, M>, img: &RgbImage)
             i += 1;
             for crop in 0..9u64 {
                 let mut rng = Rng::keyed(0, &[i, crop]);
-                let (scale, size, out) = if crop == 0 {
-                    ((0.25, 1.0), 224, &mut global)
-                } else {
-                    ((0.05, 0.25), 96, &mut local)
-                };
+                let (scale, size, out) =
+                    if crop == 0 { ((0.25, 1.0), 224, &mut global) } else { ((0.05, 0.25), 96, &mut local) };
                 let b = sample_resized_crop(img.width, img.height, scale, ratio, &mut rng);
-                resized_crop(
-                    &img.data,
-                    img.width,
-                    img.height,
-                    b,
-                    size,
-                    size,
-                    Interpolation::Bicubic,
-                    out,
-                )
-                .unwrap_or_else(|e| panic!("{e}"));
+                resized_crop(&img.data, img.width, img.height, b, size, size, Interpolation::Bicubic, out)
+                    .unwrap_or_else(|e| panic!("{e}"));
                 black_box(&out);
             }
         })

@@ -136,13 +136,7 @@ impl Coeffs {
     fn mirror(&mut self) {
         self.start.reverse();
         self.count.reverse();
-        let k: Vec<i32> = self
-            .k
-            .chunks_exact(self.ksize)
-            .rev()
-            .flatten()
-            .copied()
-            .collect();
+        let k: Vec<i32> = self.k.chunks_exact(self.ksize).rev().flatten().copied().collect();
         self.k = k;
     }
 }
@@ -151,24 +145,18 @@ impl Coeffs {
 ///
 /// `in_size` source pixels, the box `[in0, in1)` in their coordinates (single precision, as
 /// Pillow stores the box), `out_size` output pixels.
-fn precompute(
-    in_size: usize,
-    in0: f32,
-    in1: f32,
-    out_size: usize,
-    interp: Interpolation,
-) -> Result<Coeffs> {
+fn precompute(in_size: usize, in0: f32, in1: f32, out_size: usize, interp: Interpolation) -> Result<Coeffs> {
     // One copy per filter, so that the kernel is inlined into the loop.
     match interp {
-        Interpolation::Nearest => precompute_with(in_size, in0, in1, out_size, interp, |x| {
-            Interpolation::Nearest.filter(x)
-        }),
-        Interpolation::Bilinear => precompute_with(in_size, in0, in1, out_size, interp, |x| {
-            Interpolation::Bilinear.filter(x)
-        }),
-        Interpolation::Bicubic => precompute_with(in_size, in0, in1, out_size, interp, |x| {
-            Interpolation::Bicubic.filter(x)
-        }),
+        Interpolation::Nearest => {
+            precompute_with(in_size, in0, in1, out_size, interp, |x| Interpolation::Nearest.filter(x))
+        }
+        Interpolation::Bilinear => {
+            precompute_with(in_size, in0, in1, out_size, interp, |x| Interpolation::Bilinear.filter(x))
+        }
+        Interpolation::Bicubic => {
+            precompute_with(in_size, in0, in1, out_size, interp, |x| Interpolation::Bicubic.filter(x))
+        }
     }
 }
 
@@ -185,20 +173,10 @@ fn precompute_with(
     let scale = f64::from(in1 - in0) / out_size as f64;
     let filterscale = if scale < 1.0 { 1.0 } else { scale };
     let support = interp.support() * filterscale;
-    let too_big = || {
-        ImageError::Geometry(format!(
-            "resampling {in_size} pixels to {out_size} needs too many filter taps"
-        ))
-    };
-    let ksize = (support.ceil() as usize)
-        .checked_mul(2)
-        .and_then(|n| n.checked_add(4))
-        .ok_or_else(too_big)?
-        & !3;
-    let total = out_size
-        .checked_mul(ksize)
-        .filter(|&n| n <= (1 << 28))
-        .ok_or_else(too_big)?;
+    let too_big =
+        || ImageError::Geometry(format!("resampling {in_size} pixels to {out_size} needs too many filter taps"));
+    let ksize = (support.ceil() as usize).checked_mul(2).and_then(|n| n.checked_add(4)).ok_or_else(too_big)? & !3;
+    let total = out_size.checked_mul(ksize).filter(|&n| n <= (1 << 28)).ok_or_else(too_big)?;
 
     let mut start = Vec::with_capacity(out_size);
     let mut count = Vec::with_capacity(out_size);
@@ -220,21 +198,12 @@ fn precompute_with(
         for (kk, &w) in krow.iter_mut().zip(&weights[..n]) {
             let w = if ww != 0.0 { w / ww } else { w };
             let scaled = w * f64::from(1u32 << PRECISION_BITS);
-            *kk = if w < 0.0 {
-                (-0.5 + scaled) as i32
-            } else {
-                (0.5 + scaled) as i32
-            };
+            *kk = if w < 0.0 { (-0.5 + scaled) as i32 } else { (0.5 + scaled) as i32 };
         }
         start.push(xmin);
         count.push(n);
     }
-    Ok(Coeffs {
-        start,
-        count,
-        ksize,
-        k,
-    })
+    Ok(Coeffs { start, count, ksize, k })
 }
 
 #[inline(always)]
@@ -322,11 +291,7 @@ fn horizontal_generic(rows: Rows<'_>, first: usize, c: &Coeffs, out: &mut [u8]) 
             w4[1] = i32::from(p[1]);
             w4[2] = i32::from(p[2]);
         }
-        for ((o, &start), ks) in out_row
-            .chunks_exact_mut(3)
-            .zip(&c.start)
-            .zip(c.k.chunks_exact(c.ksize))
-        {
+        for ((o, &start), ks) in out_row.chunks_exact_mut(3).zip(&c.start).zip(c.k.chunks_exact(c.ksize)) {
             let px = wide.get(start * 4..).unwrap_or_default();
             let mut acc = [HALF; 4];
             for (p, &k) in px.chunks_exact(4).zip(ks) {
@@ -346,11 +311,8 @@ fn horizontal_generic(rows: Rows<'_>, first: usize, c: &Coeffs, out: &mut [u8]) 
 #[inline(always)]
 fn vertical_generic(rows: Rows<'_>, first: usize, c: &Coeffs, out: &mut [u8]) -> Result<()> {
     let mut acc = vec![0i32; rows.len];
-    for (((out_row, &start), &n), ks) in out
-        .chunks_exact_mut(rows.len)
-        .zip(&c.start)
-        .zip(&c.count)
-        .zip(c.k.chunks_exact(c.ksize))
+    for (((out_row, &start), &n), ks) in
+        out.chunks_exact_mut(rows.len).zip(&c.start).zip(&c.count).zip(c.k.chunks_exact(c.ksize))
     {
         acc.fill(HALF);
         for (y, &k) in (start..start + n).zip(ks) {
@@ -393,10 +355,7 @@ mod avx2 {
             }
             x += 4;
         }
-        for (w4, p) in wide[x * 4..n * 4]
-            .chunks_exact_mut(4)
-            .zip(src[x * 3..].chunks_exact(3))
-        {
+        for (w4, p) in wide[x * 4..n * 4].chunks_exact_mut(4).zip(src[x * 3..].chunks_exact(3)) {
             w4[0] = i16::from(p[0]);
             w4[1] = i16::from(p[1]);
             w4[2] = i16::from(p[2]);
@@ -421,12 +380,8 @@ mod avx2 {
                 let lo = |i: usize| (group[i] & 0xff) as i16;
                 let (h0, h1, h2, h3) = (hi(0), hi(1), hi(2), hi(3));
                 let (l0, l1, l2, l3) = (lo(0), lo(1), lo(2), lo(3));
-                table.push(_mm256_setr_epi16(
-                    h0, h1, h0, h1, h0, h1, h0, h1, h2, h3, h2, h3, h2, h3, h2, h3,
-                ));
-                table.push(_mm256_setr_epi16(
-                    l0, l1, l0, l1, l0, l1, l0, l1, l2, l3, l2, l3, l2, l3, l2, l3,
-                ));
+                table.push(_mm256_setr_epi16(h0, h1, h0, h1, h0, h1, h0, h1, h2, h3, h2, h3, h2, h3, h2, h3));
+                table.push(_mm256_setr_epi16(l0, l1, l0, l1, l0, l1, l0, l1, l2, l3, l2, l3, l2, l3, l2, l3));
             }
         }
         Some(table)
@@ -446,14 +401,7 @@ mod avx2 {
     ) -> Result<()> {
         // Every pixel runs the same number of groups of 4 taps, enough for the widest one
         // (coefficients past a pixel's own taps are zero).
-        let groups = c
-            .count
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(0)
-            .div_ceil(4)
-            .max(1);
+        let groups = c.count.iter().copied().max().unwrap_or(0).div_ceil(4).max(1);
         let Some(table) = split_coeffs(c, groups) else {
             return super::horizontal_generic(rows, first, c, out);
         };
@@ -463,19 +411,12 @@ mod avx2 {
         let max_start = c.start.iter().copied().max().unwrap_or(0);
         let wide_px = in_w + 4 * groups;
         if max_start > in_w || table.len() != c.start.len() * groups * 2 || 4 * groups > c.ksize {
-            return Err(ImageError::Geometry(
-                "filter taps outside the source row".into(),
-            ));
+            return Err(ImageError::Geometry("filter taps outside the source row".into()));
         }
         // The row buffer: pixels in_w.. must read as zeros; 0..in_w are rewritten per row.
         let wide = prefix(wide, wide_px * 4);
         wide.get_mut(in_w * 4..).unwrap_or_default().fill(0);
-        let k = Kernel {
-            table: &table,
-            start: &c.start,
-            wide,
-            groups,
-        };
+        let k = Kernel { table: &table, start: &c.start, wide, groups };
         match groups {
             1 => k.run::<1>(rows, first, out),
             2 => k.run::<2>(rows, first, out),
@@ -556,8 +497,7 @@ mod avx2 {
                 for xx in xx..out_w {
                     // SAFETY: xx < out_w, and `Kernel`'s invariants.
                     let a = unsafe { self.pixel::<G>(xx) };
-                    let s =
-                        _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256::<1>(a));
+                    let s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256::<1>(a));
                     let s = _mm_add_epi32(s, _mm256_castsi256_si128(half));
                     let s = _mm_srai_epi32::<{ PRECISION_BITS as i32 }>(s);
                     let s = _mm_packus_epi16(_mm_packs_epi32(s, s), _mm_setzero_si128());
@@ -578,10 +518,7 @@ mod avx2 {
         #[target_feature(enable = "avx2")]
         unsafe fn two<const G: usize>(&self, xx: usize, half: __m256i) -> __m256i {
             let (a, b) = (self.pixel::<G>(xx), self.pixel::<G>(xx + 1));
-            let s = _mm256_add_epi32(
-                _mm256_permute2x128_si256::<0x20>(a, b),
-                _mm256_permute2x128_si256::<0x31>(a, b),
-            );
+            let s = _mm256_add_epi32(_mm256_permute2x128_si256::<0x20>(a, b), _mm256_permute2x128_si256::<0x31>(a, b));
             _mm256_srai_epi32::<{ PRECISION_BITS as i32 }>(_mm256_add_epi32(s, half))
         }
 
@@ -620,11 +557,8 @@ mod avx2 {
         let mut taps: Vec<&[u8]> = Vec::with_capacity(c.ksize);
         let half = _mm256_set1_epi32(HALF);
         let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-        for (((out_row, &start), &n), ks) in out
-            .chunks_exact_mut(len)
-            .zip(&c.start)
-            .zip(&c.count)
-            .zip(c.k.chunks_exact(c.ksize))
+        for (((out_row, &start), &n), ks) in
+            out.chunks_exact_mut(len).zip(&c.start).zip(&c.count).zip(c.k.chunks_exact(c.ksize))
         {
             taps.clear();
             for y in start..start + n {
@@ -639,8 +573,7 @@ mod avx2 {
                     // four unaligned 8-byte loads at x, x + 8, x + 16, x + 24.
                     let [v0, v1, v2, v3] = unsafe {
                         let p = row.as_ptr().add(x);
-                        [0, 8, 16, 24]
-                            .map(|o| _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.add(o).cast())))
+                        [0, 8, 16, 24].map(|o| _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.add(o).cast())))
                     };
                     a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(v0, k));
                     a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(v1, k));
@@ -648,10 +581,8 @@ mod avx2 {
                     a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(v3, k));
                 }
                 const S: i32 = PRECISION_BITS as i32;
-                let p01 =
-                    _mm256_packs_epi32(_mm256_srai_epi32::<S>(a0), _mm256_srai_epi32::<S>(a1));
-                let p23 =
-                    _mm256_packs_epi32(_mm256_srai_epi32::<S>(a2), _mm256_srai_epi32::<S>(a3));
+                let p01 = _mm256_packs_epi32(_mm256_srai_epi32::<S>(a0), _mm256_srai_epi32::<S>(a1));
+                let p23 = _mm256_packs_epi32(_mm256_srai_epi32::<S>(a2), _mm256_srai_epi32::<S>(a3));
                 let p = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(p01, p23), order);
                 // SAFETY: x + 32 <= len == out_row.len(); unaligned store.
                 unsafe { _mm256_storeu_si256(out_row.as_mut_ptr().add(x).cast(), p) };
@@ -661,8 +592,7 @@ mod avx2 {
             for (x, o) in out_row.iter_mut().enumerate().skip(x0) {
                 let mut acc = HALF;
                 for (row, &k) in taps.iter().zip(ks) {
-                    acc = acc
-                        .wrapping_add(i32::from(row.get(x).copied().unwrap_or(0)).wrapping_mul(k));
+                    acc = acc.wrapping_add(i32::from(row.get(x).copied().unwrap_or(0)).wrapping_mul(k));
                 }
                 *o = super::clip8(acc);
             }
@@ -671,13 +601,7 @@ mod avx2 {
     }
 }
 
-fn horizontal(
-    rows: Rows<'_>,
-    first: usize,
-    c: &Coeffs,
-    out: &mut [u8],
-    scratch: &mut Scratch,
-) -> Result<()> {
+fn horizontal(rows: Rows<'_>, first: usize, c: &Coeffs, out: &mut [u8], scratch: &mut Scratch) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && !force_generic() {
         // SAFETY: the CPU supports AVX2, checked just above; the function is otherwise safe.
@@ -783,17 +707,9 @@ fn resample_box(
     out: &mut [u8],
 ) -> Result<()> {
     // Pillow (`_resize`): an integer box of exactly the output size is a crop.
-    if b[0].fract() == 0.0
-        && b[1].fract() == 0.0
-        && b[2] - b[0] == out_w as f32
-        && b[3] - b[1] == out_h as f32
-    {
+    if b[0].fract() == 0.0 && b[1].fract() == 0.0 && b[2] - b[0] == out_w as f32 && b[3] - b[1] == out_h as f32 {
         let x = b[0] as usize * 3;
-        let sub = Rows {
-            offset: rows.offset + x,
-            len: out_w * 3,
-            ..rows
-        };
+        let sub = Rows { offset: rows.offset + x, len: out_w * 3, ..rows };
         copy_rows(sub, b[1] as usize, out)?;
         if flip {
             hflip(out, out_w, out_h);
@@ -848,31 +764,17 @@ fn two_passes(
     let result = if horizontal_first(in_w, in_h, out_w, out_h) {
         // Only the source rows the vertical pass reads go through the horizontal pass.
         let first = vc.start.first().copied().unwrap_or(0);
-        let last = vc
-            .start
-            .last()
-            .zip(vc.count.last())
-            .map_or(first, |(&s, &n)| s + n);
+        let last = vc.start.last().zip(vc.count.last()).map_or(first, |(&s, &n)| s + n);
         let row_out = out_w * 3;
         let mid = prefix(&mut temp, (last - first) * row_out);
         horizontal(rows, first, &hc, mid, scratch).and_then(|()| {
-            let mid_rows = Rows {
-                data: mid,
-                stride: row_out,
-                offset: 0,
-                len: row_out,
-            };
+            let mid_rows = Rows { data: mid, stride: row_out, offset: 0, len: row_out };
             vertical(mid_rows, first, &vc, out)
         })
     } else {
         let mid = prefix(&mut temp, out_h * rows.len);
         vertical(rows, 0, &vc, mid).and_then(|()| {
-            let mid_rows = Rows {
-                data: mid,
-                stride: rows.len,
-                offset: 0,
-                len: rows.len,
-            };
+            let mid_rows = Rows { data: mid, stride: rows.len, offset: 0, len: rows.len };
             horizontal(mid_rows, 0, &hc, out, scratch)
         })
     };
@@ -891,17 +793,10 @@ fn horizontal_first(in_w: usize, in_h: usize, out_w: usize, out_h: usize) -> boo
 }
 
 /// Checks the source and output buffers against their sizes.
-fn check_buffers(
-    src: &[u8],
-    src_w: usize,
-    src_h: usize,
-    out: &[u8],
-    out_w: usize,
-    out_h: usize,
-) -> Result<()> {
+fn check_buffers(src: &[u8], src_w: usize, src_h: usize, out: &[u8], out_w: usize, out_h: usize) -> Result<()> {
     let bytes = |w: usize, h: usize| w.checked_mul(h).and_then(|p| p.checked_mul(3));
-    let expected = bytes(src_w, src_h)
-        .ok_or_else(|| ImageError::Geometry(format!("image size {src_w}x{src_h} overflows")))?;
+    let expected =
+        bytes(src_w, src_h).ok_or_else(|| ImageError::Geometry(format!("image size {src_w}x{src_h} overflows")))?;
     if src.len() != expected {
         return Err(ImageError::Geometry(format!(
             "source buffer holds {} bytes, a {src_w}x{src_h} RGB image needs {expected}",
@@ -909,18 +804,13 @@ fn check_buffers(
         )));
     }
     if out_w == 0 || out_h == 0 {
-        return Err(ImageError::Geometry(format!(
-            "output size {out_w}x{out_h} is empty"
-        )));
+        return Err(ImageError::Geometry(format!("output size {out_w}x{out_h} is empty")));
     }
     let expected = bytes(out_w, out_h)
         .filter(|&n| n <= isize::MAX as usize)
         .ok_or_else(|| ImageError::Geometry(format!("output size {out_w}x{out_h} overflows")))?;
     if out.len() != expected {
-        return Err(ImageError::BufferSize {
-            expected,
-            got: out.len(),
-        });
+        return Err(ImageError::BufferSize { expected, got: out.len() });
     }
     Ok(())
 }
@@ -982,23 +872,13 @@ pub fn resample_region_flip(
     // All four lie in [0, size], so the conversions are exact and in range.
     let (ox, oy) = (x0.floor() as usize, y0.floor() as usize);
     let (in_w, in_h) = (x1.ceil() as usize - ox, y1.ceil() as usize - oy);
-    let b = [
-        (x0 - ox as f64) as f32,
-        (y0 - oy as f64) as f32,
-        (x1 - ox as f64) as f32,
-        (y1 - oy as f64) as f32,
-    ];
+    let b = [(x0 - ox as f64) as f32, (y0 - oy as f64) as f32, (x1 - ox as f64) as f32, (y1 - oy as f64) as f32];
     if !(b[0] < b[2] && b[1] < b[3]) {
         return Err(ImageError::Geometry(format!(
             "region x {x0}..{x1}, y {y0}..{y1} is narrower than single precision resolves"
         )));
     }
-    let rows = Rows {
-        data: src,
-        stride: src_w * 3,
-        offset: (oy * src_w + ox) * 3,
-        len: in_w * 3,
-    };
+    let rows = Rows { data: src, stride: src_w * 3, offset: (oy * src_w + ox) * 3, len: in_w * 3 };
     resample_box(rows, in_h, b, out_w, out_h, interp, flip, out)
 }
 
@@ -1021,12 +901,7 @@ pub fn resized_crop(
 ) -> Result<()> {
     check_buffers(src, src_w, src_h, out, out_w, out_h)?;
     crop.check_inside(src_w, src_h)?;
-    let rows = Rows {
-        data: src,
-        stride: src_w * 3,
-        offset: (crop.top * src_w + crop.left) * 3,
-        len: crop.width * 3,
-    };
+    let rows = Rows { data: src, stride: src_w * 3, offset: (crop.top * src_w + crop.left) * 3, len: crop.width * 3 };
     let b = [0.0, 0.0, crop.width as f32, crop.height as f32];
     resample_box(rows, crop.height, b, out_w, out_h, interp, false, out)
 }
@@ -1050,27 +925,16 @@ mod tests {
         v
     }
 
-    const ALL: [Interpolation; 3] = [
-        Interpolation::Nearest,
-        Interpolation::Bilinear,
-        Interpolation::Bicubic,
-    ];
+    const ALL: [Interpolation; 3] = [Interpolation::Nearest, Interpolation::Bilinear, Interpolation::Bicubic];
 
     #[test]
     fn identity_resize_of_an_integer_region_is_a_copy() {
         let (w, h) = (37, 29);
         let img = test_image(w, h);
-        let crop = CropBox {
-            top: 3,
-            left: 5,
-            height: 20,
-            width: 17,
-        };
+        let crop = CropBox { top: 3, left: 5, height: 20, width: 17 };
         let mut expected = Vec::new();
         for y in crop.top..crop.top + crop.height {
-            expected.extend_from_slice(
-                &img[(y * w + crop.left) * 3..(y * w + crop.left + crop.width) * 3],
-            );
+            expected.extend_from_slice(&img[(y * w + crop.left) * 3..(y * w + crop.left + crop.width) * 3]);
         }
         for interp in ALL {
             let mut out = vec![0; 17 * 20 * 3];
@@ -1098,21 +962,8 @@ mod tests {
             for interp in ALL {
                 for &(ow, oh) in &[(1, 1), (7, 5), (30, 30), (61, 43), (200, 97), (13, 150)] {
                     let mut out = vec![0; ow * oh * 3];
-                    resample_region(
-                        &img,
-                        w,
-                        h,
-                        [0.5, 1.25, 60.5, 42.0],
-                        ow,
-                        oh,
-                        interp,
-                        &mut out,
-                    )
-                    .unwrap();
-                    assert!(
-                        out.iter().all(|&v| v == value),
-                        "{interp} {ow}x{oh} value {value}"
-                    );
+                    resample_region(&img, w, h, [0.5, 1.25, 60.5, 42.0], ow, oh, interp, &mut out).unwrap();
+                    assert!(out.iter().all(|&v| v == value), "{interp} {ow}x{oh} value {value}");
                 }
             }
         }
@@ -1125,10 +976,7 @@ mod tests {
                 let c = precompute(n_in, 0.0, n_in as f32, n_out, interp).unwrap();
                 for (ks, &n) in c.k.chunks_exact(c.ksize).zip(&c.count) {
                     let s: i64 = ks.iter().map(|&k| i64::from(k)).sum();
-                    assert!(
-                        (s - (1 << PRECISION_BITS)).abs() <= n as i64,
-                        "{interp} {n_in}->{n_out}: {s}"
-                    );
+                    assert!((s - (1 << PRECISION_BITS)).abs() <= n as i64, "{interp} {n_in}->{n_out}: {s}");
                     assert!(ks[n..].iter().all(|&k| k == 0));
                 }
             }
@@ -1139,12 +987,7 @@ mod tests {
     fn region_and_crop_agree_on_integer_boxes() {
         let (w, h) = (120, 90);
         let img = test_image(w, h);
-        let crop = CropBox {
-            top: 11,
-            left: 23,
-            height: 70,
-            width: 83,
-        };
+        let crop = CropBox { top: 11, left: 23, height: 70, width: 83 };
         for interp in ALL {
             for &(ow, oh) in &[(32, 32), (96, 96), (200, 150)] {
                 let mut a = vec![0; ow * oh * 3];
@@ -1162,12 +1005,7 @@ mod tests {
         let (w, h) = (50, 40);
         let img = test_image(w, h);
         let mut other = img.clone();
-        let crop = CropBox {
-            top: 10,
-            left: 10,
-            height: 20,
-            width: 25,
-        };
+        let crop = CropBox { top: 10, left: 10, height: 20, width: 25 };
         for y in 0..h {
             for x in 0..w {
                 if !(10..30).contains(&y) || !(10..35).contains(&x) {
@@ -1190,99 +1028,20 @@ mod tests {
         let img = test_image(w, h);
         let mut out = vec![0; 10 * 10 * 3];
         let i = Interpolation::Bicubic;
-        let err = resized_crop(
-            &img,
-            w,
-            h,
-            CropBox {
-                top: 10,
-                left: 40,
-                height: 30,
-                width: 30,
-            },
-            10,
-            10,
-            i,
-            &mut out,
+        let err = resized_crop(&img, w, h, CropBox { top: 10, left: 40, height: 30, width: 30 }, 10, 10, i, &mut out);
+        assert_eq!(err.unwrap_err().to_string(), "invalid geometry: crop 30x30 at (40,10) exceeds 64x48 image");
+        assert!(
+            resized_crop(&img, w, h, CropBox { top: 0, left: 0, height: 0, width: 3 }, 10, 10, i, &mut out).is_err()
         );
-        assert_eq!(
-            err.unwrap_err().to_string(),
-            "invalid geometry: crop 30x30 at (40,10) exceeds 64x48 image"
-        );
-        assert!(resized_crop(
-            &img,
-            w,
-            h,
-            CropBox {
-                top: 0,
-                left: 0,
-                height: 0,
-                width: 3
-            },
-            10,
-            10,
-            i,
-            &mut out
-        )
-        .is_err());
-        assert!(resized_crop(
-            &img,
-            w,
-            h,
-            CropBox {
-                top: 0,
-                left: 0,
-                height: 5,
-                width: 3
-            },
-            0,
-            10,
-            i,
-            &mut out
-        )
-        .is_err());
-        assert!(resized_crop(
-            &img,
-            w,
-            h,
-            CropBox {
-                top: 0,
-                left: 0,
-                height: 5,
-                width: 3
-            },
-            10,
-            9,
-            i,
-            &mut out
-        )
-        .is_err());
-        assert!(resized_crop(
-            &img[1..],
-            w,
-            h,
-            CropBox {
-                top: 0,
-                left: 0,
-                height: 5,
-                width: 3
-            },
-            10,
-            10,
-            i,
-            &mut out
-        )
-        .is_err());
+        assert!(resized_crop(&img, w, h, CropBox { top: 0, left: 0, height: 5, width: 3 }, 0, 10, i, &mut out).is_err());
+        assert!(resized_crop(&img, w, h, CropBox { top: 0, left: 0, height: 5, width: 3 }, 10, 9, i, &mut out).is_err());
+        assert!(resized_crop(&img[1..], w, h, CropBox { top: 0, left: 0, height: 5, width: 3 }, 10, 10, i, &mut out)
+            .is_err());
         assert!(resized_crop(
             &img,
             usize::MAX,
             2,
-            CropBox {
-                top: 0,
-                left: 0,
-                height: 1,
-                width: 1
-            },
+            CropBox { top: 0, left: 0, height: 1, width: 1 },
             10,
             10,
             i,
@@ -1298,10 +1057,7 @@ mod tests {
             [0.0, 0.0, f64::INFINITY, 10.0],
             [10.3, 10.0, 10.3 + 1e-12, 11.0],
         ] {
-            assert!(
-                resample_region(&img, w, h, region, 10, 10, i, &mut out).is_err(),
-                "{region:?}"
-            );
+            assert!(resample_region(&img, w, h, region, 10, 10, i, &mut out).is_err(), "{region:?}");
         }
     }
 
@@ -1395,25 +1151,14 @@ mod tests {
             let img = img.clone();
             move || {
                 let mut out = vec![0; 61 * 45 * 3];
-                resample_region(&img, w, h, region, 61, 45, Interpolation::Bicubic, &mut out)
-                    .unwrap();
+                resample_region(&img, w, h, region, 61, 45, Interpolation::Bicubic, &mut out).unwrap();
                 out
             }
         })
         .join()
         .unwrap();
         let mut big = vec![0; 390 * 240 * 3];
-        resample_region(
-            &img,
-            w,
-            h,
-            [0.0, 0.0, 400.0, 250.0],
-            390,
-            240,
-            Interpolation::Bicubic,
-            &mut big,
-        )
-        .unwrap();
+        resample_region(&img, w, h, [0.0, 0.0, 400.0, 250.0], 390, 240, Interpolation::Bicubic, &mut big).unwrap();
         let mut out = vec![0; 61 * 45 * 3];
         resample_region(&img, w, h, region, 61, 45, Interpolation::Bicubic, &mut out).unwrap();
         assert_eq!(out, fresh);
@@ -1425,9 +1170,6 @@ mod tests {
             assert_eq!(name.parse::<Interpolation>().unwrap().name(), name);
         }
         let err = "lanczos".parse::<Interpolation>().unwrap_err().to_string();
-        assert!(
-            err.contains("'nearest', 'bilinear', 'bicubic'") && err.contains("'lanczos'"),
-            "{err}"
-        );
+        assert!(err.contains("'nearest', 'bilinear', 'bicubic'") && err.contains("'lanczos'"), "{err}");
     }
 }
