@@ -12,6 +12,7 @@ import pytest
 
 from trex.cli.main import main
 from trex.compare import VARIANTS, Budget, finished, markdown, summarise, train_config, write_outputs
+from trex.train.config import BUILTIN, DUAL_DEFAULTS
 
 
 def record(variant: str, seed: int, seen: float, accs: list[float]) -> dict:
@@ -46,9 +47,9 @@ def test_variant_configs(tmp_path: Path) -> None:
     cfg = train_config(VARIANTS["trex-no-memory"], 1, tmp_path / "r", budget)
     assert (cfg.recipe, cfg.memory_size, cfg.seed, cfg.epochs, cfg.train_per_class, cfg.val_per_class) == \
         ("trex", 0, 1, 2, 50, 10)
-    assert cfg.data is None and cfg.arch == "resnet-small"  # the built-in run
+    assert cfg.data is None and cfg.arch == DUAL_DEFAULTS["arch"][BUILTIN]  # the built-in run
     base = train_config(VARIANTS["baseline"], 0, tmp_path / "b", Budget())
-    assert base.recipe == "baseline" and base.epochs == 6  # trex train's built-in default
+    assert base.recipe == "baseline" and base.epochs == DUAL_DEFAULTS["epochs"][BUILTIN]  # trex train's default
 
 
 def test_finished_run_is_reused_only_when_complete_and_identical(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -254,7 +255,12 @@ def test_bad_input_gives_one_line_errors(tiny: Path, runs: dict[str, Path], tmp_
         "trained with recipe 'baseline'": ["--data", str(tiny / "seen"), "--recipe", "trex",
                                            "--resume", str(runs["baseline"])],
         "no checkpoint there": ["--data", str(tiny / "seen"), "--resume", str(tmp_path / "nothing")],
+        "--amp fp16 needs a CUDA device": ["--data", str(tiny / "seen"), "--amp", "fp16", "--device", "cpu"],
     }
+    # A bad file among good ones is found by the loader while training, and named.
+    shutil.copytree(tiny / "seen", tmp_path / "onebad")
+    (tmp_path / "onebad" / "train" / class_folder_name(2) / "zzz-truncated.jpg").write_bytes(jpeg[: len(jpeg) // 3])
+    cases["zzz-truncated.jpg"] = ["--data", str(tmp_path / "onebad"), "--batch-size", str(5 * PER_CLASS + 1)]
     for expected, args in cases.items():
         out = tmp_path / "out" / expected.split()[0]
         line = _error_line(capsys, train(*SMALL, *args, "--epochs", "1", "--out", str(out)), expected)

@@ -30,8 +30,9 @@ def run(args: argparse.Namespace) -> int:
         result = train(config_from_args(args))
     except (TrainConfigError, trex.DecodeError, NonFiniteLossError) as err:
         # Bad input or a diverged run: one line saying what to do, no traceback.
-        print(f"trex train: error: {err}", file=sys.stderr)
-        return 2 if isinstance(err, TrainConfigError) else 1
+        hint = "; fix or remove that file, or pass --on-error skip" if isinstance(err, trex.DecodeError) else ""
+        print(f"trex train: error: {err}{hint}", file=sys.stderr)
+        return 1 if isinstance(err, NonFiniteLossError) else 2
     if int(os.environ.get("RANK", "0")) == 0 and "val_top1" in result:
         print(f"done in {time.perf_counter() - t0:.0f}s: validation top-1 {result['val_top1']:.2f}% after "
               f"epoch {result['epoch']}\n  checkpoint: {result['checkpoint']}\n  backbone:   {result['backbone']}\n"

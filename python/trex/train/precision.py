@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
+from trex.train.errors import TrainConfigError
+
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 
 
@@ -53,10 +55,10 @@ def resolve_precision(amp: str, device: torch.device) -> Precision:
     native, else off. ``fp16`` is refused on the CPU (no fast kernels).
 
     Raises:
-        ValueError: an unknown value, fp16 on the CPU, or bf16 on a GPU without it.
+        TrainConfigError: an unknown value, fp16 on the CPU, or bf16 on a GPU without it.
     """
     if amp not in AMP_CHOICES:
-        raise ValueError(f"unknown --amp {amp!r}; choose one of {', '.join(AMP_CHOICES)}")
+        raise TrainConfigError(f"unknown --amp {amp!r}; choose one of {', '.join(AMP_CHOICES)}")
     cuda = device.type == "cuda"
     if amp == "auto":
         if cuda:
@@ -64,9 +66,9 @@ def resolve_precision(amp: str, device: torch.device) -> Precision:
         else:
             amp = "bf16" if cpu_has_native_bf16() else "off"
     if amp == "fp16" and not cuda:
-        raise ValueError("--amp fp16 needs a CUDA device; use --amp bf16 or --amp off on the CPU")
+        raise TrainConfigError("--amp fp16 needs a CUDA device; use --amp bf16 or --amp off on the CPU")
     if amp == "bf16" and cuda and not torch.cuda.is_bf16_supported():
-        raise ValueError("this GPU does not support bfloat16; use --amp fp16")
+        raise TrainConfigError("this GPU does not support bfloat16; use --amp fp16")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
     return Precision(device.type, dtype)
 
