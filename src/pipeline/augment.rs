@@ -63,8 +63,9 @@ pub fn render_crop(
     Ok(())
 }
 
-/// HWC u8 -> CHW u8.
-pub fn write_chw_u8(hwc: &[u8], out: &mut [u8]) -> Result<()> {
+/// HWC u8 -> CHW, each value mapped by `value(channel, v)` (inlined: the identity for u8 output,
+/// a table lookup for normalised f32 output).
+fn write_chw<T>(hwc: &[u8], out: &mut [T], value: impl Fn(usize, u8) -> T) -> Result<()> {
     let plane = hwc.len() / 3;
     if out.len() != hwc.len() {
         return Err(ImageError::BufferSize { expected: hwc.len(), got: out.len() });
@@ -72,11 +73,16 @@ pub fn write_chw_u8(hwc: &[u8], out: &mut [u8]) -> Result<()> {
     let (r, rest) = out.split_at_mut(plane);
     let (g, b) = rest.split_at_mut(plane);
     for (((px, r), g), b) in hwc.chunks_exact(3).zip(r).zip(g).zip(b) {
-        *r = px[0];
-        *g = px[1];
-        *b = px[2];
+        *r = value(0, px[0]);
+        *g = value(1, px[1]);
+        *b = value(2, px[2]);
     }
     Ok(())
+}
+
+/// HWC u8 -> CHW u8.
+pub fn write_chw_u8(hwc: &[u8], out: &mut [u8]) -> Result<()> {
+    write_chw(hwc, out, |_, v| v)
 }
 
 /// Per-channel table of normalised values: (v / 255 - mean) / std computed in f32 in that order,
@@ -93,16 +99,5 @@ pub fn normalize_lut(mean: [f32; 3], std: [f32; 3]) -> [[f32; 256]; 3] {
 
 /// HWC u8 -> normalised CHW f32.
 pub fn write_chw_f32(hwc: &[u8], lut: &[[f32; 256]; 3], out: &mut [f32]) -> Result<()> {
-    let plane = hwc.len() / 3;
-    if out.len() != hwc.len() {
-        return Err(ImageError::BufferSize { expected: hwc.len(), got: out.len() });
-    }
-    let (r, rest) = out.split_at_mut(plane);
-    let (g, b) = rest.split_at_mut(plane);
-    for (((px, r), g), b) in hwc.chunks_exact(3).zip(r).zip(g).zip(b) {
-        *r = lut[0][px[0] as usize];
-        *g = lut[1][px[1] as usize];
-        *b = lut[2][px[2] as usize];
-    }
-    Ok(())
+    write_chw(hwc, out, |c, v| lut[c][v as usize])
 }
