@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from pathlib import Path
 
 # What the Rust decoder reads; other files in class folders are ignored, as torchvision does.
@@ -35,3 +36,16 @@ def scan_image_folder(root: str | os.PathLike[str]) -> tuple[list[tuple[str, int
             raise ValueError(f"{root / name}: class folder holds no image file ({', '.join(IMAGE_EXTENSIONS)})")
         samples.extend((p, index) for p in sorted(found))
     return samples, classes
+
+
+def first_per_class(samples: list[tuple[str, int]], limit: int | None) -> list[tuple[str, int]]:
+    """The first ``limit`` samples of each class (in the scan's sorted order), all when None."""
+    if limit is None:
+        return samples
+    taken: dict[int, int] = defaultdict(int)
+    out = []
+    for path, label in samples:
+        if taken[label] < limit:
+            taken[label] += 1
+            out.append((path, label))
+    return out

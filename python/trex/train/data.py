@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import trex
+from trex.data.folder import first_per_class
 from trex.train.config import TrainConfig
 from trex.train.distributed import Dist, barrier
 from trex.train.errors import TrainConfigError
@@ -57,19 +58,6 @@ def scan(root: Path, what: str) -> tuple[Samples, list[str]]:
     except ValueError as err:
         raise TrainConfigError(f"{what} folder: {err}; add images (.jpg/.jpeg/.png) or remove that "
                                "class folder") from err
-
-
-def first_per_class(samples: Samples, limit: int | None) -> Samples:
-    """The first ``limit`` samples of each class (in the scan's sorted order), all when None."""
-    if limit is None:
-        return samples
-    taken: dict[int, int] = defaultdict(int)
-    out = []
-    for path, label in samples:
-        if taken[label] < limit:
-            taken[label] += 1
-            out.append((path, label))
-    return out
 
 
 def check_readable(samples: Samples, classes: list[str], root: Path, threads: int) -> None:

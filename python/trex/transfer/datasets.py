@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from trex.data.folder import scan_image_folder
+from trex.data.folder import first_per_class, scan_image_folder
 from trex.transfer.errors import TransferError
 
 Samples = list[tuple[str, int]]
@@ -60,18 +59,6 @@ def parse_dataset_arg(text: str) -> tuple[str, str]:
     return name, root
 
 
-def _limit(samples: Samples, per_class: int | None) -> Samples:
-    if per_class is None:
-        return samples
-    taken: dict[int, int] = defaultdict(int)
-    out = []
-    for path, label in samples:
-        if taken[label] < per_class:
-            taken[label] += 1
-            out.append((path, label))
-    return out
-
-
 def load_dataset(name: str, root: str | os.PathLike[str], *, train_per_class: int | None = None,
                  test_per_class: int | None = None) -> TransferDataset:
     """Scans and checks the data set ``root``.
@@ -110,7 +97,8 @@ def load_dataset(name: str, root: str | os.PathLike[str], *, train_per_class: in
     test = [(path, index[test_classes[label]]) for path, label in test_raw]
     if len(classes) < 2:
         raise TransferError(f"dataset {name}: train/ holds {len(classes)} class; a classifier needs at least 2")
-    return TransferDataset(name, root, _limit(train, train_per_class), _limit(test, test_per_class), classes)
+    return TransferDataset(name, root, first_per_class(train, train_per_class),
+                           first_per_class(test, test_per_class), classes)
 
 
 __all__ = ["TEST_SPLITS", "TransferDataset", "load_dataset", "parse_dataset_arg"]
