@@ -23,11 +23,15 @@ from trex import _trex
 PHOTO_DIR = os.path.join(os.path.dirname(skimage.__file__), "data")
 PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png"]
 
-# Pillow 13 runs the vertical pass first when the height shrinks much more than the width
-# (python-pillow/Pillow#9549); trex follows it. Older Pillow rounds between the passes in the
-# other order, which moves some pixels by one level.
+# trex resamples as Pillow does (same taps, same pass order as Pillow 13, same rounding between
+# the passes) with 14-bit instead of 22-bit coefficients, so that the AVX2 passes multiply 16-bit
+# values (as Pillow-SIMD does). A sum within about 0.02 of a half then rounds the other way:
+# measured on these photos, 0.08-0.5% of the values differ, by 1 level, at most 2 where both
+# passes round the other way. Older Pillow also runs the passes in another order.
 PILLOW_13 = tuple(int(p) for p in PIL.__version__.split(".")[:2]) >= (13, 0)
-MAX_LEVELS = 0 if PILLOW_13 else 1
+MAX_LEVELS = 2 if PILLOW_13 else 3
+# Share of values allowed to differ from Pillow at all, over all the boxes of a test.
+MAX_DIFFERING = 0.01 if PILLOW_13 else 0.05
 
 MODES = {
     "bicubic": (InterpolationMode.BICUBIC, Image.Resampling.BICUBIC),
@@ -70,6 +74,7 @@ def stats(ours: torch.Tensor, ref: np.ndarray) -> tuple[float, float, int]:
 def test_resized_crop_matches_torchvision_on_pil(photo: tuple[Image.Image, torch.Tensor], mode: str) -> None:
     pil, img = photo
     tv_mode, _ = MODES[mode]
+    differing = total = 0
     for top, left, h, w, size in boxes(pil.width, pil.height):
         ref = np.asarray(TF.resized_crop(pil, top, left, h, w, list(size), interpolation=tv_mode))
         ours = trex.ops.resized_crop(img, top, left, h, w, size, interpolation=mode)
@@ -78,6 +83,9 @@ def test_resized_crop_matches_torchvision_on_pil(photo: tuple[Image.Image, torch
         case = f"{mode} crop {w}x{h} at ({left},{top}) -> {size}"
         assert mean <= 1.0 and p99 <= 4, f"{case}: mean {mean:.3f}, p99 {p99}"
         assert worst <= MAX_LEVELS, f"{case}: max difference {worst} levels"
+        differing += int((ours.numpy() != ref).sum())
+        total += ref.size
+    assert differing <= MAX_DIFFERING * total, f"{differing} of {total} values differ from Pillow"
 
 
 def test_int_size_is_square_and_interpolation_mode_is_accepted() -> None:
@@ -128,6 +136,7 @@ def test_fractional_region_matches_pillow_box(mode: str) -> None:
     _, pil_mode = MODES[mode]
     for name in ["astronaut.png", "coffee.png"]:
         pil, img = load(name)
+        differing = total = 0
         for _ in range(12):
             x0 = float(rng.uniform(0, pil.width - 30))
             y0 = float(rng.uniform(0, pil.height - 30))
@@ -142,6 +151,9 @@ def test_fractional_region_matches_pillow_box(mode: str) -> None:
             case = f"{name} {mode} x {x0:.3f}..{x1:.3f} y {y0:.3f}..{y1:.3f} -> {out_w}x{out_h}"
             assert mean <= 1.0 and p99 <= 4, case
             assert worst <= MAX_LEVELS, f"{case}: max difference {worst}"
+            differing += int((ours.numpy() != ref).sum())
+            total += ref.size
+        assert differing <= MAX_DIFFERING * total, f"{name}: {differing} of {total} values differ from Pillow"
 
 
 def test_fractional_region_differs_from_the_integer_box_around_it() -> None:

@@ -6,6 +6,7 @@ pub mod color;
 pub mod decode;
 pub mod error;
 pub mod geometry;
+pub mod layout;
 pub mod resize;
 pub mod rng;
 mod simd;

@@ -4,6 +4,7 @@
 use super::recipe::{CropGroup, CropParams};
 use crate::image::blur::{default_kernel_size, gaussian_blur_with_scratch};
 use crate::image::color::{adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation, solarize, to_grayscale};
+use crate::image::layout::deinterleave_rgb;
 use crate::image::resize::resample_region_flip;
 use crate::image::{ImageError, Result};
 
@@ -63,26 +64,15 @@ pub fn render_crop(
     Ok(())
 }
 
-/// HWC u8 -> CHW, each value mapped by `value(channel, v)` (inlined: the identity for u8 output,
-/// a table lookup for normalised f32 output).
-fn write_chw<T>(hwc: &[u8], out: &mut [T], value: impl Fn(usize, u8) -> T) -> Result<()> {
-    let plane = hwc.len() / 3;
+/// HWC u8 -> CHW u8.
+pub fn write_chw_u8(hwc: &[u8], out: &mut [u8]) -> Result<()> {
     if out.len() != hwc.len() {
         return Err(ImageError::BufferSize { expected: hwc.len(), got: out.len() });
     }
+    let plane = hwc.len() / 3;
     let (r, rest) = out.split_at_mut(plane);
     let (g, b) = rest.split_at_mut(plane);
-    for (((px, r), g), b) in hwc.chunks_exact(3).zip(r).zip(g).zip(b) {
-        *r = value(0, px[0]);
-        *g = value(1, px[1]);
-        *b = value(2, px[2]);
-    }
-    Ok(())
-}
-
-/// HWC u8 -> CHW u8.
-pub fn write_chw_u8(hwc: &[u8], out: &mut [u8]) -> Result<()> {
-    write_chw(hwc, out, |_, v| v)
+    deinterleave_rgb(hwc, r, g, b)
 }
 
 /// Per-channel table of normalised values: (v / 255 - mean) / std computed in f32 in that order,
@@ -97,7 +87,26 @@ pub fn normalize_lut(mean: [f32; 3], std: [f32; 3]) -> [[f32; 256]; 3] {
     lut
 }
 
-/// HWC u8 -> normalised CHW f32.
+/// HWC u8 -> normalised CHW f32: planes of a block of pixels first (vectorised), then one
+/// table lookup per value.
 pub fn write_chw_f32(hwc: &[u8], lut: &[[f32; 256]; 3], out: &mut [f32]) -> Result<()> {
-    write_chw(hwc, out, |c, v| lut[c][v as usize])
+    const BLOCK: usize = 1024;
+    if out.len() != hwc.len() {
+        return Err(ImageError::BufferSize { expected: hwc.len(), got: out.len() });
+    }
+    let plane = hwc.len() / 3;
+    let (r, rest) = out.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    let mut planes = [[0u8; BLOCK]; 3];
+    for (((px, r), g), b) in hwc.chunks(3 * BLOCK).zip(r.chunks_mut(BLOCK)).zip(g.chunks_mut(BLOCK)).zip(b.chunks_mut(BLOCK)) {
+        let n = px.len() / 3;
+        let [pr, pg, pb] = &mut planes;
+        deinterleave_rgb(px, &mut pr[..n], &mut pg[..n], &mut pb[..n])?;
+        for ((dst, src), table) in [r, g, b].into_iter().zip(&planes).zip(lut) {
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = table[v as usize];
+            }
+        }
+    }
+    Ok(())
 }
