@@ -1,5 +1,5 @@
-"""`trex compare`: aggregation over seeds, the run configuration of each variant, reuse checks,
-and the error for an ablation the trainer cannot express (no training here: that is `trex train`'s
+"""`trex compare`: aggregation over seeds, the run configuration of each variant and ablation,
+reuse checks, and the error for an unknown variant (no training here: that is `trex train`'s
 tests' job, and the compare run itself is a benchmark)."""
 
 from __future__ import annotations
@@ -9,9 +9,12 @@ import statistics
 from pathlib import Path
 
 import pytest
+from torch import nn
 
+import trex
 from trex.cli.main import main
-from trex.compare import VARIANTS, Budget, finished, markdown, summarise, train_config, write_outputs
+from trex.compare import ABLATIONS, VARIANTS, Budget, finished, markdown, summarise, train_config, write_outputs
+from trex.train.backbones import create_backbone
 from trex.train.config import BUILTIN, DUAL_DEFAULTS
 
 
@@ -68,7 +71,58 @@ def test_finished_run_is_reused_only_when_complete_and_identical(tmp_path: Path)
     assert finished(out, other) is None
 
 
-def test_unsupported_ablation_names_the_missing_flag(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["compare", "--variants", "baseline+multi-crop"]) == 2
+def test_ablations_resolve_to_valid_train_configs(tmp_path: Path) -> None:
+    memory = DUAL_DEFAULTS["memory_size"][BUILTIN]
+    # name: (head recipe, loader crops, projector hidden layers, memory entries, classifier)
+    expected = {
+        "trex-no-memory": ("trex", "trex", 3, 0, "cosine"),
+        "baseline+multi-crop": ("baseline", "trex", 0, memory, "linear"),
+        "baseline+projector": ("trex", "baseline", 3, 0, "cosine"),
+        "baseline+memory": ("trex", "baseline", 0, memory, "prototypes"),
+    }
+    assert [v.name for v in ABLATIONS] == list(expected)
+    for v in ABLATIONS:
+        cfg = train_config(v, 2, tmp_path / f"{v.name}-seed2", Budget(epochs=1))  # checked as `trex train` does
+        recipe, crops, layers, entries, kind = expected[v.name]
+        assert (cfg.recipe, cfg.crop_recipe, cfg.head_projector_layers, cfg.seed, cfg.epochs) == \
+            (recipe, crops, layers, 2, 1), v.name
+        assert cfg.data is None and cfg.out == str(tmp_path / f"{v.name}-seed2")
+        backbone, dim = create_backbone(cfg.arch)
+        model = trex.TReX(backbone, 5, cfg.recipe, feature_dim=dim, projector_layers=cfg.projector_layers,
+                          hidden_dim=8, out_dim=4, memory_size=cfg.memory_size)
+        head = model.head
+        if kind == "linear":
+            assert isinstance(head, nn.Linear)
+        else:
+            assert isinstance(head, trex.PrototypeHead) and (head.memory is None) == (kind == "cosine")
+            assert cfg.memory_size == entries
+            assert isinstance(head.projector, nn.Identity) == (layers == 0)
+    # The three recipes keep their own crops and projector.
+    for name, layers in (("baseline", 0), ("trex", 3), ("trex-star", 1)):
+        cfg = train_config(VARIANTS[name], 0, tmp_path / name, Budget())
+        assert (cfg.crops, cfg.projector_layers, cfg.crop_recipe, cfg.head_projector_layers) == \
+            (None, None, name, layers)
+
+
+def test_run_of_an_older_trex_train_is_reused(tmp_path: Path) -> None:
+    # config.json written before --crops / --projector-layers existed: neither key.
+    out = tmp_path / "trex-seed0"
+    out.mkdir()
+    cfg = train_config(VARIANTS["trex"], 0, out, Budget(epochs=2))
+    old = {k: v for k, v in cfg.to_json().items() if k not in ("crops", "projector_layers")}
+    (out / "config.json").write_text(json.dumps({**old, "resolved": {}}))
+    (out / "backbone.pt").write_bytes(b"x")
+    (out / "metrics.jsonl").write_text("\n".join(json.dumps({"epoch": e, "val_top1": 50.0 + e}) for e in (1, 2)))
+    assert finished(out, cfg)["val_top1"] == 52.0
+    # ... but not for an ablation that differs from it only in the new settings.
+    for name in ("baseline+memory", "baseline+projector"):
+        assert finished(out, train_config(VARIANTS[name], 0, out, Budget(epochs=2))) is None, name
+    multi_crop = train_config(VARIANTS["baseline+multi-crop"], 0, out, Budget(epochs=2))
+    assert finished(out, multi_crop) is None
+
+
+def test_unknown_variant_is_one_line_listing_the_ablations(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", "--variants", "baseline+memory,simclr"]) == 2  # the ablation name parses
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--crops" in err and "trex train" in err
+    assert err.count("\n") == 1 and "unknown variant 'simclr'" in err
+    assert all(v.name in err for v in ABLATIONS)

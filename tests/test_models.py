@@ -66,7 +66,7 @@ def images() -> torch.Tensor:
 
 def small_trex(recipe: str = "trex", **kwargs) -> trex.TReX:
     torch.manual_seed(0)
-    kwargs = dict(hidden_dim=48, out_dim=24, memory_size=16, **kwargs)
+    kwargs = {"hidden_dim": 48, "out_dim": 24, "memory_size": 16, **kwargs}
     return trex.TReX(small_cnn(), num_classes=5, recipe=recipe, feature_dim=32, **kwargs)
 
 
@@ -229,6 +229,84 @@ def test_trex_forward_runs_the_backbone_once_per_resolution_and_fills_the_memory
     loss2.backward()
     assert all(p.grad is not None for p in model.backbone.parameters())
     assert all(p.grad is None for p in model.ema.parameters())
+
+
+def test_projector_layers_override_the_recipe():
+    assert small_trex("trex").projector_layers == 3 and small_trex("trex-star").projector_layers == 1
+    assert small_trex("baseline").projector_layers == 0
+    deeper = small_trex("trex-star", projector_layers=2)
+    assert deeper.projector_layers == 2 and deeper.head.projector.hidden_layers == 2
+    assert deeper.ema["projector"].hidden_layers == 2
+    assert small_trex("trex", projector_layers=None).head.projector.hidden_layers == 3  # None: the recipe's
+    # 0: no projector at all; the memory holds backbone features (feature_dim 32, not out_dim 24).
+    bare = small_trex("trex", projector_layers=0)
+    assert isinstance(bare.head.projector, nn.Identity) and not list(bare.head.parameters())
+    assert not any(isinstance(m, trex.Projector) for m in bare.modules())
+    assert bare.head.feature_dim == 32 and bare.head.memory.dim == 32 and "projector_layers=0" in repr(bare)
+    cosine = small_trex("trex", projector_layers=0, memory_size=0)
+    assert [n for n, _ in cosine.head.named_parameters()] == ["weight"] and cosine.head.weight.shape == (5, 32)
+    assert cosine.ema is None
+    assert isinstance(small_trex("baseline", projector_layers=0).head, nn.Linear)  # the baseline has none anyway
+    with pytest.raises(ValueError, match="projector_layers must be >= 0, got -1"):
+        small_trex("trex", projector_layers=-1)
+    with pytest.raises(ValueError, match="recipe 'baseline' has a linear classifier and no projector"):
+        small_trex("baseline", projector_layers=1)
+    with pytest.raises(TypeError, match="projector_layers must be an int"):
+        small_trex("trex", projector_layers=1.5)
+
+
+def test_memory_without_projector_on_a_single_crop(images):
+    # baseline + memory: one crop per image, prototypes of EMA backbone features, no projector.
+    model = small_trex("trex", projector_layers=0)
+    labels = torch.tensor([0, 3, 1, 3])
+    loss, logits = model([images], labels)
+    assert logits.shape == (4, 5) and torch.equal(logits, torch.zeros(4, 5))  # memory empty before the write
+    # The single crop is the global crop: its EMA backbone features are written, unprojected.
+    written = model.ema["backbone"](images).flatten(1)
+    assert len(model.head.memory) == 4 and model.head.memory.features.shape == (16, 32)
+    torch.testing.assert_close(model.head.memory.features[:4], written, rtol=1e-5, atol=1e-5)
+    before = model.head.memory.prototypes()
+    loss, logits = model([images], labels)
+    torch.testing.assert_close(logits, trex.prototype_logits(model.backbone(images), before, TAU), rtol=1e-5,
+                               atol=1e-5)
+    torch.testing.assert_close(loss, F.cross_entropy(logits, labels))
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    old = [p.detach().clone() for p in model.backbone.parameters()]
+    loss.backward()
+    opt.step()
+    assert any(not torch.equal(p, o) for p, o in zip(model.backbone.parameters(), old))  # the step trained
+    ema, online = model.ema_pairs()
+    assert len(online) == len(list(model.backbone.parameters()))  # EMA of the backbone alone
+    model.update_ema(momentum=0.0)
+    assert all(torch.equal(e, o) for e, o in zip(ema, online))
+    with pytest.raises(ValueError, match=r"PrototypeHead expects a \[N, 32\] input, got \[4, 31\]"):
+        model.head(torch.zeros(4, 31))
+
+
+def test_trex_head_on_a_single_crop_writes_that_crop(images):
+    model = small_trex("trex")
+    labels = torch.tensor([0, 1, 2, 3])
+    loss, logits = model(images, labels)
+    assert logits.shape == (4, 5) and torch.isfinite(loss)
+    expected = model.ema["projector"](model.ema["backbone"](images).flatten(1))
+    torch.testing.assert_close(model.head.memory.features[:4], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_baseline_classifier_on_every_crop(images):
+    # baseline + multi-crop: the linear classifier on the global and the local crops, the
+    # cross-entropy averaged over all of them.
+    model = small_trex("baseline")
+    groups = crop_groups(images)  # 1 global + 2 local crops of 4 images
+    labels = torch.tensor([0, 1, 2, 3])
+    loss, logits = model(groups, labels)
+    assert logits.shape == (12, 5)
+    feats = torch.cat([model.backbone(groups[0]), model.backbone(groups[1])])
+    torch.testing.assert_close(logits, model.head(feats))
+    per_crop = [F.cross_entropy(logits[4 * c : 4 * c + 4], labels) for c in range(3)]
+    torch.testing.assert_close(loss, torch.stack(per_crop).mean())
+    assert not torch.allclose(loss, per_crop[0])  # the local crops count
+    loss.backward()
+    assert model.head.weight.grad is not None
 
 
 def test_trex_eval_mode_does_not_write_the_memory(images):

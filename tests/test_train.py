@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import shutil
@@ -21,8 +22,11 @@ import trex
 from trex.cli.main import main
 from trex.data.fashion_mnist import load_fashion_mnist
 from trex.data.fashion_mnist_folder import class_folder_name, prepare_fashion_mnist_folder
-from trex.train import TrainConfigError, config_from_args, load_backbone
+from trex.train import TrainConfig, TrainConfigError, add_arguments, config_from_args, load_backbone
+from trex.train import checkpoint as ckpt
 from trex.train.backbones import create_backbone
+from trex.train.data import create_train_loader, load_splits
+from trex.train.distributed import Dist
 from trex.train.optim import lr_schedule, param_groups
 
 PER_CLASS = 12  # images per class in each split of the tiny tree (5 classes)
@@ -46,6 +50,13 @@ def train(*args: str) -> int:
 def _rgb(path: Path) -> Image.Image:
     with Image.open(path) as img:
         return img.convert("RGB")
+
+
+def config_of(*args: str) -> TrainConfig:
+    """The TrainConfig `trex train ARGS` would run."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return config_from_args(parser.parse_args(list(args)))
 
 
 def model_kwargs(cfg: dict) -> dict:
@@ -162,6 +173,105 @@ def test_recipe_trains_and_validates(recipe: str, runs: dict[str, Path], tiny: P
         torch.testing.assert_close(loaded(x[:4]), model.backbone(x[:4]), rtol=0, atol=0)
 
 
+# ------------------------------------------------------------------------------- crops and head apart
+
+def test_defaults_leave_crops_and_projector_to_the_recipe(runs: dict[str, Path], tiny: Path, tmp_path: Path) -> None:
+    for recipe, layers in (("trex", 3), ("trex-star", 1), ("baseline", 0)):
+        saved = json.loads((runs[recipe] / "config.json").read_text())
+        assert saved["crops"] is None and saved["projector_layers"] is None
+        cfg = TrainConfig(**{k: v for k, v in saved.items() if k != "resolved"})
+        assert (cfg.crop_recipe, cfg.head_projector_layers) == (recipe, layers)
+    # The same settings given explicitly train the same model, bit for bit.
+    out = tmp_path / "explicit"
+    assert train("--data", str(tiny / "seen"), "--recipe", "trex", "--crops", "trex", "--projector-layers", "3",
+                 "--epochs", "1", *SMALL, "--out", str(out)) == 0
+    a = torch.load(runs["trex"] / "checkpoint.pt", weights_only=True)
+    b = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert a["model"].keys() == b["model"].keys()
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert a["metrics"][0]["train_loss"] == b["metrics"][0]["train_loss"]
+
+
+def _loader_groups(cfg: TrainConfig) -> list[tuple[int, ...]]:
+    splits = load_splits(cfg, Dist(), 1)
+    loader = create_train_loader(cfg, splits, Dist(), 1, pin_memory=False)
+    batch = next(iter(loader))
+    return [tuple(g.shape) for g in batch.groups]
+
+
+def test_baseline_classifier_on_trex_crops(tiny: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    args = ["--data", str(tiny / "seen"), *SMALL, "--epochs", "1", "--out", str(tmp_path / "run")]
+    cfg = config_of(*args, "--recipe", "baseline", "--crops", "trex")
+    assert (cfg.recipe, cfg.crop_recipe, cfg.head_projector_layers) == ("baseline", "trex", 0)
+    # The loader cuts t-ReX's 1 global + 8 local crops (sizes from --global-size / --local-size) ...
+    assert _loader_groups(cfg) == [(BATCH, 3, 32, 32), (8 * BATCH, 3, 16, 16)]
+    assert _loader_groups(config_of(*args, "--recipe", "baseline")) == [(BATCH, 3, 32, 32)]  # ... not one crop
+
+    caplog.set_level(logging.INFO, logger="trex.train")
+    assert train(*args, "--recipe", "baseline", "--crops", "trex") == 0
+    assert "crops 1x32 + 8x16" in caplog.text
+    assert "recipe baseline, crops trex, no projector, linear classifier" in caplog.text
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (saved["recipe"], saved["crops"]) == ("baseline", "trex")
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert {k for k in state["model"] if k.startswith("head.")} == {"head.weight", "head.bias"}
+    assert not any(k.startswith("ema.") for k in state["model"])
+    assert math.isfinite(state["metrics"][0]["train_loss"])
+    info = torch.load(tmp_path / "run" / "backbone.pt", weights_only=True)
+    assert (info["recipe"], info["crops"], info["projector_layers"]) == ("baseline", "trex", 0)
+
+
+def test_memory_without_projector_on_one_crop(tiny: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # --recipe trex --crops baseline: the t-ReX head on one crop per image; --projector-layers 0:
+    # its prototypes act on the backbone features (baseline + memory).
+    out = tmp_path / "run"
+    args = ["--data", str(tiny / "seen"), "--recipe", "trex", "--crops", "baseline", "--projector-layers", "0",
+            *SMALL, "--epochs", "1", "--out", str(out)]
+    cfg = config_of(*args)
+    assert (cfg.crop_recipe, cfg.head_projector_layers) == ("baseline", 0)
+    assert _loader_groups(cfg) == [(BATCH, 3, 32, 32)]
+    caplog.set_level(logging.INFO, logger="trex.train")
+    assert train(*args) == 0
+    assert "steps per epoch, crops 1x32\n" in caplog.text  # one crop per image
+    assert "recipe trex, crops baseline, no projector, memory prototypes (40 entries)" in caplog.text
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    model = state["model"]
+    assert not any(".projector." in k for k in model)  # no projector parameters, online or EMA
+    assert model["head.memory.features"].shape == (40, 128)  # resnet-tiny's 128 backbone features
+    assert int((model["head.memory.labels"] >= 0).sum()) == 40  # 6 steps x 10 single crops fill 40 slots
+    assert any(k.startswith("ema.backbone.") for k in model)
+    backbone, dim = create_backbone("resnet-tiny")
+    rebuilt = trex.TReX(backbone, 5, "trex", feature_dim=dim, projector_layers=0, **model_kwargs(state["config"]))
+    rebuilt.load_state_dict(model)  # strict: the same structure
+    assert math.isfinite(state["metrics"][0]["train_loss"])
+
+
+def test_projector_head_on_one_crop_trains(tiny: Path, tmp_path: Path) -> None:
+    # baseline + projector: one crop, t-ReX's 3-layer projector, learned cosine classifier.
+    out = tmp_path / "run"
+    assert train("--data", str(tiny / "seen"), *SMALL, "--recipe", "trex", "--crops", "baseline", "--memory-size",
+                 "0", "--epochs", "1", "--out", str(out)) == 0  # after SMALL: its --memory-size is 40
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["model"]["head.weight"].shape == (5, 16)  # cosine classifier on the 16-d projector output
+    assert sum(k.startswith("head.projector.layers.") and k.endswith(".weight") for k in state["model"]) == 7
+    assert math.isfinite(state["metrics"][0]["train_loss"])
+
+
+def test_checkpoint_without_the_new_settings_resumes_as_the_recipe(runs: dict[str, Path], tmp_path: Path) -> None:
+    # A checkpoint written before --crops / --projector-layers existed has neither key.
+    state = torch.load(runs["trex"] / "checkpoint.pt", weights_only=True)
+    del state["config"]["crops"], state["config"]["projector_layers"]
+    old = tmp_path / "old.pt"
+    torch.save(state, old)
+    kw = dict(recipe="trex", arch="resnet-tiny", classes=state["classes"])
+    assert ckpt.load_checkpoint(old, **kw, crops="trex", projector_layers=3)["epoch"] == 1
+    with pytest.raises(TrainConfigError, match="trained with crops 'trex', this run uses 'baseline'"):
+        ckpt.load_checkpoint(old, **kw, crops="baseline", projector_layers=3)
+    with pytest.raises(TrainConfigError, match="projector has 3 hidden layers, this run's 0"):
+        ckpt.load_checkpoint(old, **kw, crops="trex", projector_layers=0)
+
+
 # ------------------------------------------------------------------------------- resume
 
 def test_resume_after_epoch_1_matches_uninterrupted_run(tiny: Path, tmp_path: Path) -> None:
@@ -255,6 +365,14 @@ def test_bad_input_gives_one_line_errors(tiny: Path, runs: dict[str, Path], tmp_
         "trained with recipe 'baseline'": ["--data", str(tiny / "seen"), "--recipe", "trex",
                                            "--resume", str(runs["baseline"])],
         "no checkpoint there": ["--data", str(tiny / "seen"), "--resume", str(tmp_path / "nothing")],
+        "trained with crops 'trex'": ["--data", str(tiny / "seen"), "--recipe", "trex", "--crops", "baseline",
+                                      "--resume", str(runs["trex"])],
+        "projector has 3 hidden layers": ["--data", str(tiny / "seen"), "--recipe", "trex", "--projector-layers",
+                                          "1", "--resume", str(runs["trex"])],
+        "unknown crops 'dino'": ["--data", str(tiny / "seen"), "--crops", "dino"],
+        "--projector-layers must not be negative": ["--data", str(tiny / "seen"), "--projector-layers", "-1"],
+        "baseline has a linear classifier and no projector": ["--data", str(tiny / "seen"), "--recipe", "baseline",
+                                                              "--projector-layers", "2"],
         "--amp fp16 needs a CUDA device": ["--data", str(tiny / "seen"), "--amp", "fp16", "--device", "cpu"],
     }
     # A bad file among good ones is found by the loader while training, and named.

@@ -21,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--variants", default=",".join(v.name for v in RECIPES),
                    help="comma-separated recipes: " + ", ".join(v.name for v in (*RECIPES, *ABLATIONS)) +
                         " (default: the three recipes)")
-    g.add_argument("--ablations", action="store_true", help="also train the ablations the trainer supports")
+    g.add_argument("--ablations", action="store_true",
+                   help="also train the ablations: " + ", ".join(v.name for v in ABLATIONS))
     g.add_argument("--seeds", type=int, default=3, help="seeds per variant (default 3)")
     g.add_argument("--dataset", action="append", default=None, metavar="NAME=ROOT",
                    help="transfer sets, as for `trex transfer` (default: fashion-unseen and digits)")
@@ -43,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import trex
-    from trex.compare import ABLATIONS, UNSUPPORTED, VARIANTS, Budget, summarise, train_or_reuse, write_outputs
+    from trex.compare import ABLATIONS, VARIANTS, Budget, summarise, train_or_reuse, write_outputs
     from trex.train import NonFiniteLossError, TrainConfigError
     from trex.transfer import TransferError, TransferOptions, default_cache_dir, evaluate_transfer, format_table
     from trex.transfer import resolve_dataset_specs
@@ -53,8 +54,7 @@ def run(args: argparse.Namespace) -> int:
         names += [v.name for v in ABLATIONS if v.name not in names]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
-        hint = f" ({UNSUPPORTED[unknown[0]]} is needed in `trex train`)" if unknown[0] in UNSUPPORTED else ""
-        print(f"trex compare: error: unknown variant {unknown[0]!r}{hint}; choose from {', '.join(VARIANTS)}",
+        print(f"trex compare: error: unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}",
               file=sys.stderr)
         return 2
     if args.seeds < 1:
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                                                        if args.train_per_class else ""),
             "datasets": [d["name"] for d in runs[0]["transfer"]["datasets"]], "seeds": args.seeds,
             "transfer_train_per_class": args.transfer_train_per_class,
-            "transfer_test_per_class": args.transfer_test_per_class, "unsupported_ablations": UNSUPPORTED,
+            "transfer_test_per_class": args.transfer_test_per_class,
             "seconds": round(time.perf_counter() - t0), "argv": sys.argv[1:]}
     paths = write_outputs(runs, rows, Path(args.table_out or root), meta)
     print(Path(paths["markdown"]).read_text())

@@ -1,7 +1,8 @@
 """The recipes `trex compare` trains, and the ablations that isolate each part of t-ReX.
 
-Each variant is a set of `trex train` flags on top of the built-in default. The ablations the
-trainer cannot express yet are listed in :data:`UNSUPPORTED` with the flag they need.
+Each variant is a set of `trex train` flags on top of the built-in default. The ablations add one
+part of t-ReX to the baseline (``--crops`` picks the loader's crops apart from the head,
+``--projector-layers 0`` removes the projector), or remove the memory from t-ReX.
 """
 
 from __future__ import annotations
@@ -29,18 +30,15 @@ ABLATIONS = (
     # "trex" it isolates the memory prototypes.
     Variant("trex-no-memory", "multi-crop + projector, cosine classifier (no memory)",
             {"recipe": "trex", "memory_size": 0}),
+    # The baseline plus one part of t-ReX each; against "baseline" they isolate that part.
+    Variant("baseline+multi-crop", "baseline + multi-crop (t-ReX crops: 1 global + 8 local, linear classifier "
+            "on every crop)", {"recipe": "baseline", "crops": "trex"}),
+    Variant("baseline+projector", "baseline + projector (1 crop, 3-layer projector, learned cosine classifier, "
+            "no memory)", {"recipe": "trex", "crops": "baseline", "memory_size": 0}),
+    Variant("baseline+memory", "baseline + memory (1 crop, no projector, memory prototypes of backbone features)",
+            {"recipe": "trex", "crops": "baseline", "projector_layers": 0}),
 )
-# Ablations that need a `trex train` flag it does not have: the loader's crops follow the recipe
-# and the head follows the recipe, so neither can be switched on alone.
-UNSUPPORTED = {
-    "baseline+multi-crop": "a flag choosing the loader's crops apart from the head (e.g. --crops trex with "
-                           "--recipe baseline)",
-    "baseline+projector": "a single-crop loader under a projector head (e.g. --crops baseline with --recipe trex "
-                          "--memory-size 0)",
-    "baseline+memory": "memory prototypes without a projector (e.g. --projector-layers 0) and single-crop "
-                       "loading (--crops baseline)",
-}
 VARIANTS = {v.name: v for v in (*RECIPES, *ABLATIONS)}
 
 
-__all__ = ["ABLATIONS", "RECIPES", "UNSUPPORTED", "VARIANTS", "Variant"]
+__all__ = ["ABLATIONS", "RECIPES", "VARIANTS", "Variant"]

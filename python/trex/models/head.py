@@ -25,10 +25,17 @@ class PrototypeHead(nn.Module):
     With ``memory_size=0`` it is the plain variant: a learned cosine classifier,
     ``normalize(z) @ normalize(weight).T / temperature``.
 
+    With ``hidden_layers=None`` there is no projector (``projector`` is ``nn.Identity``): the
+    prototypes (or the cosine classifier) act on the backbone features directly, and the memory
+    stores ``in_dim``-dimensional features (``hidden_dim`` and ``out_dim`` are unused).
+    ``feature_dim`` is the dimension the classifier acts on: ``out_dim``, or ``in_dim`` without
+    a projector.
+
     Args:
         in_dim: input feature dimension (the backbone's, 2048 for a ResNet-50).
         num_classes: number of classes.
-        hidden_layers: projector hidden blocks (3: t-ReX, 1: t-ReX*, 0: one linear map).
+        hidden_layers: projector hidden blocks (3: t-ReX, 1: t-ReX*, 0: one linear map, None: no
+            projector at all).
         hidden_dim: projector hidden width.
         out_dim: projector output dimension = the memory's feature dimension.
         memory_size: memory entries; 0 for the learned cosine classifier.
@@ -42,7 +49,7 @@ class PrototypeHead(nn.Module):
         self,
         in_dim: int,
         num_classes: int,
-        hidden_layers: int = 3,
+        hidden_layers: int | None = 3,
         hidden_dim: int = PROJECTOR_HIDDEN_DIM,
         out_dim: int = PROJECTOR_OUT_DIM,
         memory_size: int = MEMORY_SIZE,
@@ -52,21 +59,29 @@ class PrototypeHead(nn.Module):
         self.num_classes = positive_int("num_classes", num_classes)
         self.temperature = positive_float("temperature", temperature)
         memory_size = positive_int("memory_size", memory_size, allow_zero=True)
-        self.projector = Projector(in_dim, hidden_layers, hidden_dim, out_dim)
+        self.projector: nn.Module
+        if hidden_layers is None:  # no projector: the classifier acts on the backbone features
+            self.projector = nn.Identity()
+            self.feature_dim = positive_int("in_dim", in_dim)
+        else:
+            self.projector = Projector(in_dim, hidden_layers, hidden_dim, out_dim)
+            self.feature_dim = self.projector.out_dim
         self.memory: PrototypeMemory | None = None
         self.weight: nn.Parameter | None = None
         if memory_size > 0:
-            self.memory = PrototypeMemory(memory_size, self.projector.out_dim, self.num_classes)
+            self.memory = PrototypeMemory(memory_size, self.feature_dim, self.num_classes)
         else:
-            self.weight = nn.Parameter(torch.empty(self.num_classes, self.projector.out_dim))
+            self.weight = nn.Parameter(torch.empty(self.num_classes, self.feature_dim))
             nn.init.trunc_normal_(self.weight, std=INIT_STD)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of backbone features ``x`` (float [N, in_dim]) -> float32 [N, num_classes]."""
+        if isinstance(self.projector, nn.Identity) and (x.dim() != 2 or x.shape[1] != self.feature_dim):
+            raise ValueError(f"PrototypeHead expects a [N, {self.feature_dim}] input, got {list(x.shape)}")
         return self.logits(self.projector(x))
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
-        """Logits of projected features ``z`` (float [N, out_dim]) -> float32 [N, num_classes]."""
+        """Logits of projected features ``z`` (float [N, feature_dim]) -> float32 [N, num_classes]."""
         if self.memory is not None:
             return prototype_logits(z, self.memory.prototypes(), self.temperature)
         if self.weight is None:  # unreachable: __init__ sets the memory or the weight
@@ -79,7 +94,7 @@ class PrototypeHead(nn.Module):
         """Writes projected features to the memory (no gradient).
 
         Args:
-            features: float [B, out_dim], already projected (by the EMA model in t-ReX).
+            features: float [B, feature_dim], already projected (by the EMA model in t-ReX).
             labels: integer [B] in [0, num_classes).
             gather: concatenate the rows of every rank first, so all ranks hold the same
                 memory; default: when torch.distributed is initialised with several ranks
@@ -104,7 +119,8 @@ class PrototypeHead(nn.Module):
 
     def extra_repr(self) -> str:
         kind = "prototypes" if self.memory is not None else "cosine classifier"
-        return f"num_classes={self.num_classes}, temperature={self.temperature}, classifier={kind}"
+        return (f"num_classes={self.num_classes}, feature_dim={self.feature_dim}, temperature={self.temperature}, "
+                f"classifier={kind}")
 
 
 __all__ = ["PrototypeHead"]

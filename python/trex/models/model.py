@@ -83,9 +83,12 @@ class TReX(nn.Module):
     ``forward(groups, labels)`` runs the backbone once per crop resolution (each group holds
     all crops of one size, crop-major, the global crops first), the head on every crop, and
     returns the cross-entropy over every crop (the image's label repeated per crop) and the
-    logits. In training mode with a memory it then writes the first global crop of each image,
-    passed through the EMA copy of backbone + projector without gradient, to the memory: the
-    logits of this step use the memory as it was before the write. Under torch.distributed the
+    logits. In training mode with a memory it then writes the first global crop of each image
+    (the first crop of ``groups[0]``; with a single crop per image, that crop), passed through
+    the EMA copy of backbone + projector without gradient, to the memory: the logits of this
+    step use the memory as it was before the write. Any number of crops and resolutions works
+    with every head: the recipe picks the head, not the crops (e.g. the baseline's linear
+    classifier on t-ReX's multi-crop, or the t-ReX head on a single crop). Under torch.distributed the
     written rows are gathered from every rank, so all ranks hold the same memory (every rank
     must then run forward at each step). Call :meth:`update_ema` after each ``optimizer.step()``.
 
@@ -94,6 +97,8 @@ class TReX(nn.Module):
         ``"trex-star"``: projector with 1 hidden layer, prototype logits from the memory.
         ``"baseline"``: a plain linear classifier on the backbone features (no projector, no
         memory, no EMA).
+    ``projector_layers`` overrides the recipe's projector depth (t-ReX and t-ReX* only); 0 removes
+    the projector, so the prototypes (or the cosine classifier) act on the backbone features.
 
     ``model.backbone`` is what transfer uses; the head and the EMA copy are thrown away. The
     EMA copy (``model.ema``, parameters frozen, BatchNorm statistics from its own forward
@@ -108,8 +113,11 @@ class TReX(nn.Module):
         num_classes: number of classes.
         recipe: ``"trex"``, ``"trex-star"`` or ``"baseline"``.
         feature_dim: the backbone's feature dimension; None reads it from the backbone.
+        projector_layers: projector hidden blocks; None: the recipe's (3 for ``"trex"``, 1 for
+            ``"trex-star"``); 0: no projector (the memory then stores backbone features). The
+            baseline has no projector: only None or 0 are accepted for it.
         hidden_dim: projector hidden width.
-        out_dim: projector output dimension (memory feature dimension).
+        out_dim: projector output dimension (memory feature dimension; unused without projector).
         memory_size: memory entries; 0 gives the learned cosine classifier (and no EMA).
         temperature: tau of the prototype / cosine logits.
         ema_momentum: EMA momentum m: ema = m * ema + (1 - m) * online.
@@ -131,6 +139,7 @@ class TReX(nn.Module):
         recipe: Recipe = "trex",
         feature_dim: int | None = None,
         *,
+        projector_layers: int | None = None,
         hidden_dim: int = PROJECTOR_HIDDEN_DIM,
         out_dim: int = PROJECTOR_OUT_DIM,
         memory_size: int = MEMORY_SIZE,
@@ -141,6 +150,15 @@ class TReX(nn.Module):
         if not isinstance(backbone, nn.Module):
             raise TypeError(f"backbone must be a torch.nn.Module, got {type(backbone).__name__}")
         hidden_layers = recipe_hidden_layers(recipe)
+        if projector_layers is not None:
+            projector_layers = positive_int("projector_layers", projector_layers, allow_zero=True)
+            if hidden_layers is None and projector_layers > 0:
+                raise ValueError(f"recipe 'baseline' has a linear classifier and no projector; projector_layers="
+                                 f"{projector_layers} needs recipe 'trex' or 'trex-star'")
+            if hidden_layers is not None:
+                hidden_layers = projector_layers
+        # Hidden blocks of the projector, 0 when there is none (baseline, or projector_layers=0).
+        self.projector_layers = hidden_layers or 0
         self.recipe = recipe
         self.num_classes = positive_int("num_classes", num_classes)
         self.ema_momentum = unit_interval("ema_momentum", ema_momentum)
@@ -153,7 +171,8 @@ class TReX(nn.Module):
             init_linear(self.head)
             return
         head = PrototypeHead(
-            self.feature_dim, self.num_classes, hidden_layers, hidden_dim, out_dim, memory_size, temperature
+            self.feature_dim, self.num_classes, hidden_layers if hidden_layers > 0 else None, hidden_dim, out_dim,
+            memory_size, temperature,
         )
         self.head = head
         if head.memory is not None:
@@ -238,7 +257,8 @@ class TReX(nn.Module):
         torch._foreach_add_(ema, online, alpha=1.0 - m)
 
     def extra_repr(self) -> str:
-        return f"recipe={self.recipe!r}, num_classes={self.num_classes}, feature_dim={self.feature_dim}"
+        return (f"recipe={self.recipe!r}, num_classes={self.num_classes}, feature_dim={self.feature_dim}, "
+                f"projector_layers={self.projector_layers}")
 
 
 __all__ = ["TReX", "feature_dim_of", "strip_classifier"]

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trex.models.presets import RECIPE_HIDDEN_LAYERS
 from trex.train.errors import TrainConfigError
 
 FORMAT = 1
@@ -38,10 +39,13 @@ def save_checkpoint(state: dict[str, Any], out: Path, keep_copy: bool = False) -
 
 
 def save_backbone(backbone: nn.Module, out: Path, *, arch: str, feature_dim: int, recipe: str, epoch: int,
-                  image_size: int, classes: list[str]) -> Path:
-    """Writes ``out/backbone.pt``: the backbone's state_dict with what is needed to rebuild it."""
+                  image_size: int, classes: list[str], crops: str | None = None,
+                  projector_layers: int | None = None) -> Path:
+    """Writes ``out/backbone.pt``: the backbone's state_dict with what is needed to rebuild it (and
+    how it was trained: recipe, crops, projector hidden layers)."""
     path = out / BACKBONE
-    _atomic_save({"format": FORMAT, "arch": arch, "feature_dim": feature_dim, "recipe": recipe, "epoch": epoch,
+    _atomic_save({"format": FORMAT, "arch": arch, "feature_dim": feature_dim, "recipe": recipe,
+                  "crops": crops or recipe, "projector_layers": projector_layers, "epoch": epoch,
                   "image_size": image_size, "classes": classes,
                   "state_dict": {k: v.detach().cpu() for k, v in backbone.state_dict().items()}}, path)
     return path
@@ -75,11 +79,15 @@ def resolve_resume(path: str | os.PathLike[str]) -> Path:
     return p
 
 
-def load_checkpoint(path: Path, *, recipe: str, arch: str, classes: list[str]) -> dict[str, Any]:
-    """Reads a checkpoint and checks it belongs to this run's recipe, backbone and classes.
+def load_checkpoint(path: Path, *, recipe: str, arch: str, classes: list[str], crops: str | None = None,
+                    projector_layers: int | None = None) -> dict[str, Any]:
+    """Reads a checkpoint and checks it belongs to this run's recipe, backbone and classes, and,
+    when given, its resolved crops and projector hidden layers (a checkpoint written before
+    ``--crops`` / ``--projector-layers`` existed used the recipe's).
 
     Raises:
-        TrainConfigError: not a trex checkpoint, or another recipe / arch / class list.
+        TrainConfigError: not a trex checkpoint, or another recipe / arch / class list / crops /
+            projector depth.
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -91,6 +99,18 @@ def load_checkpoint(path: Path, *, recipe: str, arch: str, classes: list[str]) -
     if cfg.get("recipe") != recipe:
         raise TrainConfigError(f"--resume {path}: the checkpoint was trained with recipe {cfg.get('recipe')!r}, "
                                f"this run uses {recipe!r}; pass --recipe {cfg.get('recipe')} or start a new run")
+    if crops is not None and (cfg.get("crops") or cfg.get("recipe")) != crops:
+        saved = cfg.get("crops") or cfg.get("recipe")
+        raise TrainConfigError(f"--resume {path}: the checkpoint was trained with crops {saved!r}, this run uses "
+                               f"{crops!r}; pass --crops {saved} or start a new run")
+    if projector_layers is not None:
+        saved_layers = cfg.get("projector_layers")
+        if saved_layers is None:
+            saved_layers = RECIPE_HIDDEN_LAYERS.get(cfg.get("recipe")) or 0
+        if saved_layers != projector_layers:
+            raise TrainConfigError(f"--resume {path}: the checkpoint's projector has {saved_layers} hidden layers, "
+                                   f"this run's {projector_layers}; pass --projector-layers {saved_layers} or start "
+                                   "a new run")
     if cfg.get("arch") != arch:
         raise TrainConfigError(f"--resume {path}: the checkpoint's backbone is {cfg.get('arch')!r}, this run uses "
                                f"{arch!r}; pass --arch {cfg.get('arch')} or start a new run")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trex.models.presets import RECIPE_HIDDEN_LAYERS
 from trex.train.backbones import ARCHS
 from trex.train.errors import TrainConfigError
 from trex.train.precision import AMP_CHOICES
@@ -64,6 +65,8 @@ class TrainConfig:
     on_error: str = "raise"
     # model
     recipe: str = "trex"
+    crops: str | None = None  # None: the recipe's crops (see `crop_recipe`)
+    projector_layers: int | None = None  # None: the recipe's depth (see `head_projector_layers`)
     arch: str = "resnet50"
     hidden_dim: int = 2048
     out_dim: int = 256
@@ -93,6 +96,19 @@ class TrainConfig:
     def builtin(self) -> bool:
         """Whether this is the built-in Fashion-MNIST run (no --data)."""
         return self.data is None
+
+    @property
+    def crop_recipe(self) -> str:
+        """The loader's multi-crop preset: ``--crops``, else the recipe's own."""
+        return self.crops or self.recipe
+
+    @property
+    def head_projector_layers(self) -> int:
+        """Projector hidden blocks of the head: ``--projector-layers``, else the recipe's (3 for
+        trex, 1 for trex-star); 0 means no projector (always so for the baseline)."""
+        if self.projector_layers is not None:
+            return self.projector_layers
+        return RECIPE_HIDDEN_LAYERS.get(self.recipe) or 0
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -128,12 +144,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--recipe", metavar="NAME", default="trex",
                    help="trex (1 global + 8 local crops, 3-layer projector, memory prototypes; the paper's t-ReX), "
                         "trex-star (scale split 0.40, 1-layer projector) or baseline (one crop, linear classifier); "
-                        "default trex")
+                        "default trex. Picks the head and, unless --crops is given, the loader's crops")
+    g.add_argument("--crops", metavar="NAME", default=None,
+                   help="the loader's multi-crop recipe, apart from the head: trex (1 global + 8 local crops, "
+                        "scale split 0.25), trex-star (split 0.40) or baseline (one crop, scale 0.08-1); sizes "
+                        "from --global-size / --local-size. Default: the --recipe's crops. E.g. --recipe baseline "
+                        "--crops trex = the linear classifier on every crop (baseline + multi-crop)")
+    g.add_argument("--projector-layers", metavar="N", type=int, default=None,
+                   help="projector hidden blocks (Linear + BatchNorm + GELU) before the bottleneck; 0 = no "
+                        "projector, the prototypes or cosine classifier act on the backbone features (default: "
+                        "3 for trex, 1 for trex-star; the baseline has no projector)")
     g.add_argument("--arch", metavar="NAME", default=None,
                    help=f"backbone: {', '.join(ARCHS)} ({_dual('arch')}); resnet-small and resnet-tiny are "
                         "narrow ResNets for 32-64 px images")
     g.add_argument("--hidden-dim", metavar="N", type=int, default=None, help=f"projector hidden width ({_dual('hidden_dim')})")
-    g.add_argument("--out-dim", metavar="N", type=int, default=None, help=f"projector output / memory dim ({_dual('out_dim')})")
+    g.add_argument("--out-dim", metavar="N", type=int, default=None,
+                   help=f"projector output / memory dim ({_dual('out_dim')}; with --projector-layers 0 the memory "
+                        "holds backbone features)")
     g.add_argument("--memory-size", metavar="N", type=int, default=None,
                    help=f"prototype memory entries; 0 = learned cosine classifier ({_dual('memory_size')})")
     g.add_argument("--temperature", metavar="TAU", type=float, default=0.1, help="logit temperature tau (default 0.1)")
@@ -209,6 +236,15 @@ def check_config(cfg: TrainConfig) -> None:
     """Raises TrainConfigError with what to do when a setting cannot work."""
     if cfg.recipe not in RECIPES:
         raise TrainConfigError(f"unknown recipe {cfg.recipe!r}; use --recipe {' | '.join(RECIPES)}")
+    if cfg.crops is not None and cfg.crops not in RECIPES:
+        raise TrainConfigError(f"unknown crops {cfg.crops!r}; use --crops {' | '.join(RECIPES)}")
+    if cfg.projector_layers is not None:
+        if cfg.projector_layers < 0:
+            raise TrainConfigError(f"--projector-layers must not be negative, got {cfg.projector_layers} "
+                                   "(0 = no projector)")
+        if cfg.recipe == "baseline" and cfg.projector_layers > 0:
+            raise TrainConfigError(f"--projector-layers {cfg.projector_layers}: --recipe baseline has a linear "
+                                   "classifier and no projector; use --recipe trex or trex-star for a projector")
     if cfg.arch not in ARCHS:
         raise TrainConfigError(f"unknown architecture {cfg.arch!r}; use --arch {' | '.join(ARCHS)}")
     positive = ("epochs", "batch_size", "global_size", "local_size", "hidden_dim", "out_dim")

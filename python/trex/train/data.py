@@ -120,9 +120,10 @@ def load_splits(cfg: TrainConfig, dist: Dist, threads: int) -> DataSplits:
 
 def create_train_loader(cfg: TrainConfig, splits: DataSplits, dist: Dist, threads: int,
                         pin_memory: bool) -> trex.MultiCropLoader:
-    """The multi-crop loader over this rank's shard of the training samples (uint8 output)."""
+    """The multi-crop loader over this rank's shard of the training samples (uint8 output), cutting
+    the crops of ``cfg.crop_recipe`` (``--crops``, else the recipe's)."""
     return trex.MultiCropLoader(
-        splits.train, cfg.batch_size, cfg.recipe, seed=cfg.seed, shuffle=True, drop_last=True,
+        splits.train, cfg.batch_size, cfg.crop_recipe, seed=cfg.seed, shuffle=True, drop_last=True,
         num_threads=threads, prefetch=2, rank=dist.rank, world_size=dist.world_size, dtype="uint8",
         pin_memory=pin_memory, on_error=cfg.on_error, global_size=cfg.global_size, local_size=cfg.local_size,
     )

@@ -48,6 +48,14 @@ def _device_kind(cfg: TrainConfig) -> str:
     return cfg.device
 
 
+def _classifier(model: trex.TReX) -> str:
+    """What the model's classifier is, in words (for the log)."""
+    memory = getattr(model.head, "memory", None)
+    if memory is not None:
+        return f"memory prototypes ({memory.size} entries)"
+    return "learned cosine classifier" if isinstance(model.head, trex.PrototypeHead) else "linear classifier"
+
+
 def run(cfg: TrainConfig) -> dict[str, Any]:
     """Trains as ``cfg`` says and returns the last epoch's metrics (with the output paths).
 
@@ -93,16 +101,18 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
 
     # ---------------------------------------------------------------- model
     backbone, feature_dim = create_backbone(cfg.arch)
-    model = trex.TReX(backbone, len(splits.classes), cfg.recipe, feature_dim=feature_dim, hidden_dim=cfg.hidden_dim,
-                      out_dim=cfg.out_dim, memory_size=cfg.memory_size, temperature=cfg.temperature,
-                      ema_momentum=cfg.ema_momentum)
+    model = trex.TReX(backbone, len(splits.classes), cfg.recipe, feature_dim=feature_dim,
+                      projector_layers=cfg.projector_layers, hidden_dim=cfg.hidden_dim, out_dim=cfg.out_dim,
+                      memory_size=cfg.memory_size, temperature=cfg.temperature, ema_momentum=cfg.ema_momentum)
     if dist.enabled and cuda:
         model.head = nn.SyncBatchNorm.convert_sync_batchnorm(model.head)
     model.to(device)
     if cuda:
         model.to(memory_format=torch.channels_last)
-    log.info("model: %s backbone (%d features, %.1fM parameters), recipe %s", cfg.arch, feature_dim,
-             sum(p.numel() for p in model.backbone.parameters()) / 1e6, cfg.recipe)
+    log.info("model: %s backbone (%d features, %.1fM parameters), recipe %s, crops %s, %s, %s", cfg.arch,
+             feature_dim, sum(p.numel() for p in model.backbone.parameters()) / 1e6, cfg.recipe, cfg.crop_recipe,
+             f"projector {cfg.head_projector_layers} hidden layers" if cfg.head_projector_layers else "no projector",
+             _classifier(model))
 
     # ---------------------------------------------------------------- loss
     # The loss lives in the model: cross-entropy over every crop against the memory's prototypes
@@ -122,7 +132,8 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
     # ---------------------------------------------------------------- resume
     start_epoch, records = 0, []
     if resume_path is not None:
-        state = ckpt.load_checkpoint(resume_path, recipe=cfg.recipe, arch=cfg.arch, classes=splits.classes)
+        state = ckpt.load_checkpoint(resume_path, recipe=cfg.recipe, arch=cfg.arch, classes=splits.classes,
+                                     crops=cfg.crop_recipe, projector_layers=cfg.head_projector_layers)
         try:
             model.load_state_dict(state["model"])
         except RuntimeError as err:  # shapes differ: other --hidden-dim / --out-dim / --memory-size
@@ -184,7 +195,8 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
                                   "scaler": scaler.state_dict(), "loader": loader.state_dict(),
                                   "rng": torch.get_rng_state(), "metrics": records}, out, keep_copy=keep)
             ckpt.save_backbone(model.backbone, out, arch=cfg.arch, feature_dim=feature_dim, recipe=cfg.recipe,
-                               epoch=epoch + 1, image_size=cfg.global_size, classes=splits.classes)
+                               epoch=epoch + 1, image_size=cfg.global_size, classes=splits.classes,
+                               crops=cfg.crop_recipe, projector_layers=cfg.head_projector_layers)
 
     if cfg.dump_rank_state:
         Path(cfg.dump_rank_state).mkdir(parents=True, exist_ok=True)
