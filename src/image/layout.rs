@@ -7,7 +7,7 @@ use super::{ImageError, Result};
 /// per whole pixel of `hwc` (a trailing partial pixel is an error).
 pub fn deinterleave_rgb(hwc: &[u8], r: &mut [u8], g: &mut [u8], b: &mut [u8]) -> Result<()> {
     let n = hwc.len() / 3;
-    if hwc.len() % 3 != 0 || r.len() != n || g.len() != n || b.len() != n {
+    if !hwc.len().is_multiple_of(3) || r.len() != n || g.len() != n || b.len() != n {
         return Err(ImageError::BufferSize { expected: 3 * r.len().min(g.len()).min(b.len()), got: hwc.len() });
     }
     let mut done = 0;
