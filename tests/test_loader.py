@@ -349,3 +349,62 @@ def test_num_threads_default_honours_the_environment(photo_folder: Path, monkeyp
         trex.MultiCropLoader(photo_folder, 2)
     monkeypatch.delenv("TREX_NUM_THREADS")
     assert trex.MultiCropLoader(photo_folder, 2).num_threads == len(os.sched_getaffinity(0))
+
+
+# --- Recycled batch memory ------------------------------------------------------------------
+
+
+def test_dropped_batches_are_recycled_without_changing_the_data(photo_folder: Path) -> None:
+    """Batches the consumer drops go back to the loader and are written again: the pointers
+    repeat, and every batch equals the one a loader whose batches are all kept produces."""
+    kept = batches(loader(photo_folder, batch_size=2, shuffle=False))  # all held: nothing recycled
+    assert len({b.groups[0].data_ptr() for b in kept}) == len(kept)
+    ld = loader(photo_folder, batch_size=2, shuffle=False)
+    copies, pointers = [], []
+    for b in ld:
+        pointers.append(b.groups[0].data_ptr())
+        copies.append(trex.Batch([g.clone() for g in b.groups], [], b.labels, b.indices, None))
+    assert len(set(pointers)) < len(pointers), "no batch memory was reused"
+    assert ld._inner.pooled() > 0
+    assert same(copies, kept)
+
+
+def test_batches_views_and_arrays_still_held_are_never_written_again(photo_folder: Path) -> None:
+    ld = loader(photo_folder, batch_size=2, shuffle=False)
+    held_batch = held_view = held_array = held_tensor = None
+    expected: list[torch.Tensor] = []
+    for i, b in enumerate(ld):
+        if i == 0:
+            held_batch = b
+            expected.append(b.groups[0].clone())
+        elif i == 1:
+            held_view = b.crops[1]  # a view of the local-crop tensor of batch 1
+            expected.append(held_view.clone())
+        elif i == 2:
+            held_array = b.groups[0].numpy()
+            expected.append(torch.from_numpy(held_array.copy()))
+        elif i == 3:
+            held_tensor = b.groups[1]  # the tensor object alone: no view shares its memory
+            expected.append(held_tensor.clone())
+        del b
+    assert held_batch is not None and held_view is not None and held_array is not None
+    assert torch.equal(held_batch.groups[0], expected[0])
+    assert torch.equal(held_view, expected[1])
+    assert torch.equal(torch.from_numpy(held_array), expected[2])
+    assert torch.equal(held_tensor, expected[3])
+    # A second epoch reuses memory only from batches nobody holds.
+    later = {b.groups[0].data_ptr() for b in ld}
+    assert held_batch.groups[0].data_ptr() not in later
+    assert torch.equal(held_batch.groups[0], expected[0])
+    assert torch.equal(held_view, expected[1])
+    assert torch.equal(torch.from_numpy(held_array), expected[2])
+    assert torch.equal(held_tensor, expected[3])
+
+
+def test_recycle_refuses_tensors_that_are_not_its_batches(photo_folder: Path) -> None:
+    ld = loader(photo_folder, batch_size=2)
+    assert not ld._inner.recycle(torch.empty(2, 3, 64, 64, dtype=torch.float32))  # uint8 loader
+    assert not ld._inner.recycle(torch.empty(2, 3, 50, 50, dtype=torch.uint8))  # no such output size
+    assert not ld._inner.recycle(torch.empty(2, 3, 64, 64, dtype=torch.uint8)[:, :, :, ::2])
+    assert ld._inner.recycle(torch.empty(2, 3, 64, 64, dtype=torch.uint8))
+    assert ld._inner.pooled() == 1

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3_tch::PyTensor;
 use tch::{Device, Kind, Tensor};
 
 use super::convert::{tch_error, to_py};
@@ -113,9 +114,16 @@ fn loader_error(e: LoaderError) -> PyErr {
     }
 }
 
-/// Torch CPU tensors, optionally pinned once filled.
+/// Batch tensors handed back by Python once nothing else refers to them (`Loader.recycle`), for
+/// the producer to fill again: a fresh tensor costs a page fault and the kernel zeroing each of
+/// its pages, as much time as writing the crops into it.
+type Pool = Arc<Mutex<Vec<Tensor>>>;
+
+/// Torch CPU tensors, taken from the pool when one of the same shape and type waits there,
+/// optionally pinned once filled.
 struct TorchAlloc {
     pin: bool,
+    pool: Pool,
 }
 
 impl Allocator for TorchAlloc {
@@ -127,6 +135,11 @@ impl Allocator for TorchAlloc {
             OutDtype::F32 => Kind::Float,
         };
         let shape = shape.map(|d| d as i64);
+        if let Ok(mut pool) = self.pool.lock() {
+            if let Some(i) = pool.iter().position(|t| t.kind() == kind && t.size() == shape) {
+                return Ok(pool.swap_remove(i));
+            }
+        }
         Tensor::f_empty(shape, (kind, Device::Cpu)).map_err(|e| e.to_string())
     }
 
@@ -149,6 +162,13 @@ impl Allocator for TorchAlloc {
 pub struct PyLoader {
     inner: Arc<Loader>,
     pin_memory: bool,
+    pool: Pool,
+}
+
+/// Tensors the pool keeps at most: enough for the batches in flight (prefetch + the one being
+/// built + the ones Python is still checking), per output resolution.
+fn pool_capacity(prefetch: usize, outputs: usize) -> usize {
+    (prefetch + 4) * outputs.max(1)
 }
 
 #[pymethods]
@@ -211,7 +231,7 @@ impl PyLoader {
             std,
         };
         let inner = Loader::new(samples, Recipe { groups }, config).map_err(loader_error)?;
-        Ok(PyLoader { inner: Arc::new(inner), pin_memory })
+        Ok(PyLoader { inner: Arc::new(inner), pin_memory, pool: Arc::new(Mutex::new(Vec::new())) })
     }
 
     fn __len__(&self) -> usize {
@@ -228,10 +248,41 @@ impl PyLoader {
         self.inner.recipe().outputs()
     }
 
+    /// Takes back a batch tensor this loader produced, for a later batch to be written into.
+    /// The caller guarantees that nothing else refers to its memory. Returns whether it was kept
+    /// (not when pinned, of another type or shape, or when the pool is full).
+    fn recycle(&self, tensor: PyTensor) -> PyResult<bool> {
+        let t = tensor.0;
+        let outputs = self.inner.recipe().outputs();
+        let fits = !self.pin_memory
+            && t.device() == Device::Cpu
+            && t.is_contiguous()
+            && !t.requires_grad()
+            && matches!(
+                (t.kind(), self.inner.config().dtype),
+                (Kind::Uint8, OutDtype::U8) | (Kind::Float, OutDtype::F32)
+            )
+            && outputs.iter().any(|&(h, w, _)| t.size().get(1..) == Some(&[3, h as i64, w as i64][..]));
+        if !fits {
+            return Ok(false);
+        }
+        let mut pool = self.pool.lock().map_err(|_| TrexError::new_err("loader buffer pool lock poisoned"))?;
+        if pool.len() >= pool_capacity(self.inner.config().prefetch, outputs.len()) {
+            return Ok(false);
+        }
+        pool.push(t);
+        Ok(true)
+    }
+
+    /// Tensors waiting in the pool.
+    fn pooled(&self) -> PyResult<usize> {
+        Ok(self.pool.lock().map_err(|_| TrexError::new_err("loader buffer pool lock poisoned"))?.len())
+    }
+
     /// Starts producing `epoch` in the background.
     fn iter_epoch(&self, py: Python<'_>, epoch: u64) -> PyResult<PyEpochIter> {
         let loader = self.inner.clone();
-        let alloc = TorchAlloc { pin: self.pin_memory };
+        let alloc = TorchAlloc { pin: self.pin_memory, pool: self.pool.clone() };
         let stream = released(py, move || loader.stream(epoch, alloc))?.map_err(loader_error)?;
         Ok(PyEpochIter { stream: Mutex::new(Some(stream)), num_crops: self.inner.recipe().num_crops() })
     }

@@ -9,6 +9,7 @@ bit-identical batches whatever ``num_threads`` is, and a run resumed at an epoch
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,52 @@ class Batch:
         return Batch(groups, _split_crops(groups, self.labels.numel()),
                      self.labels.to(device, non_blocking=non_blocking),
                      self.indices.to(device, non_blocking=non_blocking), self.params)
+
+
+class _Recycler:
+    """Hands the batch tensors the user has let go of back to the Rust loader, which writes later
+    batches into them instead of faulting in fresh pages (a fresh tensor costs about as much as
+    filling it).
+
+    A tensor goes back only when nothing but this object refers to it, neither its Python object
+    (a NumPy array of it, a list, the ``Batch``) nor its memory (a view, such as the ``crops`` of
+    a ``Batch``, or a tensor sharing its storage). Tensors still in use after a few batches are
+    forgotten: they stay the user's.
+    """
+
+    # References to a watched tensor's Python object when only the recycler holds it: the watch
+    # list's tuple, collect's loop variable, _unused's argument and getrefcount's own.
+    _OWN_OBJECT_REFS = 4
+    # References to its storage then: the tensor itself and the storage object asked for.
+    _OWN_STORAGE_REFS = 2
+    _PATIENCE = 4  # batches a tensor is watched before it is left to the user
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._watched: list[tuple[int, torch.Tensor]] = []
+        self._step = 0
+        # A private torch function (storage reference count); without it nothing is recycled.
+        self._storage_refs = getattr(torch._C, "_storage_Use_Count", None)
+
+    def watch(self, tensors: list[torch.Tensor]) -> None:
+        if self._storage_refs is not None:
+            self._watched.extend((self._step, t) for t in tensors)
+        self._step += 1
+
+    def collect(self) -> None:
+        still: list[tuple[int, torch.Tensor]] = []
+        for step, t in self._watched:
+            if self._unused(t):
+                self._inner.recycle(t)
+            elif self._step - step < self._PATIENCE:
+                still.append((step, t))
+            del t
+        self._watched = still
+
+    def _unused(self, t: torch.Tensor) -> bool:
+        if sys.getrefcount(t) > self._OWN_OBJECT_REFS:
+            return False
+        return self._storage_refs(t.untyped_storage()._cdata) <= self._OWN_STORAGE_REFS
 
 
 def _split_crops(groups: list[torch.Tensor], batch_size: int) -> list[torch.Tensor]:
@@ -202,12 +249,18 @@ class MultiCropLoader:
         return self._iterate(stream)
 
     def _iterate(self, stream: Any) -> Iterator[Batch]:
+        recycler = _Recycler(self._inner)
         try:
             while True:
+                recycler.collect()
                 item = stream.next_batch()
                 if item is None:
                     return
-                yield self._batch(*item)
+                recycler.watch(item[0])
+                batch = self._batch(*item)
+                del item  # only the user's references may keep a batch's tensors from recycling
+                yield batch
+                del batch
         finally:
             # Early break, an exception in the consumer, Ctrl-C or garbage collection: stop the
             # producer thread now rather than when the stream is collected.
