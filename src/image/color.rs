@@ -382,16 +382,17 @@ fn rgb_to_hsv_lane(r: f32, g: f32, b: f32) -> (i32, i32, f32) {
 }
 
 /// Pillow's `hsv2rgb` without branches or tables (`h`, `s` in 0..=255, `v` = value as f32).
-/// `i = floor(h * 6.0 / 255.0)` is computed in integers and `f`, `fs` as f32 quotients, which
-/// give Pillow's values for all 256 inputs. Pillow forms and rounds (half away from zero) the
+/// `i = floor(h * 6.0 / 255.0)` is computed in integers and `f`, `fs` as f32 products with 1/255
+/// (not always Pillow's quotients, but the integers below come out the same; a division per lane
+/// cost more than the rest of the conversion). Pillow forms and rounds (half away from zero) the
 /// products `v (1 - fs)`, `v (1 - fs f)`, `v (1 - fs (1 - f))` in double; in f32, rounded by
 /// adding the largest float below 0.5 and truncating, they give the same integers for every one
 /// of the 2^24 (h, s, v) triples (the tests check them all), and f32 lanes are twice as many.
 #[inline(always)]
 fn hsv_to_rgb_lane(h: i32, s: i32, v: f32) -> [i32; 3] {
     let i = (h * 6 * 0x8081) >> 23; // (6 h) / 255 for 6 h < 2^16
-    let f = (6 * h - 255 * i) as f32 / 255.0;
-    let fs = s as f32 / 255.0;
+    let f = (6 * h - 255 * i) as f32 * (1.0 / 255.0);
+    let fs = s as f32 * (1.0 / 255.0);
     let p = i32::from(clip_trunc_u8(v * (1.0 - fs) + 0.499_999_97));
     let sext = if i >= 6 { i - 6 } else { i };
     let q_factor = 1.0 - fs * f;
