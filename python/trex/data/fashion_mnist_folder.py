@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from trex.data.cache_tree import build_tree, is_complete
 from trex.data.fashion_mnist import CLASSES, DEFAULT_ROOT, load_fashion_mnist
 
 SEEN_CLASSES = (0, 1, 2, 3, 4)
@@ -38,7 +37,6 @@ _PARTS = (
     ("unseen/test", "test", UNSEEN_CLASSES),
 )
 # Written last: a tree without it is incomplete (an interrupted conversion) and is rebuilt.
-_MARKER = "COMPLETE"
 _FORMAT = "1"
 
 
@@ -91,14 +89,11 @@ def prepare_fashion_mnist_folder(
         FileNotFoundError: the Fashion-MNIST files are missing (the message says how to install them).
     """
     root = Path(root) if root is not None else cache_root() / f"fashion-mnist-{size}"
-    marker = root / _MARKER
     stamp = f"{_FORMAT} {size} {quality} {per_class or 'all'}"
-    if marker.is_file() and marker.read_text().strip() == stamp:
+    if is_complete(root, stamp):
         return root
     splits = {name: load_fashion_mnist(name, source) for name in ("train", "test")}
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    try:
+    with build_tree(root, stamp) as tmp:
         jobs: list[tuple[np.ndarray, list[Path]]] = []
         for folder, split, classes in _PARTS:
             images, labels = (t.numpy() for t in splits[split])
@@ -113,17 +108,6 @@ def prepare_fashion_mnist_folder(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for future in [pool.submit(_write_jpegs, imgs, paths, size, quality) for imgs, paths in jobs]:
                 future.result()
-        (tmp / _MARKER).write_text(stamp + "\n")
-        if root.exists():  # stale or incomplete tree
-            shutil.rmtree(root)
-        try:
-            tmp.rename(root)
-        except OSError:  # another process finished first
-            if not (marker.is_file() and marker.read_text().strip() == stamp):
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return root
 
 

@@ -13,17 +13,15 @@ the built-in run never trains on, from the training data's conversion
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from trex.data.cache_tree import build_tree, is_complete
 from trex.data.fashion_mnist_folder import cache_root, prepare_fashion_mnist_folder
 from trex.transfer.errors import TransferError
 
 DIGITS_TEST_FRACTION = 0.3
-_MARKER = "COMPLETE"
 _FORMAT = "1"
 
 
@@ -43,34 +41,20 @@ def prepare_digits_folder(root: str | os.PathLike[str] | None = None, *, size: i
 
     root = Path(root) if root is not None else cache_root() / f"digits-{size}"
     stamp = f"{_FORMAT} {size} {DIGITS_TEST_FRACTION}"
-    marker = root / _MARKER
-    if marker.is_file() and marker.read_text().strip() == stamp:
+    if is_complete(root, stamp):
         return root
     digits = load_digits()
     images = np.clip(np.rint(digits.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)  # 16 = full ink
     index = np.arange(len(images))
     train_idx, test_idx = train_test_split(index, test_size=DIGITS_TEST_FRACTION, stratify=digits.target,
                                            random_state=0)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    try:
+    with build_tree(root, stamp) as tmp:
         for split, idx in (("train", train_idx), ("test", test_idx)):
             for i in idx:
                 folder = tmp / split / str(int(digits.target[i]))
                 folder.mkdir(parents=True, exist_ok=True)
                 img = Image.fromarray(images[i]).resize((size, size), Image.Resampling.BICUBIC).convert("RGB")
                 img.save(folder / f"{i:04d}.png")
-        (tmp / _MARKER).write_text(stamp + "\n")
-        if root.exists():
-            shutil.rmtree(root)
-        try:
-            tmp.rename(root)
-        except OSError:  # another process finished first
-            if not (marker.is_file() and marker.read_text().strip() == stamp):
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return root
 
 
