@@ -79,9 +79,9 @@ pub fn write_chw_u8(hwc: &[u8], out: &mut [u8]) -> Result<()> {
 /// as `trex.normalize` does on the device, so both paths give the same numbers.
 pub fn normalize_lut(mean: [f32; 3], std: [f32; 3]) -> [[f32; 256]; 3] {
     let mut lut = [[0f32; 256]; 3];
-    for c in 0..3 {
-        for v in 0..256 {
-            lut[c][v] = (v as f32 / 255.0 - mean[c]) / std[c];
+    for ((table, m), s) in lut.iter_mut().zip(mean).zip(std) {
+        for (v, out) in table.iter_mut().enumerate() {
+            *out = (v as f32 / 255.0 - m) / s;
         }
     }
     lut

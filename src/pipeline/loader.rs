@@ -439,8 +439,11 @@ struct Scratch {
     decoded: Vec<u8>,
     crop: Vec<u8>,
     blur: Vec<f32>,
-    lut: Option<([f32; 3], [f32; 3], Box<[[f32; 256]; 3]>)>,
+    lut: Option<CachedLut>,
 }
+
+/// A normalisation table and the (mean, std) it was built for.
+type CachedLut = ([f32; 3], [f32; 3], Box<[[f32; 256]; 3]>);
 
 impl Scratch {
     fn lut(&mut self, mean: [f32; 3], std: [f32; 3]) -> [[f32; 256]; 3] {
