@@ -51,11 +51,7 @@ fn crop(img: &RgbImage, size: usize, cx: usize, cy: usize) -> Vec<u8> {
 fn bench_ops(c: &mut Criterion) {
     let img = photo();
     let crops = [
-        (
-            "224",
-            224usize,
-            crop(&img, 224, img.width / 2, img.height / 2),
-        ),
+        ("224", 224usize, crop(&img, 224, img.width / 2, img.height / 2)),
         ("96", 96usize, crop(&img, 96, img.width / 3, img.height / 3)),
     ];
     let mut group = c.benchmark_group("color");
@@ -65,15 +61,9 @@ fn bench_ops(c: &mut Criterion) {
     for (label, size, data) in &crops {
         type Op = Box<dyn Fn(&mut Vec<u8>)>;
         let ops: Vec<(&str, Op)> = vec![
-            (
-                "brightness_1.4",
-                Box::new(|b| color::adjust_brightness(b, 1.4)),
-            ),
+            ("brightness_1.4", Box::new(|b| color::adjust_brightness(b, 1.4))),
             ("contrast_0.6", Box::new(|b| color::adjust_contrast(b, 0.6))),
-            (
-                "saturation_1.2",
-                Box::new(|b| color::adjust_saturation(b, 1.2)),
-            ),
+            ("saturation_1.2", Box::new(|b| color::adjust_saturation(b, 1.2))),
             ("hue_0.1", Box::new(|b| color::adjust_hue(b, 0.1))),
             (
                 "hue_0.1_baseline",
@@ -88,11 +78,7 @@ fn bench_ops(c: &mut Criterion) {
         ];
         for (name, op) in &ops {
             group.bench_with_input(BenchmarkId::new(*name, label), data, |bch, data| {
-                bch.iter_batched_ref(
-                    || data.clone(),
-                    |buf| op(black_box(buf)),
-                    BatchSize::PerIteration,
-                )
+                bch.iter_batched_ref(|| data.clone(), |buf| op(black_box(buf)), BatchSize::PerIteration)
             });
         }
         for sigma in [0.1, 0.5, 1.0, 2.0] {
@@ -104,16 +90,7 @@ fn bench_ops(c: &mut Criterion) {
                 |bch, data| {
                     bch.iter_batched_ref(
                         || data.clone(),
-                        |buf| {
-                            blur::gaussian_blur_with_scratch(
-                                black_box(buf),
-                                s,
-                                s,
-                                sigma,
-                                None,
-                                &mut scratch,
-                            )
-                        },
+                        |buf| blur::gaussian_blur_with_scratch(black_box(buf), s, s, sigma, None, &mut scratch),
                         BatchSize::PerIteration,
                     )
                 },

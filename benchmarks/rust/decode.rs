@@ -23,10 +23,7 @@ use zune_jpeg::JpegDecoder;
 struct ThreadCpuTime;
 
 fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes one timespec.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
@@ -77,9 +74,7 @@ impl ValueFormatter for CpuFormatter {
 }
 
 fn corpus() -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(
-        std::env::var("TREX_BENCH_CORPUS").unwrap_or_else(|_| ".bench/corpus".into()),
-    );
+    let dir = PathBuf::from(std::env::var("TREX_BENCH_CORPUS").unwrap_or_else(|_| ".bench/corpus".into()));
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| {
             panic!(

@@ -40,13 +40,7 @@ pub fn gaussian_kernel(kernel_size: usize, sigma: f64) -> Vec<f32> {
 }
 
 /// Checks the arguments of [`gaussian_blur`] and returns the kernel size to use.
-pub fn check_blur(
-    len: usize,
-    w: usize,
-    h: usize,
-    sigma: f64,
-    kernel_size: Option<usize>,
-) -> Result<usize> {
+pub fn check_blur(len: usize, w: usize, h: usize, sigma: f64, kernel_size: Option<usize>) -> Result<usize> {
     let expected = w.checked_mul(h).and_then(|p| p.checked_mul(3));
     if expected != Some(len) {
         return Err(ImageError::Parameter(format!(
@@ -99,13 +93,7 @@ pub fn check_blur(
 /// Errors (`ImageError::Parameter`): buffer length not `w * h * 3`, sigma not finite and > 0,
 /// even kernel size, kernel radius not below the image's smaller side (torch's reflect-padding
 /// rule). An empty image is returned unchanged, as torchvision does.
-pub fn gaussian_blur(
-    buf: &mut [u8],
-    w: usize,
-    h: usize,
-    sigma: f64,
-    kernel_size: Option<usize>,
-) -> Result<()> {
+pub fn gaussian_blur(buf: &mut [u8], w: usize, h: usize, sigma: f64, kernel_size: Option<usize>) -> Result<()> {
     let mut scratch = Vec::new();
     gaussian_blur_with_scratch(buf, w, h, sigma, kernel_size, &mut scratch)
 }
@@ -298,8 +286,7 @@ mod tests {
                         for dx in -r..=r {
                             let sy = reflect(y as isize + dy, h);
                             let sx = reflect(x as isize + dx, w);
-                            let k = f64::from(kernel[(dy + r) as usize])
-                                * f64::from(kernel[(dx + r) as usize]);
+                            let k = f64::from(kernel[(dy + r) as usize]) * f64::from(kernel[(dx + r) as usize]);
                             acc += k * f64::from(img.data[(sy * w + sx) * 3 + c]);
                         }
                     }
@@ -313,9 +300,7 @@ mod tests {
     fn crop(img: &RgbImage, x0: usize, y0: usize, w: usize, h: usize) -> RgbImage {
         let mut data = Vec::with_capacity(w * h * 3);
         for y in y0..y0 + h {
-            data.extend_from_slice(
-                &img.data[(y * img.width + x0) * 3..(y * img.width + x0 + w) * 3],
-            );
+            data.extend_from_slice(&img.data[(y * img.width + x0) * 3..(y * img.width + x0 + w) * 3]);
         }
         RgbImage::from_vec(w, h, data).unwrap()
     }
@@ -354,12 +339,7 @@ mod tests {
             gaussian_blur(&mut got, w, h, sigma, ks).unwrap();
             let diff: Vec<_> = got.iter().zip(&want).filter(|(a, b)| a != b).collect();
             // f32 vs f64 sums: only values within ~1e-5 of a half-integer may round differently.
-            assert!(
-                diff.len() * 1000 <= got.len(),
-                "{} of {} differ",
-                diff.len(),
-                got.len()
-            );
+            assert!(diff.len() * 1000 <= got.len(), "{} of {} differ", diff.len(), got.len());
             assert!(diff.iter().all(|(&a, &b)| a.abs_diff(b) == 1));
         }
     }

@@ -129,12 +129,7 @@ impl Planes {
             g: [0; BLOCK],
             b: [0; BLOCK],
         };
-        for (((px, r), g), b) in block
-            .chunks_exact(3)
-            .zip(&mut p.r)
-            .zip(&mut p.g)
-            .zip(&mut p.b)
-        {
+        for (((px, r), g), b) in block.chunks_exact(3).zip(&mut p.r).zip(&mut p.g).zip(&mut p.b) {
             if let [pr, pg, pb] = *px {
                 (*r, *g, *b) = (pr, pg, pb);
             }
@@ -144,12 +139,7 @@ impl Planes {
 
     #[inline(always)]
     pub fn store(&self, block: &mut [u8]) {
-        for (((px, r), g), b) in block
-            .chunks_exact_mut(3)
-            .zip(&self.r)
-            .zip(&self.g)
-            .zip(&self.b)
-        {
+        for (((px, r), g), b) in block.chunks_exact_mut(3).zip(&self.r).zip(&self.g).zip(&self.b) {
             if let [pr, pg, pb] = px {
                 (*pr, *pg, *pb) = (*r, *g, *b);
             }
@@ -512,22 +502,10 @@ mod tests {
         let img = photo();
         type Op = (fn(&mut [u8]), fn(&mut [u8]));
         let ops: [Op; 5] = [
-            (
-                |b| adjust_brightness(b, 1.37),
-                |b| adjust_brightness_baseline(b, 1.37),
-            ),
-            (
-                |b| adjust_contrast(b, 0.61),
-                |b| adjust_contrast_baseline(b, 0.61),
-            ),
-            (
-                |b| adjust_saturation(b, 1.19),
-                |b| adjust_saturation_baseline(b, 1.19),
-            ),
-            (
-                |b| adjust_hue_shift(b, 231),
-                |b| adjust_hue_shift_baseline(b, 231),
-            ),
+            (|b| adjust_brightness(b, 1.37), |b| adjust_brightness_baseline(b, 1.37)),
+            (|b| adjust_contrast(b, 0.61), |b| adjust_contrast_baseline(b, 0.61)),
+            (|b| adjust_saturation(b, 1.19), |b| adjust_saturation_baseline(b, 1.19)),
+            (|b| adjust_hue_shift(b, 231), |b| adjust_hue_shift_baseline(b, 231)),
             (to_grayscale, to_grayscale_baseline),
         ];
         for (fast, base) in ops {
@@ -549,10 +527,7 @@ mod tests {
             let alpha = factor as f32;
             let mut out = img.clone();
             adjust_brightness(&mut out, factor);
-            assert!(img
-                .iter()
-                .zip(&out)
-                .all(|(&v, &o)| o == (alpha * f32::from(v)) as u8));
+            assert!(img.iter().zip(&out).all(|(&v, &o)| o == (alpha * f32::from(v)) as u8));
             let mut out = img.clone();
             adjust_contrast(&mut out, factor);
             let m = f32::from(mean);
@@ -704,10 +679,7 @@ mod tests {
     fn parameter_checks() {
         assert!(check_factor("brightness", 0.0).is_ok());
         assert!(check_factor("brightness", 1.4).is_ok());
-        assert!(matches!(
-            check_factor("contrast", -0.1),
-            Err(ImageError::Parameter(_))
-        ));
+        assert!(matches!(check_factor("contrast", -0.1), Err(ImageError::Parameter(_))));
         assert!(check_factor("contrast", f64::NAN).is_err());
         assert!(check_factor("contrast", f64::INFINITY).is_err());
         assert!(check_hue(0.5).is_ok());

@@ -111,10 +111,7 @@ pub fn sniff(data: &[u8]) -> Result<Format> {
 fn check_size(width: usize, height: usize, opts: &DecodeOptions) -> Result<()> {
     let (w, h) = (width as u64, height as u64);
     if w == 0 || h == 0 {
-        return Err(ImageError::ZeroSize {
-            width: w,
-            height: h,
-        });
+        return Err(ImageError::ZeroSize { width: w, height: h });
     }
     let pixels = w.saturating_mul(h);
     if pixels > opts.max_pixels {
@@ -181,11 +178,8 @@ pub fn decode_into(data: &[u8], header: &Header, denom: usize, out: &mut [u8]) -
 /// A zero-filled buffer, or an error instead of an abort when the allocation fails.
 fn zeroed(len: usize) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
-    buf.try_reserve_exact(len).map_err(|_| {
-        ImageError::Unsupported(format!(
-            "cannot allocate {len} bytes for the decoded pixels"
-        ))
-    })?;
+    buf.try_reserve_exact(len)
+        .map_err(|_| ImageError::Unsupported(format!("cannot allocate {len} bytes for the decoded pixels")))?;
     buf.resize(len, 0);
     Ok(buf)
 }
@@ -312,11 +306,7 @@ fn jpeg_decode(data: &[u8], header: &Header, denom: usize, out: &mut [u8]) -> Re
 /// only come last, so accepting it hides no other damage.
 fn tolerate_trailing_junk(result: std::result::Result<(), turbojpeg::Error>) -> Result<()> {
     match result {
-        Err(turbojpeg::Error::TurboJpegError(msg))
-            if msg.contains("extraneous bytes before marker 0xd9") =>
-        {
-            Ok(())
-        }
+        Err(turbojpeg::Error::TurboJpegError(msg)) if msg.contains("extraneous bytes before marker 0xd9") => Ok(()),
         other => other.map_err(jpeg_err),
     }
 }
@@ -348,9 +338,7 @@ fn png_err(e: png::DecodingError) -> ImageError {
 fn png_reader(data: &[u8]) -> Result<png::Reader<Cursor<&[u8]>>> {
     // The pixel-count check in `read_header` guards allocations; this byte limit is a backstop
     // for the decoder's own buffers.
-    let limits = png::Limits {
-        bytes: usize::MAX / 2,
-    };
+    let limits = png::Limits { bytes: usize::MAX / 2 };
     let mut decoder = png::Decoder::new_with_limits(Cursor::new(data), limits);
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     decoder.read_info().map_err(png_err)
@@ -376,10 +364,7 @@ fn png_orientation(data: &[u8]) -> u8 {
     while let Some(head) = data.get(pos..pos + 8) {
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
         let body_start = pos + 8;
-        let Some(body) = body_start
-            .checked_add(len)
-            .and_then(|end| data.get(body_start..end))
-        else {
+        let Some(body) = body_start.checked_add(len).and_then(|end| data.get(body_start..end)) else {
             break;
         };
         match &head[4..8] {
@@ -414,11 +399,7 @@ fn png_decode(data: &[u8], out: &mut [u8]) -> Result<()> {
         png::ColorType::GrayscaleAlpha => 2,
         png::ColorType::Rgb => 3,
         png::ColorType::Rgba => 4,
-        png::ColorType::Indexed => {
-            return Err(ImageError::Unsupported(
-                "palette PNG was not expanded".into(),
-            ))
-        }
+        png::ColorType::Indexed => return Err(ImageError::Unsupported("palette PNG was not expanded".into())),
     };
     for y in 0..h {
         let row = buf
@@ -523,17 +504,9 @@ mod tests {
             decode(&jpeg[..jpeg.len() / 2], &opts),
             Err(ImageError::Jpeg(_))
         ));
-        assert!(matches!(
-            decode(&jpeg[..20], &opts),
-            Err(ImageError::Jpeg(_))
-        ));
-        let small = DecodeOptions {
-            max_pixels: 64 * 63,
-        };
-        assert!(matches!(
-            decode(&jpeg, &small),
-            Err(ImageError::TooLarge { .. })
-        ));
+        assert!(matches!(decode(&jpeg[..20], &opts), Err(ImageError::Jpeg(_))));
+        let small = DecodeOptions { max_pixels: 64 * 63 };
+        assert!(matches!(decode(&jpeg, &small), Err(ImageError::TooLarge { .. })));
     }
 
     #[test]
@@ -664,16 +637,8 @@ mod tests {
         let img = decode(&jpeg, &DecodeOptions::default()).unwrap();
         // No cyan, yellow or black ink; magenta grows left to right, so green falls.
         let px = |x: usize| &img.data[x * 3..x * 3 + 3];
-        assert!(
-            px(0)[0] > 245 && px(0)[1] > 245 && px(0)[2] > 245,
-            "{:?}",
-            px(0)
-        );
-        assert!(
-            px(31)[0] > 245 && px(31)[1] < 20 && px(31)[2] > 245,
-            "{:?}",
-            px(31)
-        );
+        assert!(px(0)[0] > 245 && px(0)[1] > 245 && px(0)[2] > 245, "{:?}", px(0));
+        assert!(px(31)[0] > 245 && px(31)[1] < 20 && px(31)[2] > 245, "{:?}", px(31));
     }
 
     #[test]
@@ -720,10 +685,7 @@ mod tests {
             "expected an SOF9 marker"
         );
         let opts = DecodeOptions::default();
-        assert_eq!(
-            decode(&arithmetic, &opts).unwrap(),
-            decode(&huffman, &opts).unwrap()
-        );
+        assert_eq!(decode(&arithmetic, &opts).unwrap(), decode(&huffman, &opts).unwrap());
     }
 
     #[test]
@@ -736,9 +698,6 @@ mod tests {
         junk.extend(&jpeg[n - 2..]);
         assert_eq!(decode(&junk, &DecodeOptions::default()).unwrap(), clean);
         let err = decode(&jpeg[..n - 2], &DecodeOptions::default()).unwrap_err();
-        assert!(
-            err.to_string().contains("Premature end of JPEG file"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("Premature end of JPEG file"), "{err}");
     }
 }

@@ -34,19 +34,13 @@ impl RgbImage {
         let expected = width
             .checked_mul(height)
             .and_then(|p| p.checked_mul(3))
-            .ok_or_else(|| {
-                ImageError::Geometry(format!("image size {width}x{height} overflows"))
-            })?;
+            .ok_or_else(|| ImageError::Geometry(format!("image size {width}x{height} overflows")))?;
         if data.len() != expected {
             return Err(ImageError::BufferSize {
                 expected,
                 got: data.len(),
             });
         }
-        Ok(RgbImage {
-            width,
-            height,
-            data,
-        })
+        Ok(RgbImage { width, height, data })
     }
 }
