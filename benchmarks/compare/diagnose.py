@@ -23,11 +23,13 @@ DIAGNOSTICS = (
     Variant("memory-4096", "baseline+memory, memory 4096", {**MEMORY_ONLY, "memory_size": 4096}),
     Variant("memory-t0.05", "baseline+memory, temperature 0.05 (default 0.1)", {**MEMORY_ONLY, "temperature": 0.05}),
     Variant("memory-t0.3", "baseline+memory, temperature 0.3", {**MEMORY_ONLY, "temperature": 0.3}),
+    Variant("memory-t0.02", "baseline+memory, temperature 0.02", {**MEMORY_ONLY, "temperature": 0.02}),
     Variant("memory-ema0", "baseline+memory, memory fed by the model itself (EMA 0, default 0.9)",
             {**MEMORY_ONLY, "ema_momentum": 0.0}),
     Variant("baseline", VARIANTS["baseline"].label, VARIANTS["baseline"].settings),
     Variant("baseline-12ep", "baseline, 12 epochs (default 4)", {"recipe": "baseline", "epochs": 12}),
     Variant("memory-12ep", "baseline+memory, 12 epochs", {**MEMORY_ONLY, "epochs": 12}),
+    Variant("trex-t0.05", "t-ReX, temperature 0.05 (default 0.1)", {"recipe": "trex", "temperature": 0.05}),
 )
 
 
