@@ -74,8 +74,8 @@ pub fn render_crop(
     Ok(())
 }
 
-/// HWC u8 -> CHW u8.
-pub fn write_chw_u8(hwc: &[u8], out: &mut [u8]) -> Result<()> {
+/// The three channel planes of a CHW output slot for the HWC pixels `hwc`.
+fn chw_planes<'a, T>(hwc: &[u8], out: &'a mut [T]) -> Result<[&'a mut [T]; 3]> {
     if out.len() != hwc.len() {
         return Err(ImageError::BufferSize {
             expected: hwc.len(),
@@ -85,6 +85,12 @@ pub fn write_chw_u8(hwc: &[u8], out: &mut [u8]) -> Result<()> {
     let plane = hwc.len() / 3;
     let (r, rest) = out.split_at_mut(plane);
     let (g, b) = rest.split_at_mut(plane);
+    Ok([r, g, b])
+}
+
+/// HWC u8 -> CHW u8.
+pub fn write_chw_u8(hwc: &[u8], out: &mut [u8]) -> Result<()> {
+    let [r, g, b] = chw_planes(hwc, out)?;
     deinterleave_rgb(hwc, r, g, b)
 }
 
@@ -104,15 +110,7 @@ pub fn normalize_lut(mean: [f32; 3], std: [f32; 3]) -> [[f32; 256]; 3] {
 /// table lookup per value.
 pub fn write_chw_f32(hwc: &[u8], lut: &[[f32; 256]; 3], out: &mut [f32]) -> Result<()> {
     const BLOCK: usize = 1024;
-    if out.len() != hwc.len() {
-        return Err(ImageError::BufferSize {
-            expected: hwc.len(),
-            got: out.len(),
-        });
-    }
-    let plane = hwc.len() / 3;
-    let (r, rest) = out.split_at_mut(plane);
-    let (g, b) = rest.split_at_mut(plane);
+    let [r, g, b] = chw_planes(hwc, out)?;
     let mut planes = [[0u8; BLOCK]; 3];
     for (((px, r), g), b) in hwc
         .chunks(3 * BLOCK)
