@@ -14,19 +14,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let dir = args.get(1).ok_or("usage: profile_pipeline DIR [N]")?;
     let n: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(200);
-    let mut files: Vec<_> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir)?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
     files.sort();
     let datas: Vec<Vec<u8>> = files.iter().take(n).map(std::fs::read).collect::<Result<_, _>>()?;
-    let jitter = Jitter {
-        p: 0.8,
-        brightness: 0.4,
-        contrast: 0.4,
-        saturation: 0.2,
-        hue: 0.1,
-    };
+    let jitter = Jitter { p: 0.8, brightness: 0.4, contrast: 0.4, saturation: 0.2, hue: 0.1 };
     let g = |count, size, scale, blur_p, solarize_p| CropGroup {
         count,
         size: (size, size),
@@ -41,9 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         solarize_p,
         solarize_threshold: 128,
     };
-    let recipe = Recipe {
-        groups: vec![g(1, 224, (0.25, 1.0), 0.2, 0.2), g(8, 96, (0.05, 0.25), 0.5, 0.0)],
-    };
+    let recipe = Recipe { groups: vec![g(1, 224, (0.25, 1.0), 0.2, 0.2), g(8, 96, (0.05, 0.25), 0.5, 0.0)] };
     let opts = DecodeOptions::default();
     let names = [
         "header",
@@ -83,12 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &buf,
                 w,
                 hh,
-                [
-                    b.left as f64,
-                    b.top as f64,
-                    (b.left + b.width) as f64,
-                    (b.top + b.height) as f64,
-                ],
+                [b.left as f64, b.top as f64, (b.left + b.width) as f64, (b.top + b.height) as f64],
                 ow,
                 oh,
                 Interpolation::Bicubic,
@@ -126,12 +110,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let total = start.elapsed();
     let n = datas.len() as f64;
-    println!(
-        "{} images, {:.1} images/s on one thread ({:.2} ms/image)",
-        n,
-        n / total,
-        1e3 * total / n
-    );
+    println!("{} images, {:.1} images/s on one thread ({:.2} ms/image)", n, n / total, 1e3 * total / n);
     for (name, v) in names.iter().zip(t).filter(|(n, _)| **n != "-") {
         println!("{name:12} {:7.3} ms/image {:5.1}%", 1e3 * v / n, 100.0 * v / total);
     }

@@ -55,9 +55,7 @@ fn bench_ops(c: &mut Criterion) {
         ("96", 96usize, crop(&img, 96, img.width / 3, img.height / 3)),
     ];
     let mut group = c.benchmark_group("color");
-    group
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1));
+    group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
     for (label, size, data) in &crops {
         type Op = Box<dyn Fn(&mut Vec<u8>)>;
         let ops: Vec<(&str, Op)> = vec![
@@ -65,14 +63,8 @@ fn bench_ops(c: &mut Criterion) {
             ("contrast_0.6", Box::new(|b| color::adjust_contrast(b, 0.6))),
             ("saturation_1.2", Box::new(|b| color::adjust_saturation(b, 1.2))),
             ("hue_0.1", Box::new(|b| color::adjust_hue(b, 0.1))),
-            (
-                "hue_0.1_baseline",
-                Box::new(|b| color::adjust_hue_shift_baseline(b, color::hue_shift(0.1))),
-            ),
-            (
-                "saturation_1.2_baseline",
-                Box::new(|b| color::adjust_saturation_baseline(b, 1.2)),
-            ),
+            ("hue_0.1_baseline", Box::new(|b| color::adjust_hue_shift_baseline(b, color::hue_shift(0.1)))),
+            ("saturation_1.2_baseline", Box::new(|b| color::adjust_saturation_baseline(b, 1.2))),
             ("grayscale", Box::new(|b| color::to_grayscale(b))),
             ("solarize_128", Box::new(|b| color::solarize(b, 128))),
         ];
@@ -84,17 +76,13 @@ fn bench_ops(c: &mut Criterion) {
         for sigma in [0.1, 0.5, 1.0, 2.0] {
             let mut scratch = Vec::new();
             let s = *size;
-            group.bench_with_input(
-                BenchmarkId::new(format!("blur_sigma{sigma}"), label),
-                data,
-                |bch, data| {
-                    bch.iter_batched_ref(
-                        || data.clone(),
-                        |buf| blur::gaussian_blur_with_scratch(black_box(buf), s, s, sigma, None, &mut scratch),
-                        BatchSize::PerIteration,
-                    )
-                },
-            );
+            group.bench_with_input(BenchmarkId::new(format!("blur_sigma{sigma}"), label), data, |bch, data| {
+                bch.iter_batched_ref(
+                    || data.clone(),
+                    |buf| blur::gaussian_blur_with_scratch(black_box(buf), s, s, sigma, None, &mut scratch),
+                    BatchSize::PerIteration,
+                )
+            });
         }
     }
     group.finish();

@@ -76,12 +76,7 @@ impl ValueFormatter for CpuFormatter {
 fn corpus() -> Vec<Vec<u8>> {
     let dir = PathBuf::from(std::env::var("TREX_BENCH_CORPUS").unwrap_or_else(|_| ".bench/corpus".into()));
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; make the corpus first (see the top of this file)",
-                dir.display()
-            )
-        })
+        .unwrap_or_else(|e| panic!("{}: {e}; make the corpus first (see the top of this file)", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
         .collect();
@@ -93,9 +88,7 @@ fn corpus() -> Vec<Vec<u8>> {
 fn zune_rgb(data: &[u8]) -> Vec<u8> {
     let options = zune_jpeg::zune_core::options::DecoderOptions::default()
         .jpeg_set_out_colorspace(zune_jpeg::zune_core::colorspace::ColorSpace::RGB);
-    JpegDecoder::new_with_options(ZCursor::new(data), options)
-        .decode()
-        .unwrap()
+    JpegDecoder::new_with_options(ZCursor::new(data), options).decode().unwrap()
 }
 
 /// How far zune-jpeg's pixels are from libjpeg-turbo's (which equal Pillow's).

@@ -107,12 +107,8 @@ impl ValueFormatter for Nanoseconds {
 type Case = (&'static str, CropBox, usize, Interpolation);
 
 fn cases(img: &RgbImage) -> Vec<Case> {
-    let centre = |size: usize| CropBox {
-        top: (img.height - size) / 2,
-        left: (img.width - size) / 2,
-        height: size,
-        width: size,
-    };
+    let centre =
+        |size: usize| CropBox { top: (img.height - size) / 2, left: (img.width - size) / 2, height: size, width: size };
     vec![
         ("400x400 -> 224 bicubic", centre(400), 224, Interpolation::Bicubic),
         ("400x400 -> 96 bicubic", centre(400), 96, Interpolation::Bicubic),
@@ -126,17 +122,8 @@ fn run_cases<M: Measurement>(group: &mut BenchmarkGroup<'_, M>, img: &RgbImage) 
         let mut out = vec![0u8; size * size * 3];
         group.bench_function(name, |b| {
             b.iter(|| {
-                resized_crop(
-                    black_box(&img.data),
-                    img.width,
-                    img.height,
-                    crop,
-                    size,
-                    size,
-                    interp,
-                    &mut out,
-                )
-                .unwrap_or_else(|e| panic!("{e}"));
+                resized_crop(black_box(&img.data), img.width, img.height, crop, size, size, interp, &mut out)
+                    .unwrap_or_else(|e| panic!("{e}"));
                 black_box(&out);
             })
         });
@@ -151,11 +138,7 @@ fn imagenet_sized_photo() -> RgbImage {
     let (w, h) = header.scaled_size(4);
     let mut out = vec![0u8; w * h * 3];
     decode_into(&data, &header, 4, &mut out).unwrap_or_else(|e| panic!("{PHOTO}: {e}"));
-    RgbImage {
-        width: w,
-        height: h,
-        data: out,
-    }
+    RgbImage { width: w, height: h, data: out }
 }
 
 /// The crops of one image of the t-ReX recipe: 1 at 224 px with scale (0.25, 1) and 8 at 96 px
@@ -170,23 +153,11 @@ fn run_recipe<M: Measurement>(group: &mut BenchmarkGroup<'_, M>, img: &RgbImage)
             i += 1;
             for crop in 0..9u64 {
                 let mut rng = Rng::keyed(0, &[i, crop]);
-                let (scale, size, out) = if crop == 0 {
-                    ((0.25, 1.0), 224, &mut global)
-                } else {
-                    ((0.05, 0.25), 96, &mut local)
-                };
+                let (scale, size, out) =
+                    if crop == 0 { ((0.25, 1.0), 224, &mut global) } else { ((0.05, 0.25), 96, &mut local) };
                 let b = sample_resized_crop(img.width, img.height, scale, ratio, &mut rng);
-                resized_crop(
-                    &img.data,
-                    img.width,
-                    img.height,
-                    b,
-                    size,
-                    size,
-                    Interpolation::Bicubic,
-                    out,
-                )
-                .unwrap_or_else(|e| panic!("{e}"));
+                resized_crop(&img.data, img.width, img.height, b, size, size, Interpolation::Bicubic, out)
+                    .unwrap_or_else(|e| panic!("{e}"));
                 black_box(&out);
             }
         })

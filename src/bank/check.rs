@@ -39,11 +39,7 @@ fn kind_name(kind: Kind) -> String {
 
 /// The tensor's dtype, or a `Dtype` error for the dtypes tch cannot name.
 fn kind_of(name: &'static str, t: &Tensor, expected: &'static str) -> Result<Kind> {
-    t.f_kind().map_err(|_| BankError::Dtype {
-        name,
-        expected,
-        got: "an unsupported dtype".into(),
-    })
+    t.f_kind().map_err(|_| BankError::Dtype { name, expected, got: "an unsupported dtype".into() })
 }
 
 /// A floating-point tensor (float16, bfloat16, float32 or float64).
@@ -51,11 +47,7 @@ pub fn floating(name: &'static str, t: &Tensor) -> Result<()> {
     const EXPECTED: &str = "floating-point (float32, float16, bfloat16 or float64)";
     match kind_of(name, t, EXPECTED)? {
         Kind::Float | Kind::Half | Kind::BFloat16 | Kind::Double => Ok(()),
-        k => Err(BankError::Dtype {
-            name,
-            expected: EXPECTED,
-            got: kind_name(k),
-        }),
+        k => Err(BankError::Dtype { name, expected: EXPECTED, got: kind_name(k) }),
     }
 }
 
@@ -64,11 +56,7 @@ pub fn integer(name: &'static str, t: &Tensor) -> Result<()> {
     const EXPECTED: &str = "integer (int64, int32, int16, int8 or uint8)";
     match kind_of(name, t, EXPECTED)? {
         Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8 => Ok(()),
-        k => Err(BankError::Dtype {
-            name,
-            expected: EXPECTED,
-            got: kind_name(k),
-        }),
+        k => Err(BankError::Dtype { name, expected: EXPECTED, got: kind_name(k) }),
     }
 }
 
@@ -78,11 +66,7 @@ pub fn exact_kind(name: &'static str, t: &Tensor, kind: Kind, expected: &'static
     if got == kind {
         Ok(())
     } else {
-        Err(BankError::Dtype {
-            name,
-            expected,
-            got: kind_name(got),
-        })
+        Err(BankError::Dtype { name, expected, got: kind_name(got) })
     }
 }
 
@@ -93,11 +77,7 @@ pub fn shape(name: &'static str, t: &Tensor, shape: &[Option<i64>], expected: &s
     if ok {
         Ok(got)
     } else {
-        Err(BankError::Shape {
-            name,
-            expected: expected.into(),
-            got: shape_name(&got),
-        })
+        Err(BankError::Shape { name, expected: expected.into(), got: shape_name(&got) })
     }
 }
 
@@ -107,12 +87,7 @@ pub fn same_device(name: &'static str, t: &Tensor, other: &'static str, device: 
     if got == device {
         Ok(())
     } else {
-        Err(BankError::Device {
-            name,
-            got: device_name(got),
-            other,
-            expected: device_name(device),
-        })
+        Err(BankError::Device { name, got: device_name(got), other, expected: device_name(device) })
     }
 }
 
@@ -121,12 +96,7 @@ pub fn same_rows(first: &'static str, first_rows: i64, second: &'static str, sec
     if first_rows == second_rows {
         Ok(())
     } else {
-        Err(BankError::BatchMismatch {
-            first,
-            first_rows,
-            second,
-            second_rows,
-        })
+        Err(BankError::BatchMismatch { first, first_rows, second, second_rows })
     }
 }
 
@@ -134,9 +104,7 @@ pub fn temperature(t: f64) -> Result<()> {
     if t.is_finite() && t > 0.0 {
         Ok(())
     } else {
-        Err(BankError::Parameter(format!(
-            "temperature must be a finite number > 0, got {t}"
-        )))
+        Err(BankError::Parameter(format!("temperature must be a finite number > 0, got {t}")))
     }
 }
 

@@ -12,9 +12,7 @@ use super::memory::NORM_EPS;
 
 /// z / max(||z||, eps) along dim 1, as `torch.nn.functional.normalize` (same gradient).
 fn normalize(z: &Tensor) -> Result<Tensor> {
-    let norms = z
-        .f_norm_scalaropt_dim(2, [1i64].as_slice(), true)?
-        .f_clamp_min(NORM_EPS)?;
+    let norms = z.f_norm_scalaropt_dim(2, [1i64].as_slice(), true)?.f_clamp_min(NORM_EPS)?;
     Ok(z.f_div(&norms)?)
 }
 
@@ -23,12 +21,8 @@ fn check_inputs(z: &Tensor, prototypes: &Tensor, temperature: f64) -> Result<(i6
     check::temperature(temperature)?;
     let zshape = check::shape("z", z, &[None, None], "[batch, dim]")?;
     let dim = zshape[1];
-    let pshape = check::shape(
-        "prototypes",
-        prototypes,
-        &[None, Some(dim)],
-        &format!("[num_classes, {dim}] (z has dim {dim})"),
-    )?;
+    let pshape =
+        check::shape("prototypes", prototypes, &[None, Some(dim)], &format!("[num_classes, {dim}] (z has dim {dim})"))?;
     check::floating("z", z)?;
     check::floating("prototypes", prototypes)?;
     check::same_device("prototypes", prototypes, "z", z.device())?;
@@ -39,11 +33,7 @@ fn logits_unchecked(z: &Tensor, prototypes: &Tensor, temperature: f64) -> Result
     // prototypes^T / tau: [D, C], float32, no gradient (the smaller of the two to scale).
     let weights = {
         let _guard = tch::no_grad_guard();
-        prototypes
-            .f_detach()?
-            .f_to_kind(Kind::Float)?
-            .f_div_scalar(temperature)?
-            .f_tr()?
+        prototypes.f_detach()?.f_to_kind(Kind::Float)?.f_div_scalar(temperature)?.f_tr()?
     };
     Ok(normalize(&z.f_to_kind(Kind::Float)?)?.f_mm(&weights)?)
 }
@@ -66,9 +56,7 @@ pub fn prototype_loss(z: &Tensor, labels: &Tensor, prototypes: &Tensor, temperat
     check::integer("labels", labels)?;
     check::same_device("labels", labels, "z", z.device())?;
     if rows == 0 {
-        return Err(BankError::Parameter(
-            "z and labels are empty: the loss of no sample is undefined".into(),
-        ));
+        return Err(BankError::Parameter("z and labels are empty: the loss of no sample is undefined".into()));
     }
     let labels = labels.f_to_kind(Kind::Int64)?;
     let (min, max) = check::label_bounds(&labels)?;

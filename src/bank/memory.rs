@@ -76,25 +76,13 @@ impl Memory {
         check::exact_kind("memory labels", &labels, Kind::Int64, "int64")?;
         check::shape("memory labels", &labels, &[Some(size)], &format!("[{size}]"))?;
         check::exact_kind("memory sums", &sums, Kind::Double, "float64")?;
-        let sshape = check::shape(
-            "memory sums",
-            &sums,
-            &[None, Some(dim)],
-            &format!("[num_classes, {dim}]"),
-        )?;
+        let sshape = check::shape("memory sums", &sums, &[None, Some(dim)], &format!("[num_classes, {dim}]"))?;
         let num_classes = sshape[0];
         if num_classes < 1 {
-            return Err(BankError::Parameter(
-                "memory sums must have at least one class row".into(),
-            ));
+            return Err(BankError::Parameter("memory sums must have at least one class row".into()));
         }
         check::exact_kind("memory counts", &counts, Kind::Int64, "int64")?;
-        check::shape(
-            "memory counts",
-            &counts,
-            &[Some(num_classes)],
-            &format!("[{num_classes}]"),
-        )?;
+        check::shape("memory counts", &counts, &[Some(num_classes)], &format!("[{num_classes}]"))?;
         check::exact_kind("memory position", &position, Kind::Int64, "int64")?;
         check::shape("memory position", &position, &[], "0-dim")?;
         check::exact_kind("memory pushes", &pushes, Kind::Int64, "int64")?;
@@ -109,18 +97,7 @@ impl Memory {
         ] {
             check::same_device(name, t, "memory features", device)?;
         }
-        Ok(Self {
-            features,
-            labels,
-            sums,
-            counts,
-            position,
-            pushes,
-            size,
-            dim,
-            num_classes,
-            device,
-        })
+        Ok(Self { features, labels, sums, counts, position, pushes, size, dim, num_classes, device })
     }
 
     pub fn size(&self) -> i64 {
@@ -151,9 +128,7 @@ impl Memory {
     pub fn push(&mut self, features: &Tensor, labels: &Tensor, recompute_every: i64) -> Result<()> {
         let _guard = tch::no_grad_guard();
         if recompute_every < 0 {
-            return Err(BankError::Parameter(format!(
-                "recompute_every must be >= 0, got {recompute_every}"
-            )));
+            return Err(BankError::Parameter(format!("recompute_every must be >= 0, got {recompute_every}")));
         }
         let expected = format!("[batch, {}]", self.dim);
         let fshape = check::shape("features", features, &[None, Some(self.dim)], &expected)?;
@@ -170,10 +145,7 @@ impl Memory {
         // Only the last `size` rows of an oversized batch would survive the wrap-around.
         let keep = batch.min(self.size);
         let (features, labels) = if keep < batch {
-            (
-                features.f_narrow(0, batch - keep, keep)?,
-                labels.f_narrow(0, batch - keep, keep)?,
-            )
+            (features.f_narrow(0, batch - keep, keep)?, labels.f_narrow(0, batch - keep, keep)?)
         } else {
             (features.shallow_clone(), labels.shallow_clone())
         };
@@ -198,15 +170,8 @@ impl Memory {
         let [min, max, pushes, total] = values;
         check::label_range(min? as i64, max? as i64, self.num_classes)?;
         if !total?.is_finite() {
-            let count = new_features
-                .f_isfinite()?
-                .f_logical_not()?
-                .f_sum(Kind::Int64)?
-                .f_int64_value(&[])?;
-            return Err(BankError::NonFinite {
-                name: "features",
-                count,
-            });
+            let count = new_features.f_isfinite()?.f_logical_not()?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
+            return Err(BankError::NonFinite { name: "features", count });
         }
         let pushes = pushes? as i64;
 
@@ -222,16 +187,12 @@ impl Memory {
         // -1 for an occupied slot, 0 for an empty one (sent to class 0, adding nothing); float32
         // rows times float64 weights give the float64 rows to subtract in one pass.
         let weights = occupied.f_neg()?;
-        let removed = self
-            .features
-            .f_index_select(0, &slots)?
-            .f_mul(&weights.f_to_kind(Kind::Double)?.f_unsqueeze(1)?)?;
+        let removed =
+            self.features.f_index_select(0, &slots)?.f_mul(&weights.f_to_kind(Kind::Double)?.f_unsqueeze(1)?)?;
         let _ = self.sums.f_index_add_(0, &old_index, &removed)?;
         let _ = self.sums.f_index_add_(0, &new_labels, &added)?;
         let _ = self.counts.f_index_add_(0, &old_index, &weights)?;
-        let _ = self
-            .counts
-            .f_index_add_(0, &new_labels, &Tensor::f_ones([keep], (Kind::Int64, self.device))?)?;
+        let _ = self.counts.f_index_add_(0, &new_labels, &Tensor::f_ones([keep], (Kind::Int64, self.device))?)?;
         let _ = self.features.f_index_copy_(0, &slots, &new_features)?;
         let _ = self.labels.f_index_copy_(0, &slots, &new_labels)?;
         let _ = self.position.f_add_scalar_(batch % self.size)?;
@@ -248,10 +209,7 @@ impl Memory {
         let _guard = tch::no_grad_guard();
         let occupied = self.labels.f_ge(0)?;
         let index = self.labels.f_clamp_min(0)?;
-        let rows = self
-            .features
-            .f_to_kind(Kind::Double)?
-            .f_mul(&occupied.f_unsqueeze(1)?)?;
+        let rows = self.features.f_to_kind(Kind::Double)?.f_mul(&occupied.f_unsqueeze(1)?)?;
         let _ = self.sums.f_zero_()?;
         let _ = self.sums.f_index_add_(0, &index, &rows)?;
         let _ = self.counts.f_zero_()?;
@@ -265,10 +223,7 @@ impl Memory {
     pub fn prototypes(&self) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         // Per-row scale [C, 1]: 1 / max(norm, eps), or 0 for a class with no entry.
-        let norms = self
-            .sums
-            .f_norm_scalaropt_dim(2, [1i64].as_slice(), true)?
-            .f_clamp_min(NORM_EPS)?;
+        let norms = self.sums.f_norm_scalaropt_dim(2, [1i64].as_slice(), true)?.f_clamp_min(NORM_EPS)?;
         let scale = self.counts.f_gt(0)?.f_unsqueeze(1)?.f_div(&norms)?;
         // float64 sums x float64 scale, written straight into a float32 result (one pass).
         let out = Tensor::f_empty([self.num_classes, self.dim], (Kind::Float, self.device))?;

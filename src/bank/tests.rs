@@ -38,14 +38,7 @@ struct Reference {
 
 impl Reference {
     fn new(size: usize, dim: usize, classes: usize) -> Self {
-        Self {
-            size,
-            dim,
-            classes,
-            features: vec![0.0; size * dim],
-            labels: vec![-1; size],
-            position: 0,
-        }
+        Self { size, dim, classes, features: vec![0.0; size * dim], labels: vec![-1; size], position: 0 }
     }
 
     fn push(&mut self, f: &[f32], l: &[i64]) {
@@ -154,59 +147,30 @@ fn refused_pushes_write_nothing() {
     let (f, l) = batch(0, 5, 3, 4);
     let (ft, lt) = to_tensors(&f, &l, 3);
     m.push(&ft, &lt, 0).unwrap();
-    let before: Vec<Vec<f64>> = [&m.features, &m.labels, &m.sums, &m.counts, &m.position, &m.pushes]
-        .iter()
-        .map(|t| values_f64(t))
-        .collect();
+    let before: Vec<Vec<f64>> =
+        [&m.features, &m.labels, &m.sums, &m.counts, &m.position, &m.pushes].iter().map(|t| values_f64(t)).collect();
 
     let bad_label = Tensor::from_slice(&[0i64, 4, 1, 2, 3]);
-    assert!(matches!(
-        m.push(&ft, &bad_label, 0),
-        Err(BankError::LabelRange {
-            min: 0,
-            max: 4,
-            num_classes: 4
-        })
-    ));
+    assert!(matches!(m.push(&ft, &bad_label, 0), Err(BankError::LabelRange { min: 0, max: 4, num_classes: 4 })));
     let negative = Tensor::from_slice(&[0i64, -1, 1, 2, 3]);
     assert!(matches!(m.push(&ft, &negative, 0), Err(BankError::LabelRange { .. })));
     let wrong_dim = Tensor::zeros([5, 4], (Kind::Float, Device::Cpu));
-    assert!(matches!(
-        m.push(&wrong_dim, &lt, 0),
-        Err(BankError::Shape { name: "features", .. })
-    ));
-    assert!(matches!(
-        m.push(&ft.flatten(0, -1), &lt, 0),
-        Err(BankError::Shape { .. })
-    ));
+    assert!(matches!(m.push(&wrong_dim, &lt, 0), Err(BankError::Shape { name: "features", .. })));
+    assert!(matches!(m.push(&ft.flatten(0, -1), &lt, 0), Err(BankError::Shape { .. })));
     let short = lt.narrow(0, 0, 4);
     assert!(matches!(m.push(&ft, &short, 0), Err(BankError::BatchMismatch { .. })));
     let nan = ft.copy();
     let _ = nan.get(2).get(1).fill_(f64::NAN);
-    assert!(matches!(
-        m.push(&nan, &lt, 0),
-        Err(BankError::NonFinite { count: 1, .. })
-    ));
+    assert!(matches!(m.push(&nan, &lt, 0), Err(BankError::NonFinite { count: 1, .. })));
     let overflow = ft.to_kind(Kind::Double).fill_(1e300);
-    assert!(matches!(
-        m.push(&overflow, &lt, 0),
-        Err(BankError::NonFinite { count: 15, .. })
-    ));
+    assert!(matches!(m.push(&overflow, &lt, 0), Err(BankError::NonFinite { count: 15, .. })));
     assert!(matches!(m.push(&lt, &lt, 0), Err(BankError::Shape { .. })));
     let int_features = ft.to_kind(Kind::Int64);
-    assert!(matches!(
-        m.push(&int_features, &lt, 0),
-        Err(BankError::Dtype { name: "features", .. })
-    ));
-    assert!(matches!(
-        m.push(&ft, &lt.to_kind(Kind::Float), 0),
-        Err(BankError::Dtype { name: "labels", .. })
-    ));
+    assert!(matches!(m.push(&int_features, &lt, 0), Err(BankError::Dtype { name: "features", .. })));
+    assert!(matches!(m.push(&ft, &lt.to_kind(Kind::Float), 0), Err(BankError::Dtype { name: "labels", .. })));
 
-    let after: Vec<Vec<f64>> = [&m.features, &m.labels, &m.sums, &m.counts, &m.position, &m.pushes]
-        .iter()
-        .map(|t| values_f64(t))
-        .collect();
+    let after: Vec<Vec<f64>> =
+        [&m.features, &m.labels, &m.sums, &m.counts, &m.position, &m.pushes].iter().map(|t| values_f64(t)).collect();
     assert_eq!(before, after);
 }
 
@@ -221,27 +185,14 @@ fn bad_state_is_refused() {
         m.position.shallow_clone(),
         m.pushes.shallow_clone(),
     );
-    assert!(matches!(
-        wrong,
-        Err(BankError::Dtype {
-            name: "memory features",
-            ..
-        })
-    ));
-    assert!(matches!(
-        Memory::new(0, 3, 4, Device::Cpu),
-        Err(BankError::Parameter(_))
-    ));
+    assert!(matches!(wrong, Err(BankError::Dtype { name: "memory features", .. })));
+    assert!(matches!(Memory::new(0, 3, 4, Device::Cpu), Err(BankError::Parameter(_))));
 }
 
 #[test]
 fn logits_are_cosines_over_temperature_with_gradient_only_to_z() {
-    let z = Tensor::from_slice(&[3.0f32, 4.0, 0.0, -2.0, 0.0, 0.0])
-        .reshape([2, 3])
-        .set_requires_grad(true);
-    let p = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 0.0, 1.0, 0.0])
-        .reshape([2, 3])
-        .set_requires_grad(true);
+    let z = Tensor::from_slice(&[3.0f32, 4.0, 0.0, -2.0, 0.0, 0.0]).reshape([2, 3]).set_requires_grad(true);
+    let p = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 0.0, 1.0, 0.0]).reshape([2, 3]).set_requires_grad(true);
     let logits = prototype_logits(&z, &p, 0.5).unwrap();
     let expected = [0.6 / 0.5, 0.8 / 0.5, -1.0 / 0.5, 0.0];
     assert!(max_abs_diff(&values_f64(&logits), &expected) < 1e-6);
@@ -268,13 +219,7 @@ fn loss_is_the_cross_entropy_of_the_logits() {
         expected += (lse - l[label]) / 2.0;
     }
     assert!((loss - expected).abs() < 1e-5, "{loss} vs {expected}");
-    assert!(matches!(
-        prototype_loss(&z, &Tensor::from_slice(&[0i64, 3]), &p, 0.1),
-        Err(BankError::LabelRange { .. })
-    ));
+    assert!(matches!(prototype_loss(&z, &Tensor::from_slice(&[0i64, 3]), &p, 0.1), Err(BankError::LabelRange { .. })));
     assert!(matches!(prototype_logits(&z, &p, 0.0), Err(BankError::Parameter(_))));
-    assert!(matches!(
-        prototype_logits(&z, &p.narrow(1, 0, 2), 0.1),
-        Err(BankError::Shape { .. })
-    ));
+    assert!(matches!(prototype_logits(&z, &p.narrow(1, 0, 2), 0.1), Err(BankError::Shape { .. })));
 }

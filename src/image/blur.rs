@@ -49,16 +49,12 @@ pub fn check_blur(len: usize, w: usize, h: usize, sigma: f64, kernel_size: Optio
         )));
     }
     if !(sigma.is_finite() && sigma > 0.0) {
-        return Err(ImageError::Parameter(format!(
-            "sigma must be a finite number > 0, got {sigma}"
-        )));
+        return Err(ImageError::Parameter(format!("sigma must be a finite number > 0, got {sigma}")));
     }
     let ks = match kernel_size {
         Some(k) => {
             if k % 2 == 0 {
-                return Err(ImageError::Parameter(format!(
-                    "kernel_size must be odd and positive, got {k}"
-                )));
+                return Err(ImageError::Parameter(format!("kernel_size must be odd and positive, got {k}")));
             }
             k
         }
@@ -179,11 +175,9 @@ fn filter_row(src: &[u8], padded: &mut [f32], out: &mut [f32], kernel: &[f32]) {
         *o = w0 * c;
     }
     for j in 1..=r {
-        let (Some(&wj), Some(a), Some(b)) = (
-            kernel.get(r + j),
-            padded.get(3 * (r - j)..3 * (r - j) + row),
-            padded.get(3 * (r + j)..3 * (r + j) + row),
-        ) else {
+        let (Some(&wj), Some(a), Some(b)) =
+            (kernel.get(r + j), padded.get(3 * (r - j)..3 * (r - j) + row), padded.get(3 * (r + j)..3 * (r + j) + row))
+        else {
             continue;
         };
         for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {

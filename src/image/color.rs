@@ -41,9 +41,7 @@ pub fn check_factor(name: &str, factor: f64) -> Result<()> {
     if factor.is_finite() && factor >= 0.0 {
         Ok(())
     } else {
-        Err(ImageError::Parameter(format!(
-            "{name} factor must be a finite number >= 0, got {factor}"
-        )))
+        Err(ImageError::Parameter(format!("{name} factor must be a finite number >= 0, got {factor}")))
     }
 }
 
@@ -52,9 +50,7 @@ pub fn check_hue(hue_factor: f64) -> Result<()> {
     if (-0.5..=0.5).contains(&hue_factor) {
         Ok(())
     } else {
-        Err(ImageError::Parameter(format!(
-            "hue_factor must be in [-0.5, 0.5], got {hue_factor}"
-        )))
+        Err(ImageError::Parameter(format!("hue_factor must be in [-0.5, 0.5], got {hue_factor}")))
     }
 }
 
@@ -124,11 +120,7 @@ pub(crate) struct Planes {
 impl Planes {
     #[inline(always)]
     pub fn load(block: &[u8]) -> Planes {
-        let mut p = Planes {
-            r: [0; BLOCK],
-            g: [0; BLOCK],
-            b: [0; BLOCK],
-        };
+        let mut p = Planes { r: [0; BLOCK], g: [0; BLOCK], b: [0; BLOCK] };
         for (((px, r), g), b) in block.chunks_exact(3).zip(&mut p.r).zip(&mut p.g).zip(&mut p.b) {
             if let [pr, pg, pb] = *px {
                 (*r, *g, *b) = (pr, pg, pb);
@@ -531,10 +523,7 @@ mod tests {
             let mut out = img.clone();
             adjust_contrast(&mut out, factor);
             let m = f32::from(mean);
-            assert!(img
-                .iter()
-                .zip(&out)
-                .all(|(&v, &o)| o == (m + alpha * (f32::from(v) - m)) as u8));
+            assert!(img.iter().zip(&out).all(|(&v, &o)| o == (m + alpha * (f32::from(v) - m)) as u8));
         }
         let mut out = img.clone();
         adjust_saturation(&mut out, 1.2);
@@ -624,11 +613,7 @@ mod tests {
             let (r, g, b) = ((c >> 16) as u8, (c >> 8) as u8, c as u8);
             let [h, s, v] = pillow_rgb_to_hsv(r, g, b);
             let (ah, as_, av) = rgb_to_hsv_lane(f32::from(r), f32::from(g), f32::from(b));
-            assert_eq!(
-                (ah, as_, av),
-                (i32::from(h), i32::from(s), f32::from(v)),
-                "rgb {r},{g},{b}"
-            );
+            assert_eq!((ah, as_, av), (i32::from(h), i32::from(s), f32::from(v)), "rgb {r},{g},{b}");
         }
     }
 
@@ -637,11 +622,7 @@ mod tests {
         for c in 0..1u32 << 24 {
             let (h, s, v) = ((c >> 16) as u8, (c >> 8) as u8, c as u8);
             let want = pillow_hsv_to_rgb(h, s, v).map(i32::from);
-            assert_eq!(
-                hsv_to_rgb_lane(i32::from(h), i32::from(s), f32::from(v)),
-                want,
-                "hsv {h},{s},{v}"
-            );
+            assert_eq!(hsv_to_rgb_lane(i32::from(h), i32::from(s), f32::from(v)), want, "hsv {h},{s},{v}");
         }
     }
 

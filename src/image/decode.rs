@@ -37,9 +37,7 @@ pub struct DecodeOptions {
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        DecodeOptions {
-            max_pixels: DEFAULT_MAX_PIXELS,
-        }
+        DecodeOptions { max_pixels: DEFAULT_MAX_PIXELS }
     }
 }
 
@@ -64,10 +62,7 @@ impl Header {
 
     /// Size after decoding at 1/`denom` (1, 2, 4 or 8; JPEG only) and applying the orientation.
     pub fn scaled_size(&self, denom: usize) -> (usize, usize) {
-        let (w, h) = (
-            scale_dim(self.stored_width, denom),
-            scale_dim(self.stored_height, denom),
-        );
+        let (w, h) = (scale_dim(self.stored_width, denom), scale_dim(self.stored_height, denom));
         self.oriented(w, h)
     }
 
@@ -115,12 +110,7 @@ fn check_size(width: usize, height: usize, opts: &DecodeOptions) -> Result<()> {
     }
     let pixels = w.saturating_mul(h);
     if pixels > opts.max_pixels {
-        return Err(ImageError::TooLarge {
-            width: w,
-            height: h,
-            pixels,
-            limit: opts.max_pixels,
-        });
+        return Err(ImageError::TooLarge { width: w, height: h, pixels, limit: opts.max_pixels });
     }
     Ok(())
 }
@@ -157,18 +147,12 @@ pub fn decode_into(data: &[u8], header: &Header, denom: usize, out: &mut [u8]) -
     let (w, h) = header.scaled_size(denom);
     let expected = w * h * 3;
     if out.len() != expected {
-        return Err(ImageError::BufferSize {
-            expected,
-            got: out.len(),
-        });
+        return Err(ImageError::BufferSize { expected, got: out.len() });
     }
     if header.orientation == 1 {
         return decode_stored(data, header, denom, out);
     }
-    let (sw, sh) = (
-        scale_dim(header.stored_width, denom),
-        scale_dim(header.stored_height, denom),
-    );
+    let (sw, sh) = (scale_dim(header.stored_width, denom), scale_dim(header.stored_height, denom));
     let mut stored = zeroed(sw * sh * 3)?;
     decode_stored(data, header, denom, &mut stored)?;
     apply_orientation(&stored, sw, sh, header.orientation, out);
@@ -252,10 +236,7 @@ fn exif_orientation(tiff: &[u8]) -> Option<u8> {
 
 fn jpeg_header(data: &[u8]) -> Result<Header> {
     let raw = with_decompressor(|d| d.read_header(data).map_err(jpeg_err))?;
-    let cmyk = matches!(
-        raw.colorspace,
-        turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK
-    );
+    let cmyk = matches!(raw.colorspace, turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK);
     Ok(Header {
         format: Format::Jpeg,
         stored_width: raw.width,
@@ -266,13 +247,9 @@ fn jpeg_header(data: &[u8]) -> Result<Header> {
 }
 
 fn jpeg_decode(data: &[u8], header: &Header, denom: usize, out: &mut [u8]) -> Result<()> {
-    let (w, h) = (
-        scale_dim(header.stored_width, denom),
-        scale_dim(header.stored_height, denom),
-    );
+    let (w, h) = (scale_dim(header.stored_width, denom), scale_dim(header.stored_height, denom));
     with_decompressor(|d| {
-        d.set_scaling_factor(turbojpeg::ScalingFactor::new(1, denom))
-            .map_err(jpeg_err)?;
+        d.set_scaling_factor(turbojpeg::ScalingFactor::new(1, denom)).map_err(jpeg_err)?;
         if !header.cmyk {
             let image = turbojpeg::Image {
                 pixels: &mut *out,
@@ -389,10 +366,7 @@ fn png_decode(data: &[u8], out: &mut [u8]) -> Result<()> {
     let frame = reader.next_frame(&mut buf).map_err(png_err)?;
     let (w, h) = (frame.width as usize, frame.height as usize);
     if out.len() != w * h * 3 {
-        return Err(ImageError::BufferSize {
-            expected: w * h * 3,
-            got: out.len(),
-        });
+        return Err(ImageError::BufferSize { expected: w * h * 3, got: out.len() });
     }
     let channels = match frame.color_type {
         png::ColorType::Grayscale => 1,
@@ -472,9 +446,7 @@ mod tests {
             height: h,
             format: turbojpeg::PixelFormat::RGB,
         };
-        turbojpeg::compress(image, quality, turbojpeg::Subsamp::Sub2x2)
-            .unwrap()
-            .to_vec()
+        turbojpeg::compress(image, quality, turbojpeg::Subsamp::Sub2x2).unwrap().to_vec()
     }
 
     #[test]
@@ -495,15 +467,9 @@ mod tests {
     fn refuses_bad_input_with_reasons() {
         let opts = DecodeOptions::default();
         assert_eq!(decode(&[], &opts), Err(ImageError::Empty));
-        assert!(matches!(
-            decode(b"hello world", &opts),
-            Err(ImageError::UnknownFormat(_))
-        ));
+        assert!(matches!(decode(b"hello world", &opts), Err(ImageError::UnknownFormat(_))));
         let jpeg = encode_jpeg(64, 64, 90);
-        assert!(matches!(
-            decode(&jpeg[..jpeg.len() / 2], &opts),
-            Err(ImageError::Jpeg(_))
-        ));
+        assert!(matches!(decode(&jpeg[..jpeg.len() / 2], &opts), Err(ImageError::Jpeg(_))));
         assert!(matches!(decode(&jpeg[..20], &opts), Err(ImageError::Jpeg(_))));
         let small = DecodeOptions { max_pixels: 64 * 63 };
         assert!(matches!(decode(&jpeg, &small), Err(ImageError::TooLarge { .. })));
@@ -517,16 +483,7 @@ mod tests {
         jpeg[sof + 5..sof + 7].copy_from_slice(&65000u16.to_be_bytes());
         jpeg[sof + 7..sof + 9].copy_from_slice(&65000u16.to_be_bytes());
         let err = read_header(&jpeg, &DecodeOptions::default()).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                ImageError::TooLarge {
-                    pixels: 4_225_000_000,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, ImageError::TooLarge { pixels: 4_225_000_000, .. }), "{err}");
     }
 
     #[test]
@@ -593,9 +550,7 @@ mod tests {
             let mut enc = png::Encoder::new(&mut png_bytes, w as u32, h as u32);
             enc.set_color(png::ColorType::Rgb);
             let mut writer = enc.write_header().unwrap();
-            writer
-                .write_chunk(png::chunk::ChunkType(*b"eXIf"), &tiff_orientation(8))
-                .unwrap();
+            writer.write_chunk(png::chunk::ChunkType(*b"eXIf"), &tiff_orientation(8)).unwrap();
             writer.write_image_data(&pixels).unwrap();
         }
         let img = decode(&png_bytes, &DecodeOptions::default()).unwrap();
@@ -619,9 +574,7 @@ mod tests {
     fn ycck_jpeg_decodes_to_rgb() {
         // TurboJPEG writes CMYK input as YCCK with an Adobe marker (transform 2).
         let (w, h) = (32usize, 16usize);
-        let cmyk: Vec<u8> = (0..w * h)
-            .flat_map(|i| [255, 255 - (i % w * 8) as u8, 255, 255])
-            .collect();
+        let cmyk: Vec<u8> = (0..w * h).flat_map(|i| [255, 255 - (i % w * 8) as u8, 255, 255]).collect();
         let image = turbojpeg::Image {
             pixels: cmyk.as_slice(),
             width: w,
@@ -629,9 +582,7 @@ mod tests {
             height: h,
             format: turbojpeg::PixelFormat::CMYK,
         };
-        let jpeg = turbojpeg::compress(image, 95, turbojpeg::Subsamp::None)
-            .unwrap()
-            .to_vec();
+        let jpeg = turbojpeg::compress(image, 95, turbojpeg::Subsamp::None).unwrap().to_vec();
         let header = read_header(&jpeg, &DecodeOptions::default()).unwrap();
         assert!(header.cmyk);
         let img = decode(&jpeg, &DecodeOptions::default()).unwrap();
@@ -661,9 +612,7 @@ mod tests {
     fn arithmetic_coded_jpeg_decodes_like_its_huffman_twin() {
         // Arithmetic coding changes only the entropy coding, so the pixels must be identical.
         let (w, h) = (40usize, 24usize);
-        let pixels: Vec<u8> = (0..w * h)
-            .flat_map(|i| [(i % w * 6) as u8, (i / w * 10) as u8, 77])
-            .collect();
+        let pixels: Vec<u8> = (0..w * h).flat_map(|i| [(i % w * 6) as u8, (i / w * 10) as u8, 77]).collect();
         let encode = |arithmetic: bool| {
             let mut c = turbojpeg::Compressor::new().unwrap();
             c.set_quality(85).unwrap();
@@ -680,10 +629,7 @@ mod tests {
         };
         let (huffman, arithmetic) = (encode(false), encode(true));
         assert_ne!(huffman, arithmetic);
-        assert!(
-            arithmetic.windows(2).any(|m| m == [0xFF, 0xC9]),
-            "expected an SOF9 marker"
-        );
+        assert!(arithmetic.windows(2).any(|m| m == [0xFF, 0xC9]), "expected an SOF9 marker");
         let opts = DecodeOptions::default();
         assert_eq!(decode(&arithmetic, &opts).unwrap(), decode(&huffman, &opts).unwrap());
     }

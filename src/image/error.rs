@@ -10,12 +10,7 @@ pub enum ImageError {
     #[error("not a JPEG or PNG image (first bytes {0})")]
     UnknownFormat(String),
     #[error("image of {width}x{height} = {pixels} pixels exceeds the limit of {limit} pixels")]
-    TooLarge {
-        width: u64,
-        height: u64,
-        pixels: u64,
-        limit: u64,
-    },
+    TooLarge { width: u64, height: u64, pixels: u64, limit: u64 },
     #[error("image has zero width or height ({width}x{height})")]
     ZeroSize { width: u64, height: u64 },
     #[error("corrupt or truncated JPEG: {0}")]

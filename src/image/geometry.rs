@@ -101,12 +101,7 @@ pub fn sample_resized_crop(
             // height - h + 1 and width - w + 1 are >= 1 and cannot overflow (h <= height).
             let top = rng.below((height - h) as u64 + 1) as usize;
             let left = rng.below((width - w) as u64 + 1) as usize;
-            return CropBox {
-                top,
-                left,
-                height: h,
-                width: w,
-            };
+            return CropBox { top, left, height: h, width: w };
         }
     }
     centre_fallback(width, height, ratio)
@@ -123,12 +118,7 @@ fn centre_fallback(width: usize, height: usize, ratio: (f64, f64)) -> CropBox {
     } else {
         (width, height)
     };
-    CropBox {
-        top: (height - h) / 2,
-        left: (width - w) / 2,
-        height: h,
-        width: w,
-    }
+    CropBox { top: (height - h) / 2, left: (width - w) / 2, height: h, width: w }
 }
 
 /// Mirrors an HWC RGB u8 image left to right in place.
@@ -192,37 +182,13 @@ mod tests {
         // A 1000x10 strip cannot hold a crop with ratio in [3/4, 4/3] and area >= 50%:
         // every attempt fails and the centre crop with ratio 4/3 comes back.
         let b = sample_resized_crop(1000, 10, (0.5, 1.0), RATIO, &mut Rng::keyed(0, &[]));
-        assert_eq!(
-            b,
-            CropBox {
-                top: 0,
-                left: (1000 - 13) / 2,
-                height: 10,
-                width: 13
-            }
-        );
+        assert_eq!(b, CropBox { top: 0, left: (1000 - 13) / 2, height: 10, width: 13 });
         // Tall image: width kept, height = round(width / (3/4)).
         let b = sample_resized_crop(10, 1000, (0.5, 1.0), RATIO, &mut Rng::keyed(0, &[]));
-        assert_eq!(
-            b,
-            CropBox {
-                top: (1000 - 13) / 2,
-                left: 0,
-                height: 13,
-                width: 10
-            }
-        );
+        assert_eq!(b, CropBox { top: (1000 - 13) / 2, left: 0, height: 13, width: 10 });
         // Scale above what fits (area > image) with a square-ish image: the whole image.
         let b = sample_resized_crop(40, 30, (2.0, 3.0), RATIO, &mut Rng::keyed(0, &[]));
-        assert_eq!(
-            b,
-            CropBox {
-                top: 0,
-                left: 0,
-                height: 30,
-                width: 40
-            }
-        );
+        assert_eq!(b, CropBox { top: 0, left: 0, height: 30, width: 40 });
         // An empty image gives an empty box instead of a panic.
         let b = sample_resized_crop(0, 0, (0.08, 1.0), RATIO, &mut Rng::keyed(0, &[]));
         assert_eq!((b.width, b.height), (0, 0));
@@ -249,32 +215,11 @@ mod tests {
 
     #[test]
     fn check_inside_reports_the_box_and_image() {
-        let err = CropBox {
-            top: 10,
-            left: 400,
-            height: 300,
-            width: 300,
-        }
-        .check_inside(640, 480);
-        assert_eq!(
-            err.unwrap_err().to_string(),
-            "invalid geometry: crop 300x300 at (400,10) exceeds 640x480 image"
-        );
-        let huge = CropBox {
-            top: 0,
-            left: usize::MAX,
-            height: 1,
-            width: 2,
-        };
+        let err = CropBox { top: 10, left: 400, height: 300, width: 300 }.check_inside(640, 480);
+        assert_eq!(err.unwrap_err().to_string(), "invalid geometry: crop 300x300 at (400,10) exceeds 640x480 image");
+        let huge = CropBox { top: 0, left: usize::MAX, height: 1, width: 2 };
         assert!(huge.check_inside(10, 10).is_err());
-        assert!(CropBox {
-            top: 0,
-            left: 0,
-            height: 0,
-            width: 1
-        }
-        .check_inside(10, 10)
-        .is_err());
+        assert!(CropBox { top: 0, left: 0, height: 0, width: 1 }.check_inside(10, 10).is_err());
     }
 
     #[test]

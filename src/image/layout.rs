@@ -8,10 +8,7 @@ use super::{ImageError, Result};
 pub fn deinterleave_rgb(hwc: &[u8], r: &mut [u8], g: &mut [u8], b: &mut [u8]) -> Result<()> {
     let n = hwc.len() / 3;
     if !hwc.len().is_multiple_of(3) || r.len() != n || g.len() != n || b.len() != n {
-        return Err(ImageError::BufferSize {
-            expected: 3 * r.len().min(g.len()).min(b.len()),
-            got: hwc.len(),
-        });
+        return Err(ImageError::BufferSize { expected: 3 * r.len().min(g.len()).min(b.len()), got: hwc.len() });
     }
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
@@ -89,11 +86,7 @@ mod tests {
             let (mut r, mut g, mut b) = (vec![0; n], vec![0; n], vec![0; n]);
             deinterleave_rgb(&hwc, &mut r, &mut g, &mut b).unwrap();
             for i in 0..n {
-                assert_eq!(
-                    [r[i], g[i], b[i]],
-                    [hwc[3 * i], hwc[3 * i + 1], hwc[3 * i + 2]],
-                    "pixel {i} of {n}"
-                );
+                assert_eq!([r[i], g[i], b[i]], [hwc[3 * i], hwc[3 * i + 1], hwc[3 * i + 2]], "pixel {i} of {n}");
             }
         }
     }

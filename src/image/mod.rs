@@ -23,11 +23,7 @@ pub struct RgbImage {
 
 impl RgbImage {
     pub fn new(width: usize, height: usize) -> Self {
-        RgbImage {
-            width,
-            height,
-            data: vec![0; width * height * 3],
-        }
+        RgbImage { width, height, data: vec![0; width * height * 3] }
     }
 
     pub fn from_vec(width: usize, height: usize, data: Vec<u8>) -> Result<Self> {
@@ -36,10 +32,7 @@ impl RgbImage {
             .and_then(|p| p.checked_mul(3))
             .ok_or_else(|| ImageError::Geometry(format!("image size {width}x{height} overflows")))?;
         if data.len() != expected {
-            return Err(ImageError::BufferSize {
-                expected,
-                got: data.len(),
-            });
+            return Err(ImageError::BufferSize { expected, got: data.len() });
         }
         Ok(RgbImage { width, height, data })
     }

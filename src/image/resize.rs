@@ -153,15 +153,15 @@ impl Coeffs {
 fn precompute(in_size: usize, in0: f32, in1: f32, out_size: usize, interp: Interpolation) -> Result<Coeffs> {
     // One copy per filter, so that the kernel is inlined into the loop.
     match interp {
-        Interpolation::Nearest => precompute_with(in_size, in0, in1, out_size, interp, |x| {
-            Interpolation::Nearest.filter(x)
-        }),
-        Interpolation::Bilinear => precompute_with(in_size, in0, in1, out_size, interp, |x| {
-            Interpolation::Bilinear.filter(x)
-        }),
-        Interpolation::Bicubic => precompute_with(in_size, in0, in1, out_size, interp, |x| {
-            Interpolation::Bicubic.filter(x)
-        }),
+        Interpolation::Nearest => {
+            precompute_with(in_size, in0, in1, out_size, interp, |x| Interpolation::Nearest.filter(x))
+        }
+        Interpolation::Bilinear => {
+            precompute_with(in_size, in0, in1, out_size, interp, |x| Interpolation::Bilinear.filter(x))
+        }
+        Interpolation::Bicubic => {
+            precompute_with(in_size, in0, in1, out_size, interp, |x| Interpolation::Bicubic.filter(x))
+        }
     }
 }
 
@@ -178,20 +178,10 @@ fn precompute_with(
     let scale = f64::from(in1 - in0) / out_size as f64;
     let filterscale = if scale < 1.0 { 1.0 } else { scale };
     let support = interp.support() * filterscale;
-    let too_big = || {
-        ImageError::Geometry(format!(
-            "resampling {in_size} pixels to {out_size} needs too many filter taps"
-        ))
-    };
-    let ksize = (support.ceil() as usize)
-        .checked_mul(2)
-        .and_then(|n| n.checked_add(4))
-        .ok_or_else(too_big)?
-        & !3;
-    let total = out_size
-        .checked_mul(ksize)
-        .filter(|&n| n <= (1 << 28))
-        .ok_or_else(too_big)?;
+    let too_big =
+        || ImageError::Geometry(format!("resampling {in_size} pixels to {out_size} needs too many filter taps"));
+    let ksize = (support.ceil() as usize).checked_mul(2).and_then(|n| n.checked_add(4)).ok_or_else(too_big)? & !3;
+    let total = out_size.checked_mul(ksize).filter(|&n| n <= (1 << 28)).ok_or_else(too_big)?;
 
     let mut start = Vec::with_capacity(out_size);
     let mut count = Vec::with_capacity(out_size);
@@ -213,15 +203,9 @@ fn precompute_with(
         for (kk, &w) in krow.iter_mut().zip(&weights[..n]) {
             let w = if ww != 0.0 { w / ww } else { w };
             let scaled = w * f64::from(1u32 << PRECISION_BITS);
-            *kk = if w < 0.0 {
-                (-0.5 + scaled) as i32
-            } else {
-                (0.5 + scaled) as i32
-            };
+            *kk = if w < 0.0 { (-0.5 + scaled) as i32 } else { (0.5 + scaled) as i32 };
             if i16::try_from(*kk).is_err() {
-                return Err(ImageError::Geometry(format!(
-                    "filter weight {w} is out of the 16-bit range"
-                )));
+                return Err(ImageError::Geometry(format!("filter weight {w} is out of the 16-bit range")));
             }
         }
         start.push(xmin);
@@ -335,11 +319,8 @@ fn horizontal_generic(rows: Rows<'_>, first: usize, c: &Coeffs, out: &mut [u8]) 
 #[inline(always)]
 fn vertical_generic(rows: Rows<'_>, first: usize, c: &Coeffs, out: &mut [u8]) -> Result<()> {
     let mut acc = vec![0i32; rows.len];
-    for (((out_row, &start), &n), ks) in out
-        .chunks_exact_mut(rows.len)
-        .zip(&c.start)
-        .zip(&c.count)
-        .zip(c.k.chunks_exact(c.ksize))
+    for (((out_row, &start), &n), ks) in
+        out.chunks_exact_mut(rows.len).zip(&c.start).zip(&c.count).zip(c.k.chunks_exact(c.ksize))
     {
         acc.fill(HALF);
         for (y, &k) in (start..start + n).zip(ks) {
@@ -401,9 +382,7 @@ mod avx2 {
             for group in row.chunks_exact(4).take(groups) {
                 let k = |i: usize| i16::try_from(group[i]).ok();
                 let (k0, k1, k2, k3) = (k(0)?, k(1)?, k(2)?, k(3)?);
-                table.push(_mm256_setr_epi16(
-                    k0, k1, k0, k1, k0, k1, k0, k1, k2, k3, k2, k3, k2, k3, k2, k3,
-                ));
+                table.push(_mm256_setr_epi16(k0, k1, k0, k1, k0, k1, k0, k1, k2, k3, k2, k3, k2, k3, k2, k3));
             }
         }
         Some(table)
@@ -437,12 +416,7 @@ mod avx2 {
         // The row buffer: pixels in_w.. must read as zeros; 0..in_w are rewritten per row.
         let wide = prefix(wide, wide_px * 4);
         wide.get_mut(in_w * 4..).unwrap_or_default().fill(0);
-        let k = Kernel {
-            table: &table,
-            start: &c.start,
-            wide,
-            groups,
-        };
+        let k = Kernel { table: &table, start: &c.start, wide, groups };
         match groups {
             1 => k.run::<1>(rows, first, out),
             2 => k.run::<2>(rows, first, out),
@@ -544,10 +518,7 @@ mod avx2 {
         #[target_feature(enable = "avx2")]
         unsafe fn two<const G: usize>(&self, xx: usize, half: __m256i) -> __m256i {
             let (a, b) = (self.pixel::<G>(xx), self.pixel::<G>(xx + 1));
-            let s = _mm256_add_epi32(
-                _mm256_permute2x128_si256::<0x20>(a, b),
-                _mm256_permute2x128_si256::<0x31>(a, b),
-            );
+            let s = _mm256_add_epi32(_mm256_permute2x128_si256::<0x20>(a, b), _mm256_permute2x128_si256::<0x31>(a, b));
             _mm256_srai_epi32::<{ PRECISION_BITS as i32 }>(_mm256_add_epi32(s, half))
         }
 
@@ -588,11 +559,8 @@ mod avx2 {
         let half = _mm256_set1_epi32(HALF);
         let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
         let weight = |k: i32| i16::try_from(k).map_err(|_| ImageError::Geometry("filter weight out of range".into()));
-        for (((out_row, &start), &n), ks) in out
-            .chunks_exact_mut(len)
-            .zip(&c.start)
-            .zip(&c.count)
-            .zip(c.k.chunks_exact(c.ksize))
+        for (((out_row, &start), &n), ks) in
+            out.chunks_exact_mut(len).zip(&c.start).zip(&c.count).zip(c.k.chunks_exact(c.ksize))
         {
             taps.clear();
             for y in start..start + n {
@@ -760,11 +728,7 @@ fn resample_box(
     // Pillow (`_resize`): an integer box of exactly the output size is a crop.
     if b[0].fract() == 0.0 && b[1].fract() == 0.0 && b[2] - b[0] == out_w as f32 && b[3] - b[1] == out_h as f32 {
         let x = b[0] as usize * 3;
-        let sub = Rows {
-            offset: rows.offset + x,
-            len: out_w * 3,
-            ..rows
-        };
+        let sub = Rows { offset: rows.offset + x, len: out_w * 3, ..rows };
         copy_rows(sub, b[1] as usize, out)?;
         if flip {
             hflip(out, out_w, out_h);
@@ -823,23 +787,13 @@ fn two_passes(
         let row_out = out_w * 3;
         let mid = prefix(&mut temp, (last - first) * row_out);
         horizontal(rows, first, &hc, mid, scratch).and_then(|()| {
-            let mid_rows = Rows {
-                data: mid,
-                stride: row_out,
-                offset: 0,
-                len: row_out,
-            };
+            let mid_rows = Rows { data: mid, stride: row_out, offset: 0, len: row_out };
             vertical(mid_rows, first, &vc, out)
         })
     } else {
         let mid = prefix(&mut temp, out_h * rows.len);
         vertical(rows, 0, &vc, mid).and_then(|()| {
-            let mid_rows = Rows {
-                data: mid,
-                stride: rows.len,
-                offset: 0,
-                len: rows.len,
-            };
+            let mid_rows = Rows { data: mid, stride: rows.len, offset: 0, len: rows.len };
             horizontal(mid_rows, 0, &hc, out, scratch)
         })
     };
@@ -875,10 +829,7 @@ fn check_buffers(src: &[u8], src_w: usize, src_h: usize, out: &[u8], out_w: usiz
         .filter(|&n| n <= isize::MAX as usize)
         .ok_or_else(|| ImageError::Geometry(format!("output size {out_w}x{out_h} overflows")))?;
     if out.len() != expected {
-        return Err(ImageError::BufferSize {
-            expected,
-            got: out.len(),
-        });
+        return Err(ImageError::BufferSize { expected, got: out.len() });
     }
     Ok(())
 }
@@ -940,23 +891,13 @@ pub fn resample_region_flip(
     // All four lie in [0, size], so the conversions are exact and in range.
     let (ox, oy) = (x0.floor() as usize, y0.floor() as usize);
     let (in_w, in_h) = (x1.ceil() as usize - ox, y1.ceil() as usize - oy);
-    let b = [
-        (x0 - ox as f64) as f32,
-        (y0 - oy as f64) as f32,
-        (x1 - ox as f64) as f32,
-        (y1 - oy as f64) as f32,
-    ];
+    let b = [(x0 - ox as f64) as f32, (y0 - oy as f64) as f32, (x1 - ox as f64) as f32, (y1 - oy as f64) as f32];
     if !(b[0] < b[2] && b[1] < b[3]) {
         return Err(ImageError::Geometry(format!(
             "region x {x0}..{x1}, y {y0}..{y1} is narrower than single precision resolves"
         )));
     }
-    let rows = Rows {
-        data: src,
-        stride: src_w * 3,
-        offset: (oy * src_w + ox) * 3,
-        len: in_w * 3,
-    };
+    let rows = Rows { data: src, stride: src_w * 3, offset: (oy * src_w + ox) * 3, len: in_w * 3 };
     resample_box(rows, in_h, b, out_w, out_h, interp, flip, out)
 }
 
@@ -979,12 +920,7 @@ pub fn resized_crop(
 ) -> Result<()> {
     check_buffers(src, src_w, src_h, out, out_w, out_h)?;
     crop.check_inside(src_w, src_h)?;
-    let rows = Rows {
-        data: src,
-        stride: src_w * 3,
-        offset: (crop.top * src_w + crop.left) * 3,
-        len: crop.width * 3,
-    };
+    let rows = Rows { data: src, stride: src_w * 3, offset: (crop.top * src_w + crop.left) * 3, len: crop.width * 3 };
     let b = [0.0, 0.0, crop.width as f32, crop.height as f32];
     resample_box(rows, crop.height, b, out_w, out_h, interp, false, out)
 }
@@ -1014,12 +950,7 @@ mod tests {
     fn identity_resize_of_an_integer_region_is_a_copy() {
         let (w, h) = (37, 29);
         let img = test_image(w, h);
-        let crop = CropBox {
-            top: 3,
-            left: 5,
-            height: 20,
-            width: 17,
-        };
+        let crop = CropBox { top: 3, left: 5, height: 20, width: 17 };
         let mut expected = Vec::new();
         for y in crop.top..crop.top + crop.height {
             expected.extend_from_slice(&img[(y * w + crop.left) * 3..(y * w + crop.left + crop.width) * 3]);
@@ -1064,10 +995,7 @@ mod tests {
                 let c = precompute(n_in, 0.0, n_in as f32, n_out, interp).unwrap();
                 for (ks, &n) in c.k.chunks_exact(c.ksize).zip(&c.count) {
                     let s: i64 = ks.iter().map(|&k| i64::from(k)).sum();
-                    assert!(
-                        (s - (1 << PRECISION_BITS)).abs() <= n as i64,
-                        "{interp} {n_in}->{n_out}: {s}"
-                    );
+                    assert!((s - (1 << PRECISION_BITS)).abs() <= n as i64, "{interp} {n_in}->{n_out}: {s}");
                     assert!(ks[n..].iter().all(|&k| k == 0));
                 }
             }
@@ -1078,12 +1006,7 @@ mod tests {
     fn region_and_crop_agree_on_integer_boxes() {
         let (w, h) = (120, 90);
         let img = test_image(w, h);
-        let crop = CropBox {
-            top: 11,
-            left: 23,
-            height: 70,
-            width: 83,
-        };
+        let crop = CropBox { top: 11, left: 23, height: 70, width: 83 };
         for interp in ALL {
             for &(ow, oh) in &[(32, 32), (96, 96), (200, 150)] {
                 let mut a = vec![0; ow * oh * 3];
@@ -1101,12 +1024,7 @@ mod tests {
         let (w, h) = (50, 40);
         let img = test_image(w, h);
         let mut other = img.clone();
-        let crop = CropBox {
-            top: 10,
-            left: 10,
-            height: 20,
-            width: 25,
-        };
+        let crop = CropBox { top: 10, left: 10, height: 20, width: 25 };
         for y in 0..h {
             for x in 0..w {
                 if !(10..30).contains(&y) || !(10..35).contains(&x) {
@@ -1129,99 +1047,20 @@ mod tests {
         let img = test_image(w, h);
         let mut out = vec![0; 10 * 10 * 3];
         let i = Interpolation::Bicubic;
-        let err = resized_crop(
-            &img,
-            w,
-            h,
-            CropBox {
-                top: 10,
-                left: 40,
-                height: 30,
-                width: 30,
-            },
-            10,
-            10,
-            i,
-            &mut out,
+        let err = resized_crop(&img, w, h, CropBox { top: 10, left: 40, height: 30, width: 30 }, 10, 10, i, &mut out);
+        assert_eq!(err.unwrap_err().to_string(), "invalid geometry: crop 30x30 at (40,10) exceeds 64x48 image");
+        assert!(
+            resized_crop(&img, w, h, CropBox { top: 0, left: 0, height: 0, width: 3 }, 10, 10, i, &mut out).is_err()
         );
-        assert_eq!(
-            err.unwrap_err().to_string(),
-            "invalid geometry: crop 30x30 at (40,10) exceeds 64x48 image"
-        );
-        assert!(resized_crop(
-            &img,
-            w,
-            h,
-            CropBox {
-                top: 0,
-                left: 0,
-                height: 0,
-                width: 3
-            },
-            10,
-            10,
-            i,
-            &mut out
-        )
-        .is_err());
-        assert!(resized_crop(
-            &img,
-            w,
-            h,
-            CropBox {
-                top: 0,
-                left: 0,
-                height: 5,
-                width: 3
-            },
-            0,
-            10,
-            i,
-            &mut out
-        )
-        .is_err());
-        assert!(resized_crop(
-            &img,
-            w,
-            h,
-            CropBox {
-                top: 0,
-                left: 0,
-                height: 5,
-                width: 3
-            },
-            10,
-            9,
-            i,
-            &mut out
-        )
-        .is_err());
-        assert!(resized_crop(
-            &img[1..],
-            w,
-            h,
-            CropBox {
-                top: 0,
-                left: 0,
-                height: 5,
-                width: 3
-            },
-            10,
-            10,
-            i,
-            &mut out
-        )
-        .is_err());
+        assert!(resized_crop(&img, w, h, CropBox { top: 0, left: 0, height: 5, width: 3 }, 0, 10, i, &mut out).is_err());
+        assert!(resized_crop(&img, w, h, CropBox { top: 0, left: 0, height: 5, width: 3 }, 10, 9, i, &mut out).is_err());
+        assert!(resized_crop(&img[1..], w, h, CropBox { top: 0, left: 0, height: 5, width: 3 }, 10, 10, i, &mut out)
+            .is_err());
         assert!(resized_crop(
             &img,
             usize::MAX,
             2,
-            CropBox {
-                top: 0,
-                left: 0,
-                height: 1,
-                width: 1
-            },
+            CropBox { top: 0, left: 0, height: 1, width: 1 },
             10,
             10,
             i,
@@ -1237,10 +1076,7 @@ mod tests {
             [0.0, 0.0, f64::INFINITY, 10.0],
             [10.3, 10.0, 10.3 + 1e-12, 11.0],
         ] {
-            assert!(
-                resample_region(&img, w, h, region, 10, 10, i, &mut out).is_err(),
-                "{region:?}"
-            );
+            assert!(resample_region(&img, w, h, region, 10, 10, i, &mut out).is_err(), "{region:?}");
         }
     }
 
@@ -1341,17 +1177,7 @@ mod tests {
         .join()
         .unwrap();
         let mut big = vec![0; 390 * 240 * 3];
-        resample_region(
-            &img,
-            w,
-            h,
-            [0.0, 0.0, 400.0, 250.0],
-            390,
-            240,
-            Interpolation::Bicubic,
-            &mut big,
-        )
-        .unwrap();
+        resample_region(&img, w, h, [0.0, 0.0, 400.0, 250.0], 390, 240, Interpolation::Bicubic, &mut big).unwrap();
         let mut out = vec![0; 61 * 45 * 3];
         resample_region(&img, w, h, region, 61, 45, Interpolation::Bicubic, &mut out).unwrap();
         assert_eq!(out, fresh);
@@ -1363,9 +1189,6 @@ mod tests {
             assert_eq!(name.parse::<Interpolation>().unwrap().name(), name);
         }
         let err = "lanczos".parse::<Interpolation>().unwrap_err().to_string();
-        assert!(
-            err.contains("'nearest', 'bilinear', 'bicubic'") && err.contains("'lanczos'"),
-            "{err}"
-        );
+        assert!(err.contains("'nearest', 'bilinear', 'bicubic'") && err.contains("'lanczos'"), "{err}");
     }
 }

@@ -36,17 +36,7 @@ pub fn render_crop(
         ((b.top + b.height) as f64 * img.scale_y).min(img.height as f64),
     ];
     // The flip is fused into the resampler (mirrored output order): same bytes, one pass fewer.
-    resample_region_flip(
-        img.data,
-        img.width,
-        img.height,
-        region,
-        out_w,
-        out_h,
-        group.interpolation,
-        p.flip,
-        crop,
-    )?;
+    resample_region_flip(img.data, img.width, img.height, region, out_w, out_h, group.interpolation, p.flip, crop)?;
     if p.jitter {
         for op in p.order {
             match op {
@@ -77,10 +67,7 @@ pub fn render_crop(
 /// The three channel planes of a CHW output slot for the HWC pixels `hwc`.
 fn chw_planes<'a, T>(hwc: &[u8], out: &'a mut [T]) -> Result<[&'a mut [T]; 3]> {
     if out.len() != hwc.len() {
-        return Err(ImageError::BufferSize {
-            expected: hwc.len(),
-            got: out.len(),
-        });
+        return Err(ImageError::BufferSize { expected: hwc.len(), got: out.len() });
     }
     let plane = hwc.len() / 3;
     let (r, rest) = out.split_at_mut(plane);
@@ -112,11 +99,8 @@ pub fn write_chw_f32(hwc: &[u8], lut: &[[f32; 256]; 3], out: &mut [f32]) -> Resu
     const BLOCK: usize = 1024;
     let [r, g, b] = chw_planes(hwc, out)?;
     let mut planes = [[0u8; BLOCK]; 3];
-    for (((px, r), g), b) in hwc
-        .chunks(3 * BLOCK)
-        .zip(r.chunks_mut(BLOCK))
-        .zip(g.chunks_mut(BLOCK))
-        .zip(b.chunks_mut(BLOCK))
+    for (((px, r), g), b) in
+        hwc.chunks(3 * BLOCK).zip(r.chunks_mut(BLOCK)).zip(g.chunks_mut(BLOCK)).zip(b.chunks_mut(BLOCK))
     {
         let n = px.len() / 3;
         let [pr, pg, pb] = &mut planes;

@@ -77,15 +77,8 @@ pub struct Sample {
 /// Why a sample could not be loaded, with the file it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SampleError {
-    Io {
-        path: String,
-        kind: std::io::ErrorKind,
-        message: String,
-    },
-    Image {
-        path: String,
-        error: ImageError,
-    },
+    Io { path: String, kind: std::io::ErrorKind, message: String },
+    Image { path: String, error: ImageError },
 }
 
 impl std::fmt::Display for SampleError {
@@ -162,10 +155,7 @@ impl Loader {
             return Err(LoaderError::Config("batch_size must be >= 1".into()));
         }
         if c.world_size == 0 || c.rank >= c.world_size {
-            return Err(LoaderError::Config(format!(
-                "rank {} is not in [0, world_size = {})",
-                c.rank, c.world_size
-            )));
+            return Err(LoaderError::Config(format!("rank {} is not in [0, world_size = {})", c.rank, c.world_size)));
         }
         if c.num_threads == 0 {
             return Err(LoaderError::Config("num_threads must be >= 1".into()));
@@ -176,12 +166,7 @@ impl Loader {
         if c.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return Err(LoaderError::Config(format!("std {:?} must be positive", c.std)));
         }
-        Ok(Loader {
-            samples: Arc::new(samples),
-            recipe: Arc::new(recipe),
-            config,
-            pool: Mutex::new(None),
-        })
+        Ok(Loader { samples: Arc::new(samples), recipe: Arc::new(recipe), config, pool: Mutex::new(None) })
     }
 
     pub fn config(&self) -> &LoaderConfig {
@@ -238,10 +223,7 @@ impl Loader {
 
     /// The rayon pool, rebuilt after a fork (a forked child has none of the parent's threads).
     fn pool(&self) -> Result<Arc<rayon::ThreadPool>, LoaderError> {
-        let mut slot = self
-            .pool
-            .lock()
-            .map_err(|_| LoaderError::Config("loader pool lock poisoned".into()))?;
+        let mut slot = self.pool.lock().map_err(|_| LoaderError::Config("loader pool lock poisoned".into()))?;
         let pid = std::process::id();
         if let Some((owner, pool)) = slot.as_ref() {
             if *owner == pid {
@@ -281,12 +263,7 @@ impl Loader {
                 }
             })
             .map_err(|e| LoaderError::Config(format!("cannot start the producer thread: {e}")))?;
-        Ok(EpochStream {
-            rx: Some(rx),
-            handle: Some(handle),
-            stop,
-            remaining,
-        })
+        Ok(EpochStream { rx: Some(rx), handle: Some(handle), stop, remaining })
     }
 
     /// Builds one batch (call inside the pool).
@@ -365,13 +342,7 @@ impl Loader {
         for attempt in 0..MAX_CONSECUTIVE_SKIPS.min(n) {
             let i = (index + attempt) % n;
             match self.render_sample(epoch, i, slots, scratch) {
-                Ok(params) => {
-                    return Ok(SampleOutcome {
-                        index: i,
-                        params,
-                        skipped,
-                    })
-                }
+                Ok(params) => return Ok(SampleOutcome { index: i, params, skipped }),
                 Err(e) if self.config.on_error == OnError::Skip => skipped.push(e),
                 Err(e) => return Err(LoaderError::Sample(e)),
             }
@@ -400,14 +371,8 @@ impl Loader {
         let image_err = |error| SampleError::Image { path: path(), error };
         let header = decode::read_header(&data, &self.config.decode).map_err(image_err)?;
         let (width, height) = header.size();
-        let params = self
-            .recipe
-            .sample_params(width, height, self.config.seed, epoch, index as u64);
-        let denom = if self.config.dct_scaling {
-            dct_denominator(&header, &params, &self.recipe)
-        } else {
-            1
-        };
+        let params = self.recipe.sample_params(width, height, self.config.seed, epoch, index as u64);
+        let denom = if self.config.dct_scaling { dct_denominator(&header, &params, &self.recipe) } else { 1 };
         let (dw, dh) = header.scaled_size(denom);
         scratch.decoded.resize(dw * dh * 3, 0);
         decode::decode_into(&data, &header, denom, &mut scratch.decoded).map_err(image_err)?;
@@ -430,9 +395,7 @@ impl Loader {
                     // SAFETY-free cast: align_to_mut only yields the aligned middle part.
                     let (head, floats, tail) = unsafe { slot.align_to_mut::<f32>() };
                     if !head.is_empty() || !tail.is_empty() {
-                        return Err(image_err(ImageError::Parameter(
-                            "float32 output buffer is not aligned".into(),
-                        )));
+                        return Err(image_err(ImageError::Parameter("float32 output buffer is not aligned".into())));
                     }
                     write_chw_f32(&scratch.crop, lut, floats)
                 }
@@ -532,9 +495,7 @@ impl<B: Send + 'static> EpochStream<B> {
             Err(RecvTimeoutError::Disconnected) => {
                 self.remaining = 0;
                 self.shutdown();
-                Next::Batch(Err(LoaderError::Config(
-                    "the loader's producer thread stopped unexpectedly".into(),
-                )))
+                Next::Batch(Err(LoaderError::Config("the loader's producer thread stopped unexpectedly".into())))
             }
         }
     }
@@ -581,22 +542,14 @@ mod tests {
             ratio: (0.75, 4.0 / 3.0),
             interpolation: Interpolation::Bicubic,
             flip_p: 0.5,
-            jitter: Jitter {
-                p: 0.8,
-                brightness: 0.4,
-                contrast: 0.4,
-                saturation: 0.2,
-                hue: 0.1,
-            },
+            jitter: Jitter { p: 0.8, brightness: 0.4, contrast: 0.4, saturation: 0.2, hue: 0.1 },
             grayscale_p: 0.2,
             blur_p: 0.5,
             blur_sigma: (0.1, 2.0),
             solarize_p: 0.2,
             solarize_threshold: 128,
         };
-        Recipe {
-            groups: vec![group(1, 32, (0.25, 1.0)), group(3, 16, (0.05, 0.25))],
-        }
+        Recipe { groups: vec![group(1, 32, (0.25, 1.0)), group(3, 16, (0.05, 0.25))] }
     }
 
     fn config(rank: usize, world_size: usize, drop_last: bool) -> LoaderConfig {
@@ -620,12 +573,7 @@ mod tests {
     }
 
     fn samples(n: usize) -> Vec<Sample> {
-        (0..n)
-            .map(|i| Sample {
-                path: PathBuf::from(format!("/nonexistent/{i}.jpg")),
-                label: i as i64,
-            })
-            .collect()
+        (0..n).map(|i| Sample { path: PathBuf::from(format!("/nonexistent/{i}.jpg")), label: i as i64 }).collect()
     }
 
     #[test]

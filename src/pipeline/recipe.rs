@@ -93,18 +93,14 @@ impl CropParams {
 
 fn check_range(name: &str, (lo, hi): (f64, f64), min: f64) -> Result<()> {
     if !(lo.is_finite() && hi.is_finite() && lo >= min && lo <= hi) {
-        return Err(ImageError::Parameter(format!(
-            "{name} range ({lo}, {hi}) must satisfy {min} <= lo <= hi"
-        )));
+        return Err(ImageError::Parameter(format!("{name} range ({lo}, {hi}) must satisfy {min} <= lo <= hi")));
     }
     Ok(())
 }
 
 fn check_prob(name: &str, p: f64) -> Result<()> {
     if !(0.0..=1.0).contains(&p) {
-        return Err(ImageError::Parameter(format!(
-            "{name} probability {p} is not in [0, 1]"
-        )));
+        return Err(ImageError::Parameter(format!("{name} probability {p} is not in [0, 1]")));
     }
     Ok(())
 }
@@ -119,10 +115,7 @@ impl CropGroup {
         }
         check_range("scale", self.scale, f64::MIN_POSITIVE)?;
         if self.scale.1 > 1.0 {
-            return Err(ImageError::Parameter(format!(
-                "scale upper bound {} exceeds 1",
-                self.scale.1
-            )));
+            return Err(ImageError::Parameter(format!("scale upper bound {} exceeds 1", self.scale.1)));
         }
         check_range("ratio", self.ratio, f64::MIN_POSITIVE)?;
         check_range("blur sigma", self.blur_sigma, 0.0)?;
@@ -139,20 +132,13 @@ impl CropGroup {
             return Err(ImageError::Parameter("blur sigma must be > 0".into()));
         }
         let j = &self.jitter;
-        for (name, v) in [
-            ("brightness", j.brightness),
-            ("contrast", j.contrast),
-            ("saturation", j.saturation),
-        ] {
+        for (name, v) in [("brightness", j.brightness), ("contrast", j.contrast), ("saturation", j.saturation)] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(ImageError::Parameter(format!("jitter {name} {v} must be >= 0")));
             }
         }
         if !(0.0..=0.5).contains(&j.hue) {
-            return Err(ImageError::Parameter(format!(
-                "jitter hue {} is not in [0, 0.5]",
-                j.hue
-            )));
+            return Err(ImageError::Parameter(format!("jitter hue {} is not in [0, 0.5]", j.hue)));
         }
         Ok(())
     }
@@ -189,19 +175,7 @@ impl CropGroup {
             0.0
         };
         let solarize = rng.bernoulli(self.solarize_p);
-        CropParams {
-            crop,
-            flip,
-            jitter,
-            brightness,
-            contrast,
-            saturation,
-            hue,
-            order,
-            grayscale,
-            blur_sigma,
-            solarize,
-        }
+        CropParams { crop, flip, jitter, brightness, contrast, saturation, hue, order, grayscale, blur_sigma, solarize }
     }
 }
 

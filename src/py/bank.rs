@@ -22,10 +22,7 @@ fn memory(state: State) -> Result<Memory, bank::BankError> {
 #[pyo3(signature = (size, dim, num_classes))]
 fn bank_empty(py: Python<'_>, size: i64, dim: i64, num_classes: i64) -> PyResult<Vec<PyObject>> {
     let m = released(py, || Memory::new(size, dim, num_classes, tch::Device::Cpu))?.map_err(bank_error)?;
-    [m.features, m.labels, m.sums, m.counts, m.position, m.pushes]
-        .into_iter()
-        .map(|t| to_py(py, t))
-        .collect()
+    [m.features, m.labels, m.sums, m.counts, m.position, m.pushes].into_iter().map(|t| to_py(py, t)).collect()
 }
 
 /// Pushes a batch into the memory held by `state` (updated in place).

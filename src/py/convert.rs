@@ -6,9 +6,8 @@ use tch::{Device, Kind, Tensor};
 
 /// A Rust tensor as a Python `torch.Tensor` (shares storage, no copy).
 pub fn to_py(py: Python<'_>, tensor: Tensor) -> PyResult<PyObject> {
-    let ptr = tensor
-        .pyobject_wrap()
-        .map_err(|e| PyRuntimeError::new_err(format!("cannot hand a tensor to Python: {e}")))?;
+    let ptr =
+        tensor.pyobject_wrap().map_err(|e| PyRuntimeError::new_err(format!("cannot hand a tensor to Python: {e}")))?;
     // SAFETY: pyobject_wrap returns a new reference to a torch.Tensor.
     Ok(unsafe { PyObject::from_owned_ptr(py, ptr as *mut pyo3::ffi::PyObject) })
 }

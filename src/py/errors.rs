@@ -54,13 +54,12 @@ where
     T: Send,
     F: FnOnce() -> T + Send,
 {
-    py.allow_threads(|| catch_unwind(AssertUnwindSafe(f)))
-        .map_err(|payload| {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            TrexError::new_err(format!("internal error in trex (please report it): {msg}"))
-        })
+    py.allow_threads(|| catch_unwind(AssertUnwindSafe(f))).map_err(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        TrexError::new_err(format!("internal error in trex (please report it): {msg}"))
+    })
 }

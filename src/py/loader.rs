@@ -105,10 +105,7 @@ impl PyCropGroup {
 
 fn sample_error(e: &SampleError) -> PyErr {
     match e {
-        SampleError::Io {
-            kind: std::io::ErrorKind::NotFound,
-            ..
-        } => PyFileNotFoundError::new_err(e.to_string()),
+        SampleError::Io { kind: std::io::ErrorKind::NotFound, .. } => PyFileNotFoundError::new_err(e.to_string()),
         SampleError::Io { .. } => PyOSError::new_err(e.to_string()),
         SampleError::Image { path, error } => image_error(error.clone(), Some(path)),
     }
@@ -208,39 +205,20 @@ impl PyLoader {
         pin_memory: bool,
     ) -> PyResult<Self> {
         if paths.len() != labels.len() {
-            return Err(PyValueError::new_err(format!(
-                "{} paths but {} labels",
-                paths.len(),
-                labels.len()
-            )));
+            return Err(PyValueError::new_err(format!("{} paths but {} labels", paths.len(), labels.len())));
         }
         let dtype = match dtype {
             "uint8" => OutDtype::U8,
             "float32" => OutDtype::F32,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "dtype must be 'uint8' or 'float32', got {other:?}"
-                )))
-            }
+            other => return Err(PyValueError::new_err(format!("dtype must be 'uint8' or 'float32', got {other:?}"))),
         };
         let on_error = match on_error {
             "raise" => OnError::Raise,
             "skip" => OnError::Skip,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "on_error must be 'raise' or 'skip', got {other:?}"
-                )))
-            }
+            other => return Err(PyValueError::new_err(format!("on_error must be 'raise' or 'skip', got {other:?}"))),
         };
-        let groups = groups
-            .into_iter()
-            .map(PyCropGroup::into_core)
-            .collect::<PyResult<Vec<_>>>()?;
-        let samples = paths
-            .into_iter()
-            .zip(labels)
-            .map(|(path, label)| Sample { path, label })
-            .collect();
+        let groups = groups.into_iter().map(PyCropGroup::into_core).collect::<PyResult<Vec<_>>>()?;
+        let samples = paths.into_iter().zip(labels).map(|(path, label)| Sample { path, label }).collect();
         let config = LoaderConfig {
             batch_size,
             seed,
@@ -252,20 +230,14 @@ impl PyLoader {
             prefetch,
             dtype,
             on_error,
-            decode: DecodeOptions {
-                max_pixels: max_pixels.unwrap_or(u64::MAX),
-            },
+            decode: DecodeOptions { max_pixels: max_pixels.unwrap_or(u64::MAX) },
             return_params,
             dct_scaling,
             mean,
             std,
         };
         let inner = Loader::new(samples, Recipe { groups }, config).map_err(loader_error)?;
-        Ok(PyLoader {
-            inner: Arc::new(inner),
-            pin_memory,
-            pool: Arc::new(Mutex::new(Vec::new())),
-        })
+        Ok(PyLoader { inner: Arc::new(inner), pin_memory, pool: Arc::new(Mutex::new(Vec::new())) })
     }
 
     fn __len__(&self) -> usize {
@@ -296,16 +268,11 @@ impl PyLoader {
                 (t.kind(), self.inner.config().dtype),
                 (Kind::Uint8, OutDtype::U8) | (Kind::Float, OutDtype::F32)
             )
-            && outputs
-                .iter()
-                .any(|&(h, w, _)| t.size().get(1..) == Some(&[3, h as i64, w as i64][..]));
+            && outputs.iter().any(|&(h, w, _)| t.size().get(1..) == Some(&[3, h as i64, w as i64][..]));
         if !fits {
             return Ok(false);
         }
-        let mut pool = self
-            .pool
-            .lock()
-            .map_err(|_| TrexError::new_err("loader buffer pool lock poisoned"))?;
+        let mut pool = self.pool.lock().map_err(|_| TrexError::new_err("loader buffer pool lock poisoned"))?;
         if pool.len() >= pool_capacity(self.inner.config().prefetch, outputs.len()) {
             return Ok(false);
         }
@@ -315,35 +282,19 @@ impl PyLoader {
 
     /// Tensors waiting in the pool.
     fn pooled(&self) -> PyResult<usize> {
-        Ok(self
-            .pool
-            .lock()
-            .map_err(|_| TrexError::new_err("loader buffer pool lock poisoned"))?
-            .len())
+        Ok(self.pool.lock().map_err(|_| TrexError::new_err("loader buffer pool lock poisoned"))?.len())
     }
 
     /// Starts producing `epoch` in the background.
     fn iter_epoch(&self, py: Python<'_>, epoch: u64) -> PyResult<PyEpochIter> {
         let loader = self.inner.clone();
-        let alloc = TorchAlloc {
-            pin: self.pin_memory,
-            pool: self.pool.clone(),
-        };
+        let alloc = TorchAlloc { pin: self.pin_memory, pool: self.pool.clone() };
         let stream = released(py, move || loader.stream(epoch, alloc))?.map_err(loader_error)?;
-        Ok(PyEpochIter {
-            stream: Mutex::new(Some(stream)),
-            num_crops: self.inner.recipe().num_crops(),
-        })
+        Ok(PyEpochIter { stream: Mutex::new(Some(stream)), num_crops: self.inner.recipe().num_crops() })
     }
 }
 
-type PyBatch = (
-    Vec<PyObject>,
-    PyObject,
-    PyObject,
-    Option<PyObject>,
-    Vec<(String, String)>,
-);
+type PyBatch = (Vec<PyObject>, PyObject, PyObject, Option<PyObject>, Vec<(String, String)>);
 
 #[pyclass(name = "EpochIter", module = "trex._trex", frozen)]
 pub struct PyEpochIter {
@@ -358,10 +309,7 @@ impl PyEpochIter {
     fn next_batch(&self, py: Python<'_>) -> PyResult<Option<PyBatch>> {
         loop {
             let step = released(py, || -> Result<Next<Tensor>, String> {
-                let mut guard = self
-                    .stream
-                    .lock()
-                    .map_err(|_| "loader stream lock poisoned".to_string())?;
+                let mut guard = self.stream.lock().map_err(|_| "loader stream lock poisoned".to_string())?;
                 Ok(match guard.as_mut() {
                     Some(stream) => stream.next_timeout(POLL),
                     None => Next::Done,
@@ -378,20 +326,14 @@ impl PyEpochIter {
 
     /// Batches not yet returned.
     fn remaining(&self) -> PyResult<usize> {
-        let guard = self
-            .stream
-            .lock()
-            .map_err(|_| TrexError::new_err("loader stream lock poisoned"))?;
+        let guard = self.stream.lock().map_err(|_| TrexError::new_err("loader stream lock poisoned"))?;
         Ok(guard.as_ref().map_or(0, |s| s.remaining()))
     }
 
     /// Stops the background producer and waits for it (at most one batch).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let stream = {
-            let mut guard = self
-                .stream
-                .lock()
-                .map_err(|_| TrexError::new_err("loader stream lock poisoned"))?;
+            let mut guard = self.stream.lock().map_err(|_| TrexError::new_err("loader stream lock poisoned"))?;
             guard.take()
         };
         released(py, move || drop(stream))
@@ -401,11 +343,7 @@ impl PyEpochIter {
 impl PyEpochIter {
     fn convert(&self, py: Python<'_>, batch: crate::pipeline::loader::Batch<Tensor>) -> PyResult<PyBatch> {
         let b = batch.labels.len() as i64;
-        let tensors = batch
-            .buffers
-            .into_iter()
-            .map(|t| to_py(py, t))
-            .collect::<PyResult<Vec<_>>>()?;
+        let tensors = batch.buffers.into_iter().map(|t| to_py(py, t)).collect::<PyResult<Vec<_>>>()?;
         let labels = to_py(py, Tensor::f_from_slice(&batch.labels).map_err(tch_error)?)?;
         let indices = to_py(py, Tensor::f_from_slice(&batch.indices).map_err(tch_error)?)?;
         let params = if batch.params.is_empty() {

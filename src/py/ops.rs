@@ -14,9 +14,7 @@ use crate::image::rng::Rng;
 use crate::image::{blur, color};
 
 fn options(max_pixels: Option<u64>) -> DecodeOptions {
-    DecodeOptions {
-        max_pixels: max_pixels.unwrap_or(u64::MAX),
-    }
+    DecodeOptions { max_pixels: max_pixels.unwrap_or(u64::MAX) }
 }
 
 fn decode_bytes(py: Python<'_>, data: &[u8], opts: DecodeOptions, name: Option<&str>) -> PyResult<PyObject> {
@@ -50,28 +48,17 @@ fn decode_image_file(py: Python<'_>, path: std::path::PathBuf, max_pixels: Optio
 
 /// A checked view of a uint8 [H, W, 3] contiguous CPU tensor: its storage, width and height.
 fn hwc_u8(img: &tch::Tensor) -> PyResult<(SendPtr<u8>, usize, usize)> {
-    let kind = img
-        .f_kind()
-        .map_err(|e| PyTypeError::new_err(format!("img: unsupported tensor dtype ({e})")))?;
+    let kind = img.f_kind().map_err(|e| PyTypeError::new_err(format!("img: unsupported tensor dtype ({e})")))?;
     if kind != Kind::Uint8 {
-        return Err(PyTypeError::new_err(format!(
-            "img must be a uint8 tensor, got dtype {kind:?}"
-        )));
+        return Err(PyTypeError::new_err(format!("img must be a uint8 tensor, got dtype {kind:?}")));
     }
     if img.device() != Device::Cpu {
-        return Err(PyValueError::new_err(format!(
-            "img must be on the CPU, got {:?}",
-            img.device()
-        )));
+        return Err(PyValueError::new_err(format!("img must be on the CPU, got {:?}", img.device())));
     }
     let shape = img.size();
     let (h, w) = match shape[..] {
         [h, w, 3] if h >= 0 && w >= 0 => (h as usize, w as usize),
-        _ => {
-            return Err(PyValueError::new_err(format!(
-                "img must have shape [H, W, 3], got {shape:?}"
-            )))
-        }
+        _ => return Err(PyValueError::new_err(format!("img must have shape [H, W, 3], got {shape:?}"))),
     };
     if !img.is_contiguous() {
         return Err(PyValueError::new_err("img must be contiguous (call .contiguous())"));
@@ -85,16 +72,10 @@ fn parse_interpolation(name: &str) -> PyResult<Interpolation> {
 
 /// An output size that is positive and small enough to allocate.
 fn out_size(out_h: i64, out_w: i64) -> PyResult<(usize, usize)> {
-    let fits = out_h > 0
-        && out_w > 0
-        && out_h
-            .checked_mul(out_w)
-            .and_then(|p| p.checked_mul(3))
-            .is_some_and(|n| n < 1 << 40);
+    let fits =
+        out_h > 0 && out_w > 0 && out_h.checked_mul(out_w).and_then(|p| p.checked_mul(3)).is_some_and(|n| n < 1 << 40);
     if !fits {
-        return Err(PyValueError::new_err(format!(
-            "output size (h, w) must be positive, got ({out_h}, {out_w})"
-        )));
+        return Err(PyValueError::new_err(format!("output size (h, w) must be positive, got ({out_h}, {out_w})")));
     }
     Ok((out_h as usize, out_w as usize))
 }
@@ -122,12 +103,7 @@ fn resized_crop(
             "crop {width}x{height} at ({left},{top}) must have top, left >= 0 and height, width > 0"
         )));
     }
-    let crop = CropBox {
-        top: top as usize,
-        left: left as usize,
-        height: height as usize,
-        width: width as usize,
-    };
+    let crop = CropBox { top: top as usize, left: left as usize, height: height as usize, width: width as usize };
     crop.check_inside(src_w, src_h).map_err(|e| image_error(e, None))?;
     let (out_h, out_w) = out_size(out_h, out_w)?;
     let (tensor, dst) = empty_u8(&[out_h as i64, out_w as i64, 3])?;
@@ -213,9 +189,7 @@ fn sample_resized_crops(
         }
         v
     })?;
-    let t = tch::Tensor::f_from_slice(&boxes)
-        .and_then(|t| t.f_reshape([n as i64, 4]))
-        .map_err(tch_error)?;
+    let t = tch::Tensor::f_from_slice(&boxes).and_then(|t| t.f_reshape([n as i64, 4])).map_err(tch_error)?;
     to_py(py, t)
 }
 
@@ -301,9 +275,7 @@ fn gaussian_blur(py: Python<'_>, img: PyTensor, sigma: f64, kernel_size: Option<
         let (w, h) = (w as usize, h as usize);
         blur::check_blur(w * h * 3, w, h, sigma, kernel_size).map_err(|e| image_error(e, None))?;
     }
-    map_image(py, &img, move |buf, w, h| {
-        blur::gaussian_blur(buf, w, h, sigma, kernel_size)
-    })
+    map_image(py, &img, move |buf, w, h| blur::gaussian_blur(buf, w, h, sigma, kernel_size))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
