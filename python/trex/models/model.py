@@ -19,6 +19,7 @@ from trex.models.presets import (
     TEMPERATURE,
     Recipe,
     recipe_hidden_layers,
+    resolve_projector_layers,
 )
 from trex.models.projector import init_linear
 
@@ -149,16 +150,9 @@ class TReX(nn.Module):
         super().__init__()
         if not isinstance(backbone, nn.Module):
             raise TypeError(f"backbone must be a torch.nn.Module, got {type(backbone).__name__}")
-        hidden_layers = recipe_hidden_layers(recipe)
-        if projector_layers is not None:
-            projector_layers = positive_int("projector_layers", projector_layers, allow_zero=True)
-            if hidden_layers is None and projector_layers > 0:
-                raise ValueError(f"recipe 'baseline' has a linear classifier and no projector; projector_layers="
-                                 f"{projector_layers} needs recipe 'trex' or 'trex-star'")
-            if hidden_layers is not None:
-                hidden_layers = projector_layers
+        baseline = recipe_hidden_layers(recipe) is None
         # Hidden blocks of the projector, 0 when there is none (baseline, or projector_layers=0).
-        self.projector_layers = hidden_layers or 0
+        self.projector_layers = resolve_projector_layers(recipe, projector_layers)
         self.recipe = recipe
         self.num_classes = positive_int("num_classes", num_classes)
         self.ema_momentum = unit_interval("ema_momentum", ema_momentum)
@@ -166,13 +160,13 @@ class TReX(nn.Module):
         self.backbone = backbone
         self.head: nn.Module
         self.ema: nn.ModuleDict | None = None
-        if hidden_layers is None:
+        if baseline:
             self.head = nn.Linear(self.feature_dim, self.num_classes)
             init_linear(self.head)
             return
         head = PrototypeHead(
-            self.feature_dim, self.num_classes, hidden_layers if hidden_layers > 0 else None, hidden_dim, out_dim,
-            memory_size, temperature,
+            self.feature_dim, self.num_classes, self.projector_layers or None, hidden_dim, out_dim, memory_size,
+            temperature,
         )
         self.head = head
         if head.memory is not None:

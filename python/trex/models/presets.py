@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from trex.models._checks import positive_int
+
 # Projector: L2-normalised input, hidden blocks of Linear(-> 2048) + BatchNorm1d + GELU, then a
 # bias-free Linear(2048 -> 256) bottleneck.
 PROJECTOR_HIDDEN_DIM = 2048
@@ -44,6 +46,24 @@ def recipe_hidden_layers(recipe: str) -> int | None:
     return RECIPE_HIDDEN_LAYERS[recipe]
 
 
+def resolve_projector_layers(recipe: str, override: int | None = None) -> int:
+    """The projector hidden blocks of a recipe's head: ``override`` when given, else the recipe's
+    (3 for ``"trex"``, 1 for ``"trex-star"``); 0 means no projector, always so for the baseline.
+
+    Raises:
+        ValueError: an unknown recipe, a negative ``override``, or a projector asked of the baseline.
+        TypeError: ``override`` is not an int.
+    """
+    default = recipe_hidden_layers(recipe)
+    if override is None:
+        return default or 0
+    override = positive_int("projector_layers", override, allow_zero=True)
+    if default is None and override > 0:
+        raise ValueError(f"recipe 'baseline' has a linear classifier and no projector; projector_layers="
+                         f"{override} needs recipe 'trex' or 'trex-star'")
+    return override if default is not None else 0
+
+
 __all__ = [
     "EMA_MOMENTUM",
     "INIT_STD",
@@ -55,4 +75,5 @@ __all__ = [
     "Recipe",
     "TEMPERATURE",
     "recipe_hidden_layers",
+    "resolve_projector_layers",
 ]

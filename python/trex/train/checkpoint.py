@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trex.models.presets import RECIPE_HIDDEN_LAYERS
+from trex.models.presets import resolve_projector_layers
 from trex.train.errors import TrainConfigError
 
 FORMAT = 1
@@ -99,14 +99,12 @@ def load_checkpoint(path: Path, *, recipe: str, arch: str, classes: list[str], c
     if cfg.get("recipe") != recipe:
         raise TrainConfigError(f"--resume {path}: the checkpoint was trained with recipe {cfg.get('recipe')!r}, "
                                f"this run uses {recipe!r}; pass --recipe {cfg.get('recipe')} or start a new run")
-    if crops is not None and (cfg.get("crops") or cfg.get("recipe")) != crops:
-        saved = cfg.get("crops") or cfg.get("recipe")
-        raise TrainConfigError(f"--resume {path}: the checkpoint was trained with crops {saved!r}, this run uses "
-                               f"{crops!r}; pass --crops {saved} or start a new run")
+    saved_crops = cfg.get("crops") or recipe  # older checkpoints: the recipe's crops
+    if crops is not None and saved_crops != crops:
+        raise TrainConfigError(f"--resume {path}: the checkpoint was trained with crops {saved_crops!r}, this run "
+                               f"uses {crops!r}; pass --crops {saved_crops} or start a new run")
     if projector_layers is not None:
-        saved_layers = cfg.get("projector_layers")
-        if saved_layers is None:
-            saved_layers = RECIPE_HIDDEN_LAYERS.get(cfg.get("recipe")) or 0
+        saved_layers = resolve_projector_layers(recipe, cfg.get("projector_layers"))
         if saved_layers != projector_layers:
             raise TrainConfigError(f"--resume {path}: the checkpoint's projector has {saved_layers} hidden layers, "
                                    f"this run's {projector_layers}; pass --projector-layers {saved_layers} or start "

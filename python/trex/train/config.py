@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trex.models.presets import RECIPE_HIDDEN_LAYERS
+from trex.models.presets import resolve_projector_layers
 from trex.train.backbones import ARCHS
 from trex.train.errors import TrainConfigError
 from trex.train.precision import AMP_CHOICES
@@ -106,9 +106,7 @@ class TrainConfig:
     def head_projector_layers(self) -> int:
         """Projector hidden blocks of the head: ``--projector-layers``, else the recipe's (3 for
         trex, 1 for trex-star); 0 means no projector (always so for the baseline)."""
-        if self.projector_layers is not None:
-            return self.projector_layers
-        return RECIPE_HIDDEN_LAYERS.get(self.recipe) or 0
+        return resolve_projector_layers(self.recipe, self.projector_layers)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
