@@ -130,15 +130,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_reference:
         results["reference"] = time_reference(_cycle(files, args.reference_images), recipe, args.threads,
                                               args.batch_size)
-    rows = [("decode only (trex.ops.decode_file)", results["decode_only"]),
-            ("trex MultiCropLoader", results["trex"])]
-    if "reference" in results:
-        rows.append(("torchvision + PIL + DataLoader", results["reference"]))
+    labels = {"decode_only": "decode only (trex.ops.decode_file)", "trex": "trex MultiCropLoader",
+              "reference": "torchvision + PIL + DataLoader"}
     print(f"\n{'pipeline':40s} {'images/s':>10s}   rounds (median reported)")
-    keys = {"decode only (trex.ops.decode_file)": "decode_only", "trex MultiCropLoader": "trex"}
-    for name, v in rows:
-        spread = " ".join(f"{r:.0f}" for r in rounds.get(keys.get(name, ""), []))
-        print(f"{name:40s} {v:10.1f}   {spread}")
+    for key, v in results.items():
+        spread = " ".join(f"{r:.0f}" for r in rounds.get(key, []))
+        print(f"{labels[key]:40s} {v:10.1f}   {spread}")
     ratios = {"trex / decode_only": results["trex"] / results["decode_only"]}
     if "reference" in results:
         ratios["trex / reference"] = results["trex"] / results["reference"]

@@ -91,7 +91,6 @@ class _Recycler:
                 self._inner.recycle(t)
             elif self._step - step < self._PATIENCE:
                 still.append((step, t))
-            del t
         self._watched = still
 
     def _unused(self, t: torch.Tensor) -> bool:
