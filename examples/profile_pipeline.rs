@@ -7,6 +7,9 @@ use _trex::image::color::{adjust_brightness, adjust_contrast, adjust_hue, adjust
 use _trex::image::decode::{decode_into, read_header, DecodeOptions};
 use _trex::image::resize::{resample_region_flip, Interpolation};
 use _trex::image::rng::Rng;
+#[path = "../benchmarks/rust/cpu_time.rs"]
+mod cpu_time;
+
 use _trex::pipeline::augment::write_chw_u8;
 use _trex::pipeline::recipe::{CropGroup, Jitter, Recipe};
 
@@ -118,18 +121,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The calling thread's CPU time (what it spent running, not waiting for a core).
-struct Clock(f64);
+/// A point in the calling thread's CPU time (what it spent running, not waiting for a core).
+struct Clock(u64);
 
 impl Clock {
     fn now() -> Clock {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: a valid timespec to write into; CLOCK_THREAD_CPUTIME_ID is always available on Linux.
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        Clock(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
+        Clock(cpu_time::thread_cpu_ns())
     }
 
+    /// Seconds of thread CPU time since `self`.
     fn elapsed(&self) -> f64 {
-        Clock::now().0 - self.0
+        Clock::now().0.saturating_sub(self.0) as f64 * 1e-9
     }
 }

@@ -28,55 +28,9 @@ fn photo() -> RgbImage {
     decode(&data, &DecodeOptions::default()).unwrap_or_else(|e| panic!("{PHOTO}: {e}"))
 }
 
-/// CPU time of the calling thread, in nanoseconds.
-struct ThreadCpuTime;
-
-#[repr(C)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
-
-extern "C" {
-    fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
-}
-
-/// Linux's CLOCK_THREAD_CPUTIME_ID.
-const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-
-fn thread_cpu_ns() -> u64 {
-    let mut t = Timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `t` is a valid, writable timespec (two 64-bit fields on 64-bit Linux).
-    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    if rc != 0 {
-        panic!("clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    }
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
-
-impl Measurement for ThreadCpuTime {
-    type Intermediate = u64;
-    type Value = u64;
-
-    fn start(&self) -> u64 {
-        thread_cpu_ns()
-    }
-    fn end(&self, start: u64) -> u64 {
-        thread_cpu_ns().saturating_sub(start)
-    }
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-    fn zero(&self) -> u64 {
-        0
-    }
-    fn to_f64(&self, v: &u64) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        &Nanoseconds
-    }
-}
+#[path = "cpu_time.rs"]
+mod cpu_time;
+use cpu_time::ThreadCpuTime;
 
 struct Nanoseconds;
 
@@ -183,7 +137,7 @@ fn bench_cpu(c: &mut Criterion<ThreadCpuTime>) {
 criterion_group!(wall, bench_wall);
 criterion_group! {
     name = cpu;
-    config = Criterion::default().with_measurement(ThreadCpuTime);
+    config = Criterion::default().with_measurement(ThreadCpuTime(&Nanoseconds));
     targets = bench_cpu
 }
 criterion_main!(wall, cpu);
