@@ -125,6 +125,14 @@ fn loader_error(e: LoaderError) -> PyErr {
 /// its pages, as much time as writing the crops into it.
 type Pool = Arc<Mutex<Vec<Tensor>>>;
 
+/// The torch element type of a batch tensor.
+fn tensor_kind(dtype: OutDtype) -> Kind {
+    match dtype {
+        OutDtype::U8 => Kind::Uint8,
+        OutDtype::F32 => Kind::Float,
+    }
+}
+
 /// Torch CPU tensors, taken from the pool when one of the same shape and type waits there,
 /// optionally pinned once filled.
 struct TorchAlloc {
@@ -136,10 +144,7 @@ impl Allocator for TorchAlloc {
     type Buf = Tensor;
 
     fn alloc(&self, shape: [usize; 4], dtype: OutDtype) -> Result<Tensor, String> {
-        let kind = match dtype {
-            OutDtype::U8 => Kind::Uint8,
-            OutDtype::F32 => Kind::Float,
-        };
+        let kind = tensor_kind(dtype);
         let shape = shape.map(|d| d as i64);
         if let Ok(mut pool) = self.pool.lock() {
             if let Some(i) = pool.iter().position(|t| t.kind() == kind && t.size() == shape) {
@@ -264,10 +269,7 @@ impl PyLoader {
             && t.device() == Device::Cpu
             && t.is_contiguous()
             && !t.requires_grad()
-            && matches!(
-                (t.kind(), self.inner.config().dtype),
-                (Kind::Uint8, OutDtype::U8) | (Kind::Float, OutDtype::F32)
-            )
+            && t.kind() == tensor_kind(self.inner.config().dtype)
             && outputs.iter().any(|&(h, w, _)| t.size().get(1..) == Some(&[3, h as i64, w as i64][..]));
         if !fits {
             return Ok(false);
