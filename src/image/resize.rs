@@ -131,8 +131,9 @@ struct Coeffs {
     /// Row length of `k`: the most taps any output pixel can have, rounded up to a multiple of
     /// 4 (the AVX2 kernel runs taps in fours).
     ksize: usize,
-    /// `out_size * ksize` coefficients, zero past each pixel's `count`.
-    k: Vec<i32>,
+    /// `out_size * ksize` coefficients, zero past each pixel's `count`; 16 bits each, so that the
+    /// AVX2 passes multiply-add them in pairs.
+    k: Vec<i16>,
 }
 
 impl Coeffs {
@@ -141,7 +142,7 @@ impl Coeffs {
     fn mirror(&mut self) {
         self.start.reverse();
         self.count.reverse();
-        let k: Vec<i32> = self.k.chunks_exact(self.ksize).rev().flatten().copied().collect();
+        let k: Vec<i16> = self.k.chunks_exact(self.ksize).rev().flatten().copied().collect();
         self.k = k;
     }
 }
@@ -185,7 +186,7 @@ fn precompute_with(
 
     let mut start = Vec::with_capacity(out_size);
     let mut count = Vec::with_capacity(out_size);
-    let mut k = vec![0i32; total];
+    let mut k = vec![0i16; total];
     let mut weights = vec![0f64; ksize];
     let ss = 1.0 / filterscale;
     for (xx, krow) in k.chunks_exact_mut(ksize).enumerate() {
@@ -203,10 +204,9 @@ fn precompute_with(
         for (kk, &w) in krow.iter_mut().zip(&weights[..n]) {
             let w = if ww != 0.0 { w / ww } else { w };
             let scaled = w * f64::from(1u32 << PRECISION_BITS);
-            *kk = if w < 0.0 { (-0.5 + scaled) as i32 } else { (0.5 + scaled) as i32 };
-            if i16::try_from(*kk).is_err() {
-                return Err(ImageError::Geometry(format!("filter weight {w} is out of the 16-bit range")));
-            }
+            let rounded = if w < 0.0 { (-0.5 + scaled) as i32 } else { (0.5 + scaled) as i32 };
+            *kk = i16::try_from(rounded)
+                .map_err(|_| ImageError::Geometry(format!("filter weight {w} is out of the 16-bit range")))?;
         }
         start.push(xmin);
         count.push(n);
@@ -304,7 +304,7 @@ fn horizontal_generic(rows: Rows<'_>, first: usize, c: &Coeffs, out: &mut [u8]) 
             let mut acc = [HALF; 4];
             for (p, &k) in px.chunks_exact(4).zip(ks) {
                 for (a, &v) in acc.iter_mut().zip(p) {
-                    *a = a.wrapping_add(v.wrapping_mul(k));
+                    *a = a.wrapping_add(v.wrapping_mul(i32::from(k)));
                 }
             }
             o[0] = clip8(acc[0]);
@@ -326,7 +326,7 @@ fn vertical_generic(rows: Rows<'_>, first: usize, c: &Coeffs, out: &mut [u8]) ->
         for (y, &k) in (start..start + n).zip(ks) {
             let src = rows.row(y - first)?;
             for (a, &p) in acc.iter_mut().zip(src) {
-                *a = a.wrapping_add(i32::from(p).wrapping_mul(k));
+                *a = a.wrapping_add(i32::from(p).wrapping_mul(i32::from(k)));
             }
         }
         for (o, &a) in out_row.iter_mut().zip(&acc) {
@@ -373,19 +373,18 @@ mod avx2 {
 
     /// The coefficients of `c` for `_mm256_madd_epi16`, per output pixel and group of 4 taps
     /// t..t + 4 (the first `groups` groups of each pixel), as [k(t), k(t+1)] x 4 then
-    /// [k(t+2), k(t+3)] x 4. None when a coefficient does not fit an i16 (`precompute` refuses
-    /// those already).
+    /// [k(t+2), k(t+3)] x 4.
     #[target_feature(enable = "avx2")]
-    fn coeff_table(c: &Coeffs, groups: usize) -> Option<Vec<__m256i>> {
+    fn coeff_table(c: &Coeffs, groups: usize) -> Vec<__m256i> {
         let mut table = Vec::with_capacity(c.start.len() * groups);
         for row in c.k.chunks_exact(c.ksize) {
             for group in row.chunks_exact(4).take(groups) {
-                let k = |i: usize| i16::try_from(group[i]).ok();
-                let (k0, k1, k2, k3) = (k(0)?, k(1)?, k(2)?, k(3)?);
-                table.push(_mm256_setr_epi16(k0, k1, k0, k1, k0, k1, k0, k1, k2, k3, k2, k3, k2, k3, k2, k3));
+                if let [k0, k1, k2, k3] = *group {
+                    table.push(_mm256_setr_epi16(k0, k1, k0, k1, k0, k1, k0, k1, k2, k3, k2, k3, k2, k3, k2, k3));
+                }
             }
         }
-        Some(table)
+        table
     }
 
     /// See `horizontal_generic`. Per output pixel and 4 taps: one load of 4 widened pixels, one
@@ -402,9 +401,7 @@ mod avx2 {
         // Every pixel runs the same number of groups of 4 taps, enough for the widest one
         // (coefficients past a pixel's own taps are zero).
         let groups = c.count.iter().copied().max().unwrap_or(0).div_ceil(4).max(1);
-        let Some(table) = coeff_table(c, groups) else {
-            return super::horizontal_generic(rows, first, c, out);
-        };
+        let table = coeff_table(c, groups);
         // Every output pixel reads the pixels start..start + 4 * groups of `wide` and the table
         // entries xx * groups..(xx + 1) * groups: check once that all of them exist.
         let in_w = rows.len / 3;
@@ -558,7 +555,6 @@ mod avx2 {
         let mut pairs: Vec<__m256i> = Vec::with_capacity(c.ksize.div_ceil(2));
         let half = _mm256_set1_epi32(HALF);
         let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-        let weight = |k: i32| i16::try_from(k).map_err(|_| ImageError::Geometry("filter weight out of range".into()));
         for (((out_row, &start), &n), ks) in
             out.chunks_exact_mut(len).zip(&c.start).zip(&c.count).zip(c.k.chunks_exact(c.ksize))
         {
@@ -573,8 +569,7 @@ mod avx2 {
             }
             pairs.clear();
             for pair in ks.get(..n).unwrap_or_default().chunks(2) {
-                let k0 = weight(pair[0])?;
-                let k1 = weight(pair.get(1).copied().unwrap_or(0))?;
+                let (k0, k1) = (pair[0], pair.get(1).copied().unwrap_or(0));
                 pairs.push(_mm256_set1_epi32((i32::from(k1) << 16) | i32::from(k0 as u16)));
             }
             for b in 0..blocks {
@@ -611,7 +606,7 @@ mod avx2 {
             for (x, o) in out_row.iter_mut().enumerate().skip(x0) {
                 let mut acc = HALF;
                 for (row, &k) in taps.iter().take(n).zip(ks) {
-                    acc = acc.wrapping_add(i32::from(row.get(x).copied().unwrap_or(0)).wrapping_mul(k));
+                    acc = acc.wrapping_add(i32::from(row.get(x).copied().unwrap_or(0)).wrapping_mul(i32::from(k)));
                 }
                 *o = super::clip8(acc);
             }
@@ -968,7 +963,7 @@ mod tests {
         for (xx, ks) in c.k.chunks_exact(c.ksize).enumerate() {
             let centre = xx - c.start[xx];
             for (i, &k) in ks.iter().enumerate() {
-                assert_eq!(k, if i == centre { 1 << PRECISION_BITS } else { 0 });
+                assert_eq!(i32::from(k), if i == centre { 1 << PRECISION_BITS } else { 0 });
             }
         }
     }
