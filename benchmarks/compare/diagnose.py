@@ -16,9 +16,9 @@ import sys
 from trex.cli.main import main
 from trex.compare import VARIANTS, Variant
 
-MEMORY_ONLY = {"recipe": "trex", "crops": "baseline", "projector_layers": 0}
+MEMORY_ONLY = VARIANTS["baseline+memory"].settings  # one crop, no projector, memory prototypes
 DIAGNOSTICS = (
-    Variant("baseline+memory", VARIANTS["baseline+memory"].label, MEMORY_ONLY),
+    VARIANTS["baseline+memory"],
     Variant("memory-256", "baseline+memory, memory 256 (default 1024)", {**MEMORY_ONLY, "memory_size": 256}),
     Variant("memory-4096", "baseline+memory, memory 4096", {**MEMORY_ONLY, "memory_size": 4096}),
     Variant("memory-t0.05", "baseline+memory, temperature 0.05 (default 0.1)", {**MEMORY_ONLY, "temperature": 0.05}),
@@ -26,7 +26,7 @@ DIAGNOSTICS = (
     Variant("memory-t0.02", "baseline+memory, temperature 0.02", {**MEMORY_ONLY, "temperature": 0.02}),
     Variant("memory-ema0", "baseline+memory, memory fed by the model itself (EMA 0, default 0.9)",
             {**MEMORY_ONLY, "ema_momentum": 0.0}),
-    Variant("baseline", VARIANTS["baseline"].label, VARIANTS["baseline"].settings),
+    VARIANTS["baseline"],
     Variant("baseline-12ep", "baseline, 12 epochs (default 4)", {"recipe": "baseline", "epochs": 12}),
     Variant("memory-12ep", "baseline+memory, 12 epochs", {**MEMORY_ONLY, "epochs": 12}),
     Variant("trex-t0.05", "t-ReX, temperature 0.05 (default 0.1)", {"recipe": "trex", "temperature": 0.05}),
