@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import simplejpeg
 import torch
 from PIL import Image, ImageOps
 
@@ -189,6 +188,8 @@ def test_cmyk_jpeg_without_adobe_marker_matches_pillow(photo: Image.Image) -> No
 def test_ycck_jpeg_matches_pillow(photo: Image.Image) -> None:
     # libjpeg-turbo (via simplejpeg) stores CMYK input as YCCK: Adobe marker, transform 2. The
     # input is given inverted, as Photoshop stores CMYK (and as Pillow and trex read it).
+    import simplejpeg  # a test dependency; imported here so that `pytest -m cuda` collects without it
+
     cmyk = np.ascontiguousarray(255 - np.asarray(photo.convert("CMYK")))
     data = simplejpeg.encode_jpeg(cmyk, quality=92, colorspace="CMYK", colorsubsampling="420")
     adobe = [data[s:e] for m, s, e in jpeg_segments(data) if m == 0xEE]

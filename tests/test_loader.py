@@ -118,6 +118,18 @@ def test_float32_output_equals_normalize_on_uint8(photo_folder: Path) -> None:
     torch.testing.assert_close(f32[0].groups[0], ref, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.cuda
+def test_normalize_on_cuda_is_bit_identical_to_the_cpu() -> None:
+    # every value in every channel; the CPU result equals the loader's float32 output (above)
+    if not torch.cuda.is_available():
+        pytest.fail("needs a CUDA device (run by scripts/gpu-check)")
+    values = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).expand(2, 3, 16, 16).contiguous()
+    for dtype in (torch.float32, torch.bfloat16):
+        on_gpu = trex.normalize(values.cuda(), dtype=dtype)
+        assert on_gpu.is_cuda and on_gpu.dtype == dtype
+        assert torch.equal(on_gpu.cpu(), trex.normalize(values, dtype=dtype))
+
+
 def test_returned_params_reproduce_every_crop_with_single_ops(photo_folder: Path) -> None:
     ld = loader(photo_folder, batch_size=6, return_params=True, dct_scaling=False, seed=11)
     b = next(iter(ld))
@@ -367,6 +379,32 @@ def test_dropped_batches_are_recycled_without_changing_the_data(photo_folder: Pa
     assert len(set(pointers)) < len(pointers), "no batch memory was reused"
     assert ld._inner.pooled() > 0
     assert same(copies, kept)
+
+
+@pytest.mark.cuda
+def test_pinned_batches_are_filled_in_place_and_never_overwritten_while_copied(photo_folder: Path) -> None:
+    """With pin_memory, every batch is pinned; once the first ones are dropped the loader writes
+    into fresh pinned tensors handed over by the recycler (no pinning copy), and the data that
+    reaches the GPU through non-blocking copies equals an unpinned loader's."""
+    if not torch.cuda.is_available():
+        pytest.fail("needs a CUDA device (run by scripts/gpu-check)")
+    plain = loader(photo_folder, batch_size=2, shuffle=False)
+    expected = [batches(plain) for _ in range(3)]  # epochs 0, 1, 2
+    ld = loader(photo_folder, batch_size=2, shuffle=False, pin_memory=True)
+    on_gpu, pooled = [], []
+    for epoch in range(3):
+        for b in ld:
+            assert all(g.is_pinned() for g in b.groups)
+            on_gpu.append((epoch, [g.to("cuda", non_blocking=True) for g in b.groups]))
+            pooled.append(ld._inner.pooled())
+            del b
+    torch.cuda.synchronize()
+    assert max(pooled) > 0, "no fresh pinned tensor reached the loader"
+    assert len(on_gpu) == sum(map(len, expected))
+    n = len(expected[0])
+    for i, (epoch, groups) in enumerate(on_gpu):
+        want = expected[epoch][i - epoch * n].groups
+        assert all(torch.equal(g.cpu(), w) for g, w in zip(groups, want)), f"batch {i} differs"
 
 
 def test_batches_views_and_arrays_still_held_are_never_written_again(photo_folder: Path) -> None:

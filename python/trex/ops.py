@@ -80,8 +80,9 @@ def normalize(
 ) -> torch.Tensor:
     """uint8 images to normalised floats, on the images' own device (run it on the GPU).
 
-    Computes ``(x / 255 - mean) / std`` in float32 in that order, exactly as the loader's
-    ``dtype="float32"`` output does on the CPU, then casts to ``dtype``.
+    Computes ``(x / 255 - mean) / std`` in float32 in that order, with true divisions on every
+    device, so the result is bit-identical to the loader's ``dtype="float32"`` output on the CPU
+    (on a GPU too); then casts to ``dtype``.
 
     Args:
         images: uint8 [..., 3, H, W] (values 0-255), any device.
@@ -97,7 +98,10 @@ def normalize(
         raise ValueError(f"normalize expects [..., 3, H, W] images, got shape {tuple(images.shape)}")
     m = torch.tensor(mean, dtype=torch.float32, device=images.device).view(3, 1, 1)
     s = torch.tensor(std, dtype=torch.float32, device=images.device).view(3, 1, 1)
-    out = images.to(torch.float32).div_(255.0).sub_(m).div_(s)
+    # 255 as a tensor on the device, not a Python number: CUDA's division by a scalar multiplies
+    # by its reciprocal, which differs from x / 255 in the last bit for some x.
+    full_scale = torch.tensor(255.0, dtype=torch.float32, device=images.device)
+    out = images.to(torch.float32).div_(full_scale).sub_(m).div_(s)
     return out if dtype == torch.float32 else out.to(dtype)
 
 

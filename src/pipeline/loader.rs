@@ -107,12 +107,8 @@ pub trait Allocator: Send + Sync + 'static {
     type Buf: Send + 'static;
     /// A buffer for `shape` = [crops * batch, 3, H, W] elements of `dtype`.
     fn alloc(&self, shape: [usize; 4], dtype: OutDtype) -> Result<Self::Buf, String>;
-    /// The buffer's bytes, valid until the buffer is finished or dropped.
+    /// The buffer's bytes, valid until the buffer is dropped.
     fn bytes<'a>(&self, buf: &'a mut Self::Buf) -> &'a mut [u8];
-    /// Called once the buffer is filled (pinning happens here).
-    fn finish(&self, buf: Self::Buf) -> Result<Self::Buf, String> {
-        Ok(buf)
-    }
 }
 
 /// Plain heap buffers, for tests and benchmarks.
@@ -322,9 +318,7 @@ impl Loader {
                 }
             }
         }
-        for buf in buffers {
-            batch.buffers.push(alloc.finish(buf).map_err(LoaderError::Alloc)?);
-        }
+        batch.buffers = buffers;
         Ok(batch)
     }
 

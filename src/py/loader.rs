@@ -151,21 +151,21 @@ impl Allocator for TorchAlloc {
                 return Ok(pool.swap_remove(i));
             }
         }
-        Tensor::f_empty(shape, (kind, Device::Cpu)).map_err(|e| e.to_string())
+        let fresh = Tensor::f_empty(shape, (kind, Device::Cpu)).map_err(|e| e.to_string())?;
+        if self.pin {
+            // Only until Python hands pinned tensors back (see `recycle`): `_pin_memory` copies
+            // into a block of torch's caching host allocator. (Not `pin_memory`, whose device
+            // argument, always passed by tch, is deprecated and warns on every call.)
+            fresh.f_internal_pin_memory(Device::Cuda(0)).map_err(|e| e.to_string())
+        } else {
+            Ok(fresh)
+        }
     }
 
     fn bytes<'a>(&self, buf: &'a mut Tensor) -> &'a mut [u8] {
         let n = buf.numel() * buf.kind().elt_size_in_bytes();
         // SAFETY: a fresh contiguous CPU tensor owned by `buf`, borrowed mutably for 'a.
         unsafe { std::slice::from_raw_parts_mut(buf.data_ptr() as *mut u8, n) }
-    }
-
-    fn finish(&self, buf: Tensor) -> Result<Tensor, String> {
-        if self.pin {
-            buf.f_pin_memory(Device::Cuda(0)).map_err(|e| e.to_string())
-        } else {
-            Ok(buf)
-        }
     }
 }
 
@@ -259,14 +259,15 @@ impl PyLoader {
         self.inner.recipe().outputs()
     }
 
-    /// Takes back a batch tensor this loader produced, for a later batch to be written into.
-    /// The caller guarantees that nothing else refers to its memory. Returns whether it was kept
-    /// (not when pinned, of another type or shape, or when the pool is full).
+    /// Takes a tensor for a later batch to be written into: one this loader produced, or, with
+    /// `pin_memory`, a fresh pinned one. The caller guarantees that nothing else refers to its
+    /// memory, and that it is pinned when `pin_memory` is set (a pinned batch itself never comes
+    /// back: an asynchronous copy from it may still be running). Returns whether it was kept (not
+    /// when of another type or shape, or when the pool is full).
     fn recycle(&self, tensor: PyTensor) -> PyResult<bool> {
         let t = tensor.0;
         let outputs = self.inner.recipe().outputs();
-        let fits = !self.pin_memory
-            && t.device() == Device::Cpu
+        let fits = t.device() == Device::Cpu
             && t.is_contiguous()
             && !t.requires_grad()
             && t.kind() == tensor_kind(self.inner.config().dtype)

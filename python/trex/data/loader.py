@@ -62,11 +62,13 @@ class _Recycler:
     A tensor goes back only when nothing but this object refers to it, neither its Python object
     (a NumPy array of it, a list, the ``Batch``) nor its memory (a view, such as the ``crops`` of
     a ``Batch``, or a tensor sharing its storage). Tensors still in use after a few batches are
-    forgotten: they stay the user's.
+    forgotten: they stay the user's. A pinned batch (``pin_memory=True``) never goes back itself,
+    since an asynchronous copy to the GPU may still be reading it: it is left to torch's caching
+    host allocator and a fresh pinned tensor from that allocator goes to the loader instead.
     """
 
     # References to a watched tensor's Python object when only the recycler holds it: the watch
-    # list's tuple, collect's loop variable, _unused's argument and getrefcount's own.
+    # list's tuple, _sweep's loop variable, _unused's argument and getrefcount's own.
     _OWN_OBJECT_REFS = 4
     # References to its storage then: the tensor itself and the storage object asked for.
     _OWN_STORAGE_REFS = 2
@@ -85,13 +87,28 @@ class _Recycler:
         self._step += 1
 
     def collect(self) -> None:
+        # Pinned tensors are let go inside _sweep (no reference to them survives it), so that
+        # torch's caching host allocator can hand their blocks out again below.
+        for shape, dtype in self._sweep():
+            self._inner.recycle(torch.empty(shape, dtype=dtype, pin_memory=True))
+
+    def _sweep(self) -> list[tuple[torch.Size, torch.dtype]]:
+        """Recycles the unused unpinned tensors; returns the shapes of the unused pinned ones."""
         still: list[tuple[int, torch.Tensor]] = []
+        released_pinned: list[tuple[torch.Size, torch.dtype]] = []
         for step, t in self._watched:
             if self._unused(t):
-                self._inner.recycle(t)
+                if t.is_pinned():
+                    # A copy to the GPU may still be reading it (non_blocking=True): it goes back
+                    # to torch's caching host allocator, which reuses a block only once the copies
+                    # recorded on it are done, and the loader gets a fresh pinned tensor instead.
+                    released_pinned.append((t.shape, t.dtype))
+                else:
+                    self._inner.recycle(t)
             elif self._step - step < self._PATIENCE:
                 still.append((step, t))
         self._watched = still
+        return released_pinned
 
     def _unused(self, t: torch.Tensor) -> bool:
         if sys.getrefcount(t) > self._OWN_OBJECT_REFS:
