@@ -142,6 +142,70 @@ fn round_u8(x: f32) -> u8 {
     clip_trunc_u8((x + MAGIC) - MAGIC)
 }
 
+/// Adds `w[0] (a[0][i] + b[0][i]) + ... + w[R-1] (a[R-1][i] + b[R-1][i])`, in that order, to
+/// `out[i]`, or, with `FIRST`, to `c0 * c[i]` (the centre tap) and stores it in `out[i]`. The taps
+/// are unrolled inside the loop over `i`, so an output stays in a register for `R` taps instead of
+/// being loaded and stored once per tap. Slices shorter than `out` leave it untouched.
+#[inline(always)]
+fn symmetric_taps<const R: usize, const FIRST: bool>(
+    out: &mut [f32],
+    (c0, c): (f32, &[f32]),
+    pairs: [(&[f32], &[f32]); R],
+    w: [f32; R],
+) {
+    let n = out.len();
+    if c.len() < n || pairs.iter().any(|(a, b)| a.len() < n || b.len() < n) {
+        return;
+    }
+    let a = pairs.map(|p| &p.0[..n]);
+    let b = pairs.map(|p| &p.1[..n]);
+    let c = &c[..n];
+    for (i, o) in out.iter_mut().enumerate() {
+        let mut sum = if FIRST { c0 * c[i] } else { *o };
+        for j in 0..R {
+            sum += w[j] * (a[j][i] + b[j][i]);
+        }
+        *o = sum;
+    }
+}
+
+/// `out[i] = w[0] c[i] + w[1] (a1[i] + b1[i]) + ... + w[r] (ar[i] + br[i])` summed in that order,
+/// with `(aj, bj) = pair(j)` the slices `j` taps before and after the centre `c`: the same floats
+/// as one pass per tap, computed [`symmetric_taps`] by up to 3 taps at a time (more taps per pass
+/// ran out of registers).
+#[inline(always)]
+fn taps_any<'a>(out: &mut [f32], c: &[f32], pair: impl Fn(usize) -> (&'a [f32], &'a [f32]), w: &[f32]) {
+    let Some((&c0, side)) = w.split_first() else {
+        return;
+    };
+    let mut done = 0;
+    let mut chunks = side.chunks(3);
+    macro_rules! pass {
+        ($first:literal, $chunk:expr) => {
+            match *$chunk {
+                [w1] => symmetric_taps::<1, $first>(out, (c0, c), [pair(done + 1)], [w1]),
+                [w1, w2] => symmetric_taps::<2, $first>(out, (c0, c), [pair(done + 1), pair(done + 2)], [w1, w2]),
+                [w1, w2, w3] => symmetric_taps::<3, $first>(
+                    out,
+                    (c0, c),
+                    [pair(done + 1), pair(done + 2), pair(done + 3)],
+                    [w1, w2, w3],
+                ),
+                _ => {}
+            }
+        };
+    }
+    match chunks.next() {
+        Some(chunk) => pass!(true, chunk),
+        None => symmetric_taps::<0, true>(out, (c0, c), [], []),
+    }
+    done += 3;
+    for chunk in chunks {
+        pass!(false, chunk);
+        done += 3;
+    }
+}
+
 /// The horizontal pass of one row: `src` (w RGB pixels) into `out` (w * 3 floats), through
 /// `padded` ((w + 2r) * 3 floats), with the symmetric kernel `kernel` (2r + 1 taps). Always
 /// inlined, so that it is part of the AVX2 build of [`blur_rows`].
@@ -168,22 +232,12 @@ fn filter_row(src: &[u8], padded: &mut [f32], out: &mut [f32], kernel: &[f32]) {
             }
         }
     }
-    let (Some(&w0), Some(centre)) = (kernel.get(r), padded.get(3 * r..3 * r + row)) else {
+    let (Some(w), Some(centre)) = (kernel.get(r..), padded.get(3 * r..3 * r + row)) else {
         return;
     };
-    for (o, &c) in out.iter_mut().zip(centre) {
-        *o = w0 * c;
-    }
-    for j in 1..=r {
-        let (Some(&wj), Some(a), Some(b)) =
-            (kernel.get(r + j), padded.get(3 * (r - j)..3 * (r - j) + row), padded.get(3 * (r + j)..3 * (r + j) + row))
-        else {
-            continue;
-        };
-        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-            *o += wj * (a + b);
-        }
-    }
+    let padded = &*padded;
+    let side = |j: usize| (padded.get(3 * (r - j)..).unwrap_or(&[]), padded.get(3 * (r + j)..).unwrap_or(&[]));
+    taps_any(out.get_mut(..row).unwrap_or_default(), centre, side, w);
 }
 
 simd_dispatch! {
@@ -197,10 +251,14 @@ fn blur_rows / blur_rows_baseline(buf: &mut [u8], w: usize, h: usize, kernel: &[
     // min(ks, h) rows, so a ring of that many slots (indexed row % slots) holds them all.
     let slots = ks.min(h).max(1);
     let need = slots * row + (w + 2 * r) * 3 + row;
-    scratch.clear();
-    scratch.resize(need, 0.0);
+    // Every float is written before it is read (ring rows are filtered before use, the padded row
+    // and the accumulator are filled whole), so the scratch is grown but never cleared.
+    if scratch.len() < need {
+        scratch.resize(need, 0.0);
+    }
     let (ring, rest) = scratch.split_at_mut(slots * row);
     let (padded, acc) = rest.split_at_mut((w + 2 * r) * 3);
+    let acc = acc.get_mut(..row).unwrap_or_default();
 
     let mut next = 0usize; // next source row to filter horizontally
     for y in 0..h {
@@ -217,30 +275,16 @@ fn blur_rows / blur_rows_baseline(buf: &mut [u8], w: usize, h: usize, kernel: &[
             }
             next += 1;
         }
-        let slot_of = |i: isize| reflect(i, h) % slots;
-        let (Some(&w0), Some(centre)) = (
-            kernel.get(r),
-            ring.get(slot_of(y as isize) * row..)
-                .and_then(|s| s.get(..row)),
-        ) else {
+        let ring = &*ring;
+        let ring_row = |i: isize| {
+            let slot = reflect(i, h) % slots;
+            ring.get(slot * row..(slot + 1) * row).unwrap_or(&[])
+        };
+        let (Some(w), centre) = (kernel.get(r..), ring_row(y as isize)) else {
             continue;
         };
-        for (a, &c) in acc.iter_mut().zip(centre) {
-            *a = w0 * c;
-        }
-        for j in 1..=r {
-            let (sa, sb) = (slot_of(y as isize - j as isize), slot_of((y + j) as isize));
-            let (Some(&wj), Some(ra), Some(rb)) = (
-                kernel.get(r + j),
-                ring.get(sa * row..(sa + 1) * row),
-                ring.get(sb * row..(sb + 1) * row),
-            ) else {
-                continue;
-            };
-            for ((a, &x), &z) in acc.iter_mut().zip(ra).zip(rb) {
-                *a += wj * (x + z);
-            }
-        }
+        let side = |j: usize| (ring_row(y as isize - j as isize), ring_row((y + j) as isize));
+        taps_any(acc, centre, side, w);
         if let Some(dst) = buf.get_mut(y * row..(y + 1) * row) {
             for (d, &a) in dst.iter_mut().zip(acc.iter()) {
                 *d = round_u8(a);
@@ -380,6 +424,14 @@ mod tests {
         gaussian_blur_with_scratch(&mut c, 96, 80, 1.5, None, &mut scratch).unwrap();
         assert_eq!(c, a);
         assert_eq!(scratch.capacity(), cap);
+        // A scratch longer than needed and full of garbage (it is never cleared) changes nothing.
+        let mut garbage = vec![f32::NAN; 100_000];
+        for sigma in [2.0, 0.7, 1.5] {
+            let (mut d, mut e) = (img.data.clone(), img.data.clone());
+            gaussian_blur_with_scratch(&mut d, 96, 80, sigma, None, &mut garbage).unwrap();
+            gaussian_blur(&mut e, 96, 80, sigma, None).unwrap();
+            assert_eq!(d, e, "sigma {sigma}");
+        }
     }
 
     #[test]
