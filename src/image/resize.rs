@@ -18,10 +18,13 @@
 //!
 //! Speed: with AVX2 (detected at run time) the horizontal pass multiplies 4 taps of a pixel at
 //! a time with `madd`, and the vertical pass two source rows at a time, 32 bytes per round,
-//! also with `madd`; without AVX2 plain loops compute the same integers. Coefficient tables are built once per call, buffers are reused per
+//! also with `madd`; without AVX2 plain loops compute the same integers. Coefficient tables are
+//! cached across calls and threads (keyed by everything they depend on), buffers are reused per
 //! thread, and [`resample_region_flip`] mirrors the output for free.
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use super::geometry::{hflip, CropBox};
 use super::{ImageError, Result};
@@ -34,7 +37,7 @@ const PRECISION_BITS: u32 = 14;
 const HALF: i32 = 1 << (PRECISION_BITS - 1);
 
 /// Resampling filter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Interpolation {
     /// Pillow's NEAREST: the source pixel under each output pixel's centre, no antialiasing.
     Nearest,
@@ -145,6 +148,69 @@ impl Coeffs {
         let k: Vec<i16> = self.k.chunks_exact(self.ksize).rev().flatten().copied().collect();
         self.k = k;
     }
+}
+
+/// Which pass a coefficient table is for: everything `precompute` reads, and the mirroring.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct CoeffKey {
+    in_size: usize,
+    in0: u32,
+    in1: u32,
+    out_size: usize,
+    interp: Interpolation,
+    mirrored: bool,
+}
+
+/// Coefficient tables already built, shared by all threads. A pass's table depends only on its
+/// [`CoeffKey`], and the integer crop boxes of a recipe repeat the same keys from image to image
+/// (a few hundred crop sides per output size), so that after the first images most passes find
+/// their table here instead of evaluating the filter for every tap again.
+#[derive(Default)]
+struct CoeffCache {
+    tables: HashMap<CoeffKey, Arc<Coeffs>>,
+    bytes: usize,
+}
+
+/// The cache is emptied when it would grow past this.
+const COEFF_CACHE_BYTES: usize = 16 << 20;
+
+static COEFF_CACHE: LazyLock<Mutex<CoeffCache>> = LazyLock::new(Mutex::default);
+
+impl Coeffs {
+    fn heap_bytes(&self) -> usize {
+        (self.start.len() + self.count.len()) * size_of::<usize>() + self.k.len() * size_of::<i16>()
+    }
+}
+
+/// [`precompute`]'s table (mirrored when asked), from the cache when it is there.
+fn coeffs(
+    in_size: usize,
+    in0: f32,
+    in1: f32,
+    out_size: usize,
+    interp: Interpolation,
+    mirrored: bool,
+) -> Result<Arc<Coeffs>> {
+    let key = CoeffKey { in_size, in0: in0.to_bits(), in1: in1.to_bits(), out_size, interp, mirrored };
+    // A poisoned lock (a panic elsewhere while holding it) only turns the cache off.
+    if let Some(hit) = COEFF_CACHE.lock().ok().and_then(|cache| cache.tables.get(&key).cloned()) {
+        return Ok(hit);
+    }
+    let mut table = precompute(in_size, in0, in1, out_size, interp)?;
+    if mirrored {
+        table.mirror();
+    }
+    let table = Arc::new(table);
+    if let Ok(mut cache) = COEFF_CACHE.lock() {
+        let size = table.heap_bytes();
+        if cache.bytes + size > COEFF_CACHE_BYTES {
+            *cache = CoeffCache::default();
+        }
+        if size <= COEFF_CACHE_BYTES && cache.tables.insert(key, table.clone()).is_none() {
+            cache.bytes += size;
+        }
+    }
+    Ok(table)
 }
 
 /// Pillow's `precompute_coeffs` followed by `normalize_coeffs_8bpc`.
@@ -756,23 +822,20 @@ fn two_passes(
     let need_h = out_w != in_w || b[0] != 0.0 || b[2] != out_w as f32;
     let need_v = out_h != in_h || b[1] != 0.0 || b[3] != out_h as f32;
     if !need_h {
-        let vc = precompute(in_h, b[1], b[3], out_h, interp)?;
+        let vc = coeffs(in_h, b[1], b[3], out_h, interp, false)?;
         vertical(rows, 0, &vc, out)?;
         if flip {
             hflip(out, out_w, out_h);
         }
         return Ok(());
     }
-    let mut hc = precompute(in_w, b[0], b[2], out_w, interp)?;
     // Flipping the output is free: the horizontal pass writes its pixels in mirrored order
     // (columns are independent in the vertical pass, so it may come first or second).
-    if flip {
-        hc.mirror();
-    }
+    let hc = coeffs(in_w, b[0], b[2], out_w, interp, flip)?;
     if !need_v {
         return horizontal(rows, 0, &hc, out, scratch);
     }
-    let vc = precompute(in_h, b[1], b[3], out_h, interp)?;
+    let vc = coeffs(in_h, b[1], b[3], out_h, interp, false)?;
     // The buffer between the passes is taken out of `scratch` while the passes borrow it.
     let mut temp = std::mem::take(&mut scratch.temp);
     let result = if horizontal_first(in_w, in_h, out_w, out_h) {
@@ -981,6 +1044,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn coefficient_tables_are_cached_by_everything_they_depend_on_and_bounded() {
+        use Interpolation::{Bicubic, Bilinear};
+        let same =
+            |a: &Coeffs, b: &Coeffs| a.start == b.start && a.count == b.count && a.ksize == b.ksize && a.k == b.k;
+        let a = coeffs(301, 0.0, 301.0, 96, Bicubic, false).unwrap();
+        assert!(Arc::ptr_eq(&a, &coeffs(301, 0.0, 301.0, 96, Bicubic, false).unwrap()));
+        assert!(same(&a, &precompute(301, 0.0, 301.0, 96, Bicubic).unwrap()));
+        let mut mirrored = precompute(301, 0.0, 301.0, 96, Bicubic).unwrap();
+        mirrored.mirror();
+        assert!(same(&coeffs(301, 0.0, 301.0, 96, Bicubic, true).unwrap(), &mirrored));
+        assert!(!same(&a, &mirrored));
+        for (n, x0, x1, out, interp) in [
+            (302, 0.0, 301.0, 96, Bicubic),
+            (301, 0.5, 301.0, 96, Bicubic),
+            (301, 0.0, 300.5, 96, Bicubic),
+            (301, 0.0, 301.0, 97, Bicubic),
+            (301, 0.0, 301.0, 96, Bilinear),
+        ] {
+            let c = coeffs(n, x0, x1, out, interp, false).unwrap();
+            assert!(!Arc::ptr_eq(&a, &c));
+            assert!(same(&c, &precompute(n, x0, x1, out, interp).unwrap()));
+        }
+        // Past its budget the cache starts again: its size stays bounded and its count exact.
+        for i in 0..200 {
+            coeffs(8192 + i, 0.0, (8192 + i) as f32, 4096, Bicubic, false).unwrap();
+        }
+        let cache = COEFF_CACHE.lock().unwrap();
+        assert!(cache.bytes <= COEFF_CACHE_BYTES);
+        assert_eq!(cache.bytes, cache.tables.values().map(|c| c.heap_bytes()).sum::<usize>());
     }
 
     #[test]
