@@ -411,11 +411,16 @@ simd_dispatch! {
     /// [`adjust_hue`] with the uint8 hue shift given directly.
     pub fn adjust_hue_shift / adjust_hue_shift_baseline(buf: &mut [u8], shift: u8) {
         let shift = i32::from(shift);
+        let (mut hs, mut ss, mut vs) = ([0i32; BLOCK], [0i32; BLOCK], [0f32; BLOCK]);
         for block in whole_pixels(buf).chunks_mut(3 * BLOCK) {
             let Planes { mut r, mut g, mut b } = Planes::load(block);
+            // Two loops rather than one: each keeps its values in registers (one loop spilled).
             for i in 0..BLOCK {
                 let (h, s, v) = rgb_to_hsv_lane(f32::from(r[i]), f32::from(g[i]), f32::from(b[i]));
-                let [nr, ng, nb] = hsv_to_rgb_lane((h + shift) & 255, s, v);
+                (hs[i], ss[i], vs[i]) = ((h + shift) & 255, s, v);
+            }
+            for i in 0..BLOCK {
+                let [nr, ng, nb] = hsv_to_rgb_lane(hs[i], ss[i], vs[i]);
                 (r[i], g[i], b[i]) = (nr as u8, ng as u8, nb as u8);
             }
             Planes { r, g, b }.store(block);
