@@ -331,7 +331,7 @@ fn fmin(a: f32, b: f32) -> f32 {
 /// `* (1.0 / 6.0)`, and the last products (`* 255.0`, formed in double by Pillow) are formed in
 /// f32. The tests check on all 2^24 colours that the result is bit-exact.
 #[inline(always)]
-fn rgb_to_hsv_lane(r: f32, g: f32, b: f32) -> (i32, i32, f32) {
+fn rgb_to_hsv_parts(r: f32, g: f32, b: f32) -> (f32, i32, f32) {
     let maxc = fmax(r, fmax(g, b));
     let minc = fmin(r, fmin(g, b));
     let cr = maxc - minc;
@@ -355,12 +355,26 @@ fn rgb_to_hsv_lane(r: f32, g: f32, b: f32) -> (i32, i32, f32) {
         (false, false, false) => (3.0, false),
     };
     let h: f32 = k + if negate { -q } else { q };
+    // A grey pixel's hue byte is 0: NaN becomes 0 in `hue_byte`.
+    let h = if grey { f32::NAN } else { h };
+    let us = i32::from(clip_trunc_u8(s * 255.0));
+    (h, us, maxc)
+}
+
+/// The hue byte of [`rgb_to_hsv_parts`]'s `h` (in sixths of the circle, NaN for grey): Pillow's
+/// `fmod(h / 6.0 + 1.0, 1.0) * 255`, truncated.
+#[inline(always)]
+fn hue_byte(h: f32) -> i32 {
     let x = f64::from(h) * (1.0 / 6.0) + 1.0;
     let x = if x >= 1.0 { x - 1.0 } else { x };
-    let uh = i32::from(clip_trunc_u8((x as f32) * 255.0));
-    let uh = if grey { 0 } else { uh };
-    let us = i32::from(clip_trunc_u8(s * 255.0));
-    (uh, us, maxc)
+    i32::from(clip_trunc_u8((x as f32) * 255.0))
+}
+
+/// [`rgb_to_hsv_parts`] and [`hue_byte`]: (hue, saturation) as i32, value = max.
+#[inline(always)]
+fn rgb_to_hsv_lane(r: f32, g: f32, b: f32) -> (i32, i32, f32) {
+    let (h, us, v) = rgb_to_hsv_parts(r, g, b);
+    (hue_byte(h), us, v)
 }
 
 /// Pillow's `hsv2rgb` without branches or tables (`h`, `s` in 0..=255, `v` = value as f32).
@@ -411,13 +425,15 @@ simd_dispatch! {
     /// [`adjust_hue`] with the uint8 hue shift given directly.
     pub fn adjust_hue_shift / adjust_hue_shift_baseline(buf: &mut [u8], shift: u8) {
         let shift = i32::from(shift);
-        let (mut hs, mut ss, mut vs) = ([0i32; BLOCK], [0i32; BLOCK], [0f32; BLOCK]);
+        let (mut hf, mut hs, mut ss, mut vs) = ([0f32; BLOCK], [0i32; BLOCK], [0i32; BLOCK], [0f32; BLOCK]);
         for block in whole_pixels(buf).chunks_mut(3 * BLOCK) {
             let Planes { mut r, mut g, mut b } = Planes::load(block);
-            // Two loops rather than one: each keeps its values in registers (one loop spilled).
+            // Three loops rather than one: each keeps its values in registers (one loop spilled).
             for i in 0..BLOCK {
-                let (h, s, v) = rgb_to_hsv_lane(f32::from(r[i]), f32::from(g[i]), f32::from(b[i]));
-                (hs[i], ss[i], vs[i]) = ((h + shift) & 255, s, v);
+                (hf[i], ss[i], vs[i]) = rgb_to_hsv_parts(f32::from(r[i]), f32::from(g[i]), f32::from(b[i]));
+            }
+            for i in 0..BLOCK {
+                hs[i] = (hue_byte(hf[i]) + shift) & 255;
             }
             for i in 0..BLOCK {
                 let [nr, ng, nb] = hsv_to_rgb_lane(hs[i], ss[i], vs[i]);
