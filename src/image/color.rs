@@ -386,16 +386,29 @@ fn rgb_to_hsv_lane(r: f32, g: f32, b: f32) -> (i32, i32, f32) {
 /// of the 2^24 (h, s, v) triples (the tests check them all), and f32 lanes are twice as many.
 #[inline(always)]
 fn hsv_to_rgb_lane(h: i32, s: i32, v: f32) -> [i32; 3] {
+    let [p, third, v, sext] = hsv_to_rgb_values(h, s, v);
+    sector_to_rgb(p, third, v, sext).map(i32::from)
+}
+
+/// The values of [`hsv_to_rgb_lane`] before they are placed: `[p, q or t, v, sector]`, as bytes
+/// so that the placing runs on four times as many lanes.
+#[inline(always)]
+fn hsv_to_rgb_values(h: i32, s: i32, v: f32) -> [u8; 4] {
     let i = (h * 6 * 0x8081) >> 23; // (6 h) / 255 for 6 h < 2^16
     let f = (6 * h - 255 * i) as f32 * (1.0 / 255.0);
     let fs = s as f32 * (1.0 / 255.0);
-    let p = i32::from(clip_trunc_u8(v * (1.0 - fs) + 0.499_999_97));
+    let p = clip_trunc_u8(v * (1.0 - fs) + 0.499_999_97);
     let sext = if i >= 6 { i - 6 } else { i };
     let q_factor = 1.0 - fs * f;
     let t_factor = 1.0 - fs * (1.0 - f);
     let third_factor = if sext & 1 == 1 { q_factor } else { t_factor };
-    let third = i32::from(clip_trunc_u8(v * third_factor + 0.499_999_97));
-    let v = i32::from(clip_trunc_u8(v));
+    let third = clip_trunc_u8(v * third_factor + 0.499_999_97);
+    [p, third, clip_trunc_u8(v), sext as u8]
+}
+
+/// Places `v`, `p` and the third value (`q` or `t`) into (r, g, b) by the hue's `sector` (0..6).
+#[inline(always)]
+fn sector_to_rgb(p: u8, third: u8, v: u8, sext: u8) -> [u8; 3] {
     // 0 (v,t,p) 1 (q,v,p) 2 (p,v,t) 3 (p,q,v) 4 (t,p,v) 5 (v,p,q)
     let r = if sext == 0 || sext == 5 {
         v
@@ -426,9 +439,11 @@ simd_dispatch! {
     pub fn adjust_hue_shift / adjust_hue_shift_baseline(buf: &mut [u8], shift: u8) {
         let shift = i32::from(shift);
         let (mut hf, mut hs, mut ss, mut vs) = ([0f32; BLOCK], [0i32; BLOCK], [0i32; BLOCK], [0f32; BLOCK]);
+        let (mut ps, mut thirds, mut bytes, mut sectors) = ([0u8; BLOCK], [0u8; BLOCK], [0u8; BLOCK], [0u8; BLOCK]);
         for block in whole_pixels(buf).chunks_mut(3 * BLOCK) {
             let Planes { mut r, mut g, mut b } = Planes::load(block);
-            // Three loops rather than one: each keeps its values in registers (one loop spilled).
+            // Loops of one step each rather than one loop: each keeps its values in registers (one loop
+            // spilled), and the placing runs on bytes.
             for i in 0..BLOCK {
                 (hf[i], ss[i], vs[i]) = rgb_to_hsv_parts(f32::from(r[i]), f32::from(g[i]), f32::from(b[i]));
             }
@@ -436,8 +451,10 @@ simd_dispatch! {
                 hs[i] = (hue_byte(hf[i]) + shift) & 255;
             }
             for i in 0..BLOCK {
-                let [nr, ng, nb] = hsv_to_rgb_lane(hs[i], ss[i], vs[i]);
-                (r[i], g[i], b[i]) = (nr as u8, ng as u8, nb as u8);
+                [ps[i], thirds[i], bytes[i], sectors[i]] = hsv_to_rgb_values(hs[i], ss[i], vs[i]);
+            }
+            for i in 0..BLOCK {
+                [r[i], g[i], b[i]] = sector_to_rgb(ps[i], thirds[i], bytes[i], sectors[i]);
             }
             Planes { r, g, b }.store(block);
         }
