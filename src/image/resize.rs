@@ -620,7 +620,6 @@ mod avx2 {
         let mut taps: Vec<&[u8]> = Vec::with_capacity(c.ksize + 1);
         let mut pairs: Vec<__m256i> = Vec::with_capacity(c.ksize.div_ceil(2));
         let half = _mm256_set1_epi32(HALF);
-        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
         for (((out_row, &start), &n), ks) in
             out.chunks_exact_mut(len).zip(&c.start).zip(&c.count).zip(c.k.chunks_exact(c.ksize))
         {
@@ -643,27 +642,28 @@ mod avx2 {
                 let (mut a0, mut a1, mut a2, mut a3) = (half, half, half, half);
                 for (two, &k) in taps.chunks_exact(2).zip(&pairs) {
                     // SAFETY: every tap row holds `len` bytes and x + 32 <= blocks * 32 <= len;
-                    // unaligned 16-byte loads at x and x + 16 of both rows.
-                    let (lo0, hi0, lo1, hi1) = unsafe {
-                        let (p, q) = (two[0].as_ptr().add(x), two[1].as_ptr().add(x));
-                        let (u0, v0) = (_mm_loadu_si128(p.cast()), _mm_loadu_si128(q.cast()));
-                        let (u1, v1) = (_mm_loadu_si128(p.add(16).cast()), _mm_loadu_si128(q.add(16).cast()));
+                    // unaligned 32-byte loads at x of both rows.
+                    let (u, v) = unsafe {
                         (
-                            _mm_unpacklo_epi8(u0, v0),
-                            _mm_unpackhi_epi8(u0, v0),
-                            _mm_unpacklo_epi8(u1, v1),
-                            _mm_unpackhi_epi8(u1, v1),
+                            _mm256_loadu_si256(two[0].as_ptr().add(x).cast()),
+                            _mm256_loadu_si256(two[1].as_ptr().add(x).cast()),
                         )
                     };
-                    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_cvtepu8_epi16(lo0), k));
-                    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_cvtepu8_epi16(hi0), k));
-                    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_cvtepu8_epi16(lo1), k));
-                    a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_cvtepu8_epi16(hi1), k));
+                    // Bytes of the two rows interleaved, then widened to (row 0, row 1) i16 pairs,
+                    // all within 128-bit lanes: a0 holds bytes 0-3 and 16-19, a1 4-7 and 20-23,
+                    // a2 8-11 and 24-27, a3 12-15 and 28-31, which the packs below put back in
+                    // order.
+                    let (lo, hi) = (_mm256_unpacklo_epi8(u, v), _mm256_unpackhi_epi8(u, v));
+                    let zero = _mm256_setzero_si256();
+                    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_unpacklo_epi8(lo, zero), k));
+                    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_unpackhi_epi8(lo, zero), k));
+                    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_unpacklo_epi8(hi, zero), k));
+                    a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_unpackhi_epi8(hi, zero), k));
                 }
                 const S: i32 = PRECISION_BITS as i32;
                 let p01 = _mm256_packs_epi32(_mm256_srai_epi32::<S>(a0), _mm256_srai_epi32::<S>(a1));
                 let p23 = _mm256_packs_epi32(_mm256_srai_epi32::<S>(a2), _mm256_srai_epi32::<S>(a3));
-                let p = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(p01, p23), order);
+                let p = _mm256_packus_epi16(p01, p23);
                 // SAFETY: x + 32 <= len == out_row.len(); unaligned store.
                 unsafe { _mm256_storeu_si256(out_row.as_mut_ptr().add(x).cast(), p) };
             }
