@@ -370,8 +370,9 @@ fn hue_byte(h: f32) -> i32 {
     i32::from(clip_trunc_u8((x as f32) * 255.0))
 }
 
-/// [`rgb_to_hsv_parts`] and [`hue_byte`]: (hue, saturation) as i32, value = max.
-#[inline(always)]
+/// [`rgb_to_hsv_parts`] and [`hue_byte`]: (hue, saturation) as i32, value = max. The conversion
+/// in one function, as the tests check it; the op runs the two as separate loops over a block.
+#[cfg(test)]
 fn rgb_to_hsv_lane(r: f32, g: f32, b: f32) -> (i32, i32, f32) {
     let (h, us, v) = rgb_to_hsv_parts(r, g, b);
     (hue_byte(h), us, v)
@@ -384,7 +385,9 @@ fn rgb_to_hsv_lane(r: f32, g: f32, b: f32) -> (i32, i32, f32) {
 /// products `v (1 - fs)`, `v (1 - fs f)`, `v (1 - fs (1 - f))` in double; in f32, rounded by
 /// adding the largest float below 0.5 and truncating, they give the same integers for every one
 /// of the 2^24 (h, s, v) triples (the tests check them all), and f32 lanes are twice as many.
-#[inline(always)]
+/// In one function as the tests check it; the op runs [`hsv_to_rgb_values`] and
+/// [`sector_to_rgb`] as separate loops over a block.
+#[cfg(test)]
 fn hsv_to_rgb_lane(h: i32, s: i32, v: f32) -> [i32; 3] {
     let [p, third, v, sext] = hsv_to_rgb_values(h, s, v);
     sector_to_rgb(p, third, v, sext).map(i32::from)
