@@ -100,7 +100,7 @@ def normalize(
     s = torch.tensor(std, dtype=torch.float32, device=images.device).view(3, 1, 1)
     # 255 as a tensor on the device, not a Python number: CUDA's division by a scalar multiplies
     # by its reciprocal, which differs from x / 255 in the last bit for some x.
-    full_scale = torch.tensor(255.0, dtype=torch.float32, device=images.device)
+    full_scale = torch.full((), 255.0, dtype=torch.float32, device=images.device)  # a fill, no copy
     out = images.to(torch.float32).div_(full_scale).sub_(m).div_(s)
     return out if dtype == torch.float32 else out.to(dtype)
 

@@ -295,7 +295,7 @@ impl Loader {
             })
             .collect();
         let mut batch = Batch {
-            buffers: Vec::new(),
+            buffers,
             labels: Vec::with_capacity(b),
             indices: Vec::with_capacity(b),
             params: Vec::new(),
@@ -318,7 +318,6 @@ impl Loader {
                 }
             }
         }
-        batch.buffers = buffers;
         Ok(batch)
     }
 

@@ -133,8 +133,8 @@ fn tensor_kind(dtype: OutDtype) -> Kind {
     }
 }
 
-/// Torch CPU tensors, taken from the pool when one of the same shape and type waits there,
-/// optionally pinned once filled.
+/// Torch CPU tensors, taken from the pool when one of the same shape and type waits there, else
+/// allocated (and pinned, with `pin`).
 struct TorchAlloc {
     pin: bool,
     pool: Pool,
@@ -164,7 +164,8 @@ impl Allocator for TorchAlloc {
 
     fn bytes<'a>(&self, buf: &'a mut Tensor) -> &'a mut [u8] {
         let n = buf.numel() * buf.kind().elt_size_in_bytes();
-        // SAFETY: a fresh contiguous CPU tensor owned by `buf`, borrowed mutably for 'a.
+        // SAFETY: a contiguous CPU tensor (fresh, or recycled with nothing else referring to it)
+        // owned by `buf`, borrowed mutably for 'a.
         unsafe { std::slice::from_raw_parts_mut(buf.data_ptr() as *mut u8, n) }
     }
 }
