@@ -176,8 +176,11 @@ def test_sampled_parameters_follow_the_recipe(photo_folder: Path) -> None:
     assert not cat["solarize"][1:].any()  # locals never solarize
     assert abs((cat["blur_sigma"][0] > 0).float().mean().item() - 0.2) < 0.08
     assert abs((cat["blur_sigma"][1:] > 0).float().mean().item() - 0.5) < 0.05
-    sig = cat["blur_sigma"][cat["blur_sigma"] > 0]
-    assert sig.min() >= 0.1 and sig.max() <= 2.0
+    # the paper's sigma range (0.1, 2.0) at 224 / 96 px, scaled to the 64 / 28 px crops
+    for rows, side, paper in ((slice(0, 1), 64, 224), (slice(1, None), 28, 96)):
+        sig = cat["blur_sigma"][rows][cat["blur_sigma"][rows] > 0]
+        assert sig.min() >= 0.1 * side / paper - 1e-6 and sig.max() <= 2.0 * side / paper + 1e-6
+        assert sig.max() > 1.5 * side / paper  # the whole range is drawn, not a narrower one
     jit = cat["jitter"]
     assert cat["brightness"][jit].min() >= 0.6 and cat["brightness"][jit].max() <= 1.4
     assert cat["hue"][jit].abs().max() <= 0.1
@@ -446,3 +449,28 @@ def test_recycle_refuses_tensors_that_are_not_its_batches(photo_folder: Path) ->
     assert not ld._inner.recycle(torch.empty(2, 3, 64, 64, dtype=torch.uint8)[:, :, :, ::2])
     assert ld._inner.recycle(torch.empty(2, 3, 64, 64, dtype=torch.uint8))
     assert ld._inner.pooled() == 1
+
+
+def test_resized_recipes_keep_the_papers_proportions() -> None:
+    """Every size-dependent parameter scales with the crop side: the blur sigma (pixels)."""
+    from trex.data.recipes import create_recipe, trex_recipe
+
+    paper = create_recipe("trex")
+    assert [g.size for g in paper.groups] == [(224, 224), (96, 96)]
+    assert [g.blur_sigma for g in paper.groups] == [(0.1, 2.0), (0.1, 2.0)]
+    small = create_recipe("trex", global_size=64, local_size=28)
+    assert small.groups[0].blur_sigma == pytest.approx((0.1 * 64 / 224, 2.0 * 64 / 224))
+    assert small.groups[1].blur_sigma == pytest.approx((0.1 * 28 / 96, 2.0 * 28 / 96))
+    # one rule whatever the way in: the preset function, create_recipe, or a recipe object
+    assert trex_recipe(global_size=64, local_size=28) == small
+    assert paper.resized(64, 28) == small
+    # scale-free parameters stay: crop scales, ratios, probabilities, colour
+    for a, b in zip(paper.groups, small.groups):
+        assert (a.scale, a.ratio, a.blur_p, a.solarize_p, a.jitter, a.grayscale_p) == \
+            (b.scale, b.ratio, b.blur_p, b.solarize_p, b.jitter, b.grayscale_p)
+    # non-square: the geometric mean of the side ratios; resizing back restores the recipe
+    odd = paper.resized((112, 448), None)
+    assert odd.groups[0].blur_sigma == pytest.approx((0.1, 2.0))
+    assert small.resized(224, 96).groups[1].blur_sigma == pytest.approx((0.1, 2.0))
+    # the loader cuts with the scaled recipe
+    assert trex.MultiCropLoader([("x.jpg", 0)], 1, "trex", global_size=64, local_size=28).recipe == small

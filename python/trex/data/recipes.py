@@ -97,15 +97,31 @@ class MultiCropRecipe:
                 out.append((g.size, g.count))
         return out
 
-    def resized(self, global_size: int | None = None, local_size: int | None = None) -> MultiCropRecipe:
-        """The same recipe with other crop sizes: groups of the first group's size get
-        ``global_size``, the others ``local_size`` (for small images, e.g. 64 / 28)."""
+    def resized(self, global_size: int | tuple[int, int] | None = None,
+                local_size: int | tuple[int, int] | None = None) -> MultiCropRecipe:
+        """The same recipe at other crop sizes, in the same proportions.
+
+        Groups of the first group's size get ``global_size``, the others ``local_size`` (for small
+        images, e.g. 64 / 28); None keeps a size. Every size-dependent parameter scales with its
+        crop's side, so that a resized crop looks like the original one shrunk: the blur sigma,
+        in pixels, is multiplied by new side / old side (the geometric mean of the height and
+        width ratios for non-square sizes). The crop scales and ratios are fractions of the image,
+        the colour parameters have no size, so they stay. At 64 / 28 px the t-ReX recipe's sigma
+        range (0.1, 2.0) at 224 / 96 px becomes (0.029, 0.57) / (0.029, 0.58).
+        """
         first = self.groups[0].size
         groups = []
         for g in self.groups:
             new = global_size if g.size == first else local_size
-            groups.append(dataclasses.replace(g, size=_pair(new)) if new is not None else g)
+            groups.append(g if new is None else _scale_group(g, _pair(new)))
         return dataclasses.replace(self, groups=tuple(groups))
+
+
+def _scale_group(group: CropGroup, size: tuple[int, int]) -> CropGroup:
+    """``group`` at output ``size``, its blur sigma scaled by the ratio of the sides."""
+    factor = ((size[0] / group.size[0]) * (size[1] / group.size[1])) ** 0.5
+    sigma = (group.blur_sigma[0] * factor, group.blur_sigma[1] * factor)
+    return dataclasses.replace(group, size=size, blur_sigma=sigma)
 
 
 _TREX_JITTER = ColorJitter()
@@ -113,22 +129,24 @@ _TREX_JITTER = ColorJitter()
 
 def trex_recipe(s: float = 0.25, global_size: int = GLOBAL_CROP_SIZE, local_size: int = LOCAL_CROP_SIZE,
                 local_crops: int = 8, name: str = "trex") -> MultiCropRecipe:
-    """t-ReX multi-crop: 1 global crop at scale (s, 1) and ``local_crops`` at (0.05, s)."""
+    """t-ReX multi-crop: 1 global crop at scale (s, 1) and ``local_crops`` at (0.05, s); other sizes
+    than the paper's 224 / 96 keep its proportions (see :meth:`MultiCropRecipe.resized`)."""
     common = dict(flip_p=0.5, jitter=_TREX_JITTER, grayscale_p=0.2)
-    glob = CropGroup(1, global_size, (s, 1.0), blur_p=0.2, solarize_p=0.2, **common)
-    local = CropGroup(local_crops, local_size, (0.05, s), blur_p=0.5, **common)
-    return MultiCropRecipe((glob, local), name=name)
+    glob = CropGroup(1, GLOBAL_CROP_SIZE, (s, 1.0), blur_p=0.2, solarize_p=0.2, **common)
+    local = CropGroup(local_crops, LOCAL_CROP_SIZE, (0.05, s), blur_p=0.5, **common)
+    return MultiCropRecipe((glob, local), name=name).resized(global_size, local_size)
 
 
 def dino_recipe(global_scale: tuple[float, float] = (0.4, 1.0), local_scale: tuple[float, float] = (0.05, 0.4),
                 global_size: int = GLOBAL_CROP_SIZE, local_size: int = LOCAL_CROP_SIZE,
                 local_crops: int = 8, name: str = "dino") -> MultiCropRecipe:
-    """DINO's DataAugmentationDINO: two global crops (blur p=1; blur p=0.1 + solarize p=0.2)."""
+    """DINO's DataAugmentationDINO: two global crops (blur p=1; blur p=0.1 + solarize p=0.2); other
+    sizes than 224 / 96 keep its proportions (see :meth:`MultiCropRecipe.resized`)."""
     common = dict(flip_p=0.5, jitter=_TREX_JITTER, grayscale_p=0.2)
-    g1 = CropGroup(1, global_size, global_scale, blur_p=1.0, **common)
-    g2 = CropGroup(1, global_size, global_scale, blur_p=0.1, solarize_p=0.2, **common)
-    local = CropGroup(local_crops, local_size, local_scale, blur_p=0.5, **common)
-    return MultiCropRecipe((g1, g2, local), name=name)
+    g1 = CropGroup(1, GLOBAL_CROP_SIZE, global_scale, blur_p=1.0, **common)
+    g2 = CropGroup(1, GLOBAL_CROP_SIZE, global_scale, blur_p=0.1, solarize_p=0.2, **common)
+    local = CropGroup(local_crops, LOCAL_CROP_SIZE, local_scale, blur_p=0.5, **common)
+    return MultiCropRecipe((g1, g2, local), name=name).resized(global_size, local_size)
 
 
 def baseline_recipe(global_size: int = GLOBAL_CROP_SIZE, local_size: int | None = None,
