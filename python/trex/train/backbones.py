@@ -89,6 +89,32 @@ ARCHS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
+class Pixels(nn.Module):
+    """Raw pixels as features, the reference row of transfer tables: the (normalised) image,
+    area-averaged down to at most ``side`` x ``side``, flattened (3 * side^2 values).
+
+    The averaging bounds the probe's size (a 64 px image would give 12,288 features, and a
+    500-class probe on them takes many minutes); images no larger than ``side`` pass unchanged.
+    It has no parameters and nothing to train.
+    """
+
+    def __init__(self, side: int = 16) -> None:
+        super().__init__()
+        self.side = side
+        self.feature_dim = 3 * side * side
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] > self.side or x.shape[-2] > self.side:
+            x = nn.functional.adaptive_avg_pool2d(x, self.side)
+        else:
+            x = nn.functional.interpolate(x, size=(self.side, self.side), mode="nearest")
+        return torch.flatten(x, 1)
+
+
+# Backbones that are references for transfer tables, not networks to train.
+REFERENCE_ARCHS: dict[str, Callable[[], nn.Module]] = {"pixels": Pixels}
+
+
 def feature_dim(backbone: nn.Module) -> int:
     """The backbone's output width, read from the model (``feature_dim`` attribute, or a dry run)."""
     dim = getattr(backbone, "feature_dim", None)
@@ -104,15 +130,17 @@ def feature_dim(backbone: nn.Module) -> int:
 
 
 def create_backbone(arch: str) -> tuple[nn.Module, int]:
-    """The backbone ``arch`` (one of :data:`ARCHS`) with random weights, and its feature dimension.
+    """The backbone ``arch`` (one of :data:`ARCHS`, or of :data:`REFERENCE_ARCHS`) with random
+    weights, and its feature dimension.
 
     Raises:
         ValueError: unknown ``arch``.
     """
-    if arch not in ARCHS:
+    build = ARCHS.get(arch) or REFERENCE_ARCHS.get(arch)
+    if build is None:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(sorted(ARCHS))}")
-    model = ARCHS[arch]()
+    model = build()
     return model, feature_dim(model)
 
 
-__all__ = ["ARCHS", "SmallResNet", "create_backbone", "feature_dim"]
+__all__ = ["ARCHS", "Pixels", "REFERENCE_ARCHS", "SmallResNet", "create_backbone", "feature_dim"]
