@@ -1,97 +1,153 @@
-"""`trex compare`: the trade-off table. Trains baseline, t-ReX and t-ReX* (and the ablations) on
-the built-in Fashion-MNIST data with several seeds, evaluates each backbone's transfer, and writes
-a markdown/JSON table and a scatter plot of training-task accuracy against transfer accuracy."""
+"""`trex compare`: the trade-off table. Trains baseline, t-ReX and t-ReX* (and the ablations) on a
+benchmark with several seeds, evaluates each backbone's transfer next to two reference rows (raw
+pixels, a randomly initialised backbone), and writes a markdown/JSON table and a scatter plot of
+training-task accuracy against transfer accuracy."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 NAME = "compare"
-HELP = ("train baseline, t-ReX, t-ReX* (and ablations) with several seeds on the built-in data, evaluate transfer, "
-        "and write the trade-off table and plot (reuses finished runs in --out)")
+HELP = ("train baseline, t-ReX, t-ReX* (and ablations) with several seeds on a benchmark (glyphs, coarse-fine, "
+        "fashion), evaluate transfer next to raw pixels and a random init, and write the trade-off table and plot "
+        "(reuses finished runs in --out)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from trex.compare import ABLATIONS, RECIPES
+    from trex.compare import ABLATIONS, BENCHMARKS, RECIPES
 
     g = p.add_argument_group("what to compare")
-    g.add_argument("--variants", default=",".join(v.name for v in RECIPES),
+    g.add_argument("--benchmark", choices=tuple(BENCHMARKS), default="fashion",
+                   help="glyphs (500 seen CJK ideographs; near transfer to 500 unseen ones in held-out font faces, "
+                        "far transfer to Fashion-MNIST and digits), coarse-fine (Fashion-MNIST in 4 super-classes; "
+                        "probe of the 10 classes) or fashion (the built-in 5/5 run, a smoke test; default)")
+    g.add_argument("--preset", choices=("cpu", "gpu"), default="cpu",
+                   help="the benchmark's sized budget: cpu (this kind of 2-core machine) or gpu (one GPU with 16 "
+                        "cores, several runs at once); default cpu")
+    g.add_argument("--variants", default=None,
                    help="comma-separated recipes: " + ", ".join(v.name for v in (*RECIPES, *ABLATIONS)) +
-                        " (default: the three recipes)")
+                        " (default: the preset's)")
     g.add_argument("--ablations", action="store_true",
                    help="also train the ablations: " + ", ".join(v.name for v in ABLATIONS))
-    g.add_argument("--seeds", type=int, default=3, help="seeds per variant (default 3)")
+    g.add_argument("--seeds", type=int, default=None, metavar="N", help="seeds per variant (default: the preset's)")
+    g.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="runs at once, each in its own process with cores/N threads (default: the preset's)")
     g.add_argument("--dataset", action="append", default=None, metavar="NAME=ROOT",
-                   help="transfer sets, as for `trex transfer` (default: fashion-unseen and digits)")
-    g = p.add_argument_group("budget (trex train flags; default: the built-in run's)")
-    g.add_argument("--epochs", type=int, default=None, help="epochs per run")
-    g.add_argument("--train-per-class", type=int, default=None, help="training images per class")
-    g.add_argument("--val-per-class", type=int, default=None, help="validation images per class (default: all)")
-    g.add_argument("--batch-size", type=int, default=None, help="batch size")
-    g.add_argument("--threads", type=int, default=None, help="torch threads")
-    g.add_argument("--transfer-train-per-class", type=int, default=1000,
-                   help="probe training images per class of each transfer set (default 1000)")
-    g.add_argument("--transfer-test-per-class", type=int, default=None,
-                   help="test images per class of each transfer set (default: all)")
+                   help="transfer sets, as for `trex transfer` (default: the benchmark's)")
+    g = p.add_argument_group("budget (trex train flags; default: the preset's)")
+    g.add_argument("--epochs", type=int, default=None, metavar="N", help="epochs per run")
+    g.add_argument("--train-per-class", type=int, default=None, metavar="N", help="training images per class")
+    g.add_argument("--val-per-class", type=int, default=None, metavar="N",
+                   help="validation images per class (default: all)")
+    g.add_argument("--batch-size", type=int, default=None, metavar="N", help="batch size")
+    g.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch and loader threads per run (default: the cores available / --jobs)")
+    g.add_argument("--transfer-train-per-class", type=int, default=None, metavar="N",
+                   help="probe training images per class of every transfer set (default: the benchmark's)")
+    g.add_argument("--transfer-test-per-class", type=int, default=None, metavar="N",
+                   help="test images per class of every transfer set (default: the benchmark's)")
     g.add_argument("--knn", action="store_true", help="also kNN transfer accuracy")
     g = p.add_argument_group("output")
-    g.add_argument("--out", default="runs/compare", help="folder of the runs and the table (default runs/compare)")
-    g.add_argument("--table-out", default=None, help="where compare.md/json/png go (default --out)")
+    g.add_argument("--out", default=None, metavar="DIR",
+                   help="folder of the runs and the table (default runs/compare-<benchmark>)")
+    g.add_argument("--table-out", default=None, metavar="DIR", help="where compare.md/json/png go (default --out)")
+
+
+def _error(message: str) -> int:
+    print(f"trex compare: error: {message}", file=sys.stderr)
+    return 2
 
 
 def run(args: argparse.Namespace) -> int:
     import trex
-    from trex.compare import ABLATIONS, VARIANTS, Budget, summarise, train_or_reuse, write_outputs
+    from trex.compare import ABLATIONS, BENCHMARKS, VARIANTS, Budget, summarise, write_outputs
+    from trex.compare.references import LABELS, PIXELS, RANDOM_INIT, reference_backbone
+    from trex.compare.runner import evaluate_run, run_jobs, train_and_evaluate
+    from trex.compare.benchmarks import load_transfer_sets
     from trex.train import NonFiniteLossError, TrainConfigError
-    from trex.transfer import TransferError, TransferOptions, default_cache_dir, evaluate_transfer, format_table
-    from trex.transfer import resolve_dataset_specs
+    from trex.train.config import BUILTIN, DUAL_DEFAULTS
+    from trex.transfer import TransferError, TransferOptions, default_cache_dir, load_dataset, resolve_dataset_specs
 
-    names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    bench = BENCHMARKS[args.benchmark]
+    preset = bench.preset(args.preset)
+    names = [n.strip() for n in args.variants.split(",") if n.strip()] if args.variants else list(preset.variants)
     if args.ablations:
         names += [v.name for v in ABLATIONS if v.name not in names]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
-        print(f"trex compare: error: unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}",
-              file=sys.stderr)
-        return 2
-    if args.seeds < 1:
-        print("trex compare: error: --seeds must be at least 1", file=sys.stderr)
-        return 2
-    root = Path(args.out)
-    budget = Budget(epochs=args.epochs, train_per_class=args.train_per_class, batch_size=args.batch_size,
-                    threads=args.threads,
-                    extra=(("val_per_class", args.val_per_class),) if args.val_per_class else ())
+        return _error(f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
+    seeds = preset.seeds if args.seeds is None else args.seeds
+    jobs = preset.jobs if args.jobs is None else args.jobs
+    if seeds < 1 or jobs < 1:
+        return _error("--seeds and --jobs must be at least 1")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = args.threads or max(1, cores // jobs)
+    root = Path(args.out or f"runs/compare-{bench.name}")
     t0 = time.perf_counter()
-    runs = []
     try:
-        for name in names:
-            for seed in range(args.seeds):
-                result, reused = train_or_reuse(VARIANTS[name], seed, root, budget)
-                from trex.transfer import load_frozen_backbone
+        settings = dict(preset.settings)
+        if bench.data is not None:
+            settings["data"] = str(bench.data())  # prepared once here, before runs start in parallel
+        if args.val_per_class:
+            settings["val_per_class"] = args.val_per_class
+        settings["workers"] = threads
+        # the preset's budget, each value overridden by its flag
+        epochs, per_class, batch = (settings.pop(k, None) for k in ("epochs", "train_per_class", "batch_size"))
+        budget = Budget(epochs=args.epochs or epochs, train_per_class=args.train_per_class or per_class,
+                        batch_size=args.batch_size or batch, threads=threads, extra=tuple(settings.items()))
+        # the built-in run's defaults where a preset leaves them (the fashion benchmark)
+        image_size = int(settings.get("global_size") or DUAL_DEFAULTS["global_size"][BUILTIN])
+        arch = settings.get("arch") or DUAL_DEFAULTS["arch"][BUILTIN]
+        if args.dataset:
+            datasets = resolve_dataset_specs(args.dataset, image_size=image_size,
+                                             train_per_class=args.transfer_train_per_class,
+                                             test_per_class=args.transfer_test_per_class)
+            kinds: dict[str, str] = {}
+        else:
+            datasets = load_transfer_sets(bench, image_size)
+            if args.transfer_train_per_class or args.transfer_test_per_class:
+                datasets = [load_dataset(d.name, d.root, train_per_class=args.transfer_train_per_class,
+                                         test_per_class=args.transfer_test_per_class) for d in datasets]
+            kinds = {t.name: t.kind for t in bench.transfer}
+            if len(set(kinds.values())) < 2:  # one kind: its column would repeat the mean
+                kinds = {}
+        device = "cuda" if settings.get("device") == "cuda" else "cpu"
+        options = TransferOptions(knn=args.knn, threads=threads, cache_dir=default_cache_dir(), device=device)
+        calls: list[tuple] = [(train_and_evaluate, VARIANTS[name], seed, root, budget, datasets, options)
+                              for name in names for seed in range(seeds)]
+        references = [(PIXELS, 0)] + [(RANDOM_INIT, seed) for seed in range(seeds)]
+        for kind, seed in references:
+            path = reference_backbone(kind, arch, image_size, seed, root)
+            calls.append((evaluate_run, kind, seed, {"backbone": str(path), "epoch": 0}, datasets, options))
+        print(f"trex compare: {bench.name}, preset {args.preset}: {len(names)} variants x {seeds} seeds and "
+              f"{len(references)} reference evaluations, {jobs} at a time with {threads} threads each, into {root}",
+              flush=True)
+        runs = run_jobs(calls, jobs)
+    except (TrainConfigError, TransferError, trex.DecodeError, NonFiniteLossError, FileNotFoundError) as err:
+        return _error(str(err))
+    from trex.transfer import format_table
 
-                _, info = load_frozen_backbone(result["backbone"])
-                datasets = resolve_dataset_specs(args.dataset, image_size=int(info["image_size"]),
-                                                 train_per_class=args.transfer_train_per_class,
-                                                 test_per_class=args.transfer_test_per_class)
-                transfer = evaluate_transfer(result["backbone"], datasets, TransferOptions(
-                    knn=args.knn, threads=args.threads, cache_dir=default_cache_dir()))
-                print(f"{name} seed {seed}: seen-task top-1 {result['val_top1']:.2f}%, transfer top-1 "
-                      f"{transfer['mean']['linear_top1']:.2f}% ({'reused' if reused else 'trained'})", flush=True)
-                print(format_table(transfer), flush=True)
-                runs.append({"variant": name, "seed": seed, "seen_top1": result["val_top1"], "run": result["out"],
-                             "epochs": result["epoch"], "transfer": transfer})
-    except (TrainConfigError, TransferError, trex.DecodeError, NonFiniteLossError) as err:
-        print(f"trex compare: error: {err}", file=sys.stderr)
-        return 2
-    rows = summarise(runs, {n: VARIANTS[n].label for n in names})
-    meta = {"budget": f"{runs[0]['epochs']} epochs" + (f", {args.train_per_class} images/class"
-                                                       if args.train_per_class else ""),
-            "datasets": [d["name"] for d in runs[0]["transfer"]["datasets"]], "seeds": args.seeds,
-            "transfer_train_per_class": args.transfer_train_per_class,
-            "transfer_test_per_class": args.transfer_test_per_class,
+    for r in runs:
+        seen = "-" if r["seen_top1"] is None else f"{r['seen_top1']:.2f}%"
+        print(f"{r['variant']} seed {r['seed']}: seen-task top-1 {seen}, transfer top-1 "
+              f"{r['transfer']['mean']['linear_top1']:.2f}%")
+        print(format_table(r["transfer"]), flush=True)
+    labels = {**{n: VARIANTS[n].label for n in names}, **LABELS}
+    rows = summarise(runs, labels, kinds)
+    trained = [r for r in runs if r["seen_top1"] is not None]
+    meta = {"benchmark": bench.name, "title": bench.title, "preset": args.preset,
+            "budget": f"{trained[0]['epochs']} epochs" + (f", {args.train_per_class} images/class"
+                                                          if args.train_per_class else ""),
+            "settings": {**dict(budget.extra), "epochs": budget.epochs, "batch_size": budget.batch_size,
+                         "train_per_class": budget.train_per_class},
+            "datasets": [d["name"] for d in runs[0]["transfer"]["datasets"]], "kinds": kinds, "seeds": seeds,
+            "jobs": jobs, "threads": threads,
+            "transfer_sets": [{"name": d.name, "classes": len(d.classes), "train": len(d.train), "test": len(d.test)}
+                              for d in datasets],
             "seconds": round(time.perf_counter() - t0), "argv": sys.argv[1:]}
     paths = write_outputs(runs, rows, Path(args.table_out or root), meta)
     print(Path(paths["markdown"]).read_text())

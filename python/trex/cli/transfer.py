@@ -35,7 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dataset", action="append", default=None, metavar="NAME=ROOT",
                    help="an ImageFolder root with train/ and test/ (or val/); repeat for several. A bare name picks "
                         "a built-in set: fashion-unseen (Fashion-MNIST classes 5-9, never seen by the built-in "
-                        "training run) or digits (scikit-learn's 8x8 digits, upscaled). Default: both built-in sets")
+                        "training run), digits (scikit-learn's 8x8 digits, upscaled), fashion (all 10 Fashion-MNIST "
+                        "classes) or glyphs-unseen (the glyph benchmark's 500 unseen ideographs in held-out font "
+                        "faces). Default: fashion-unseen and digits")
     g.add_argument("--train-per-class", type=int, default=None,
                    help="fit the probes on the first N training images of each class (default: all)")
     g.add_argument("--test-per-class", type=int, default=None,

@@ -2,8 +2,10 @@
 seeds, each evaluated by the transfer protocol; the trade-off table and plot."""
 
 from trex.compare.report import markdown, scatter, summarise, write_outputs
-from trex.compare.runner import Budget, finished, train_config, train_or_reuse
+from trex.compare.benchmarks import BENCHMARKS, Benchmark, Preset, TransferSet
+from trex.compare.runner import Budget, evaluate_run, finished, run_jobs, train_and_evaluate, train_config, train_or_reuse
 from trex.compare.variants import ABLATIONS, RECIPES, VARIANTS, Variant
 
-__all__ = ["ABLATIONS", "Budget", "RECIPES", "VARIANTS", "Variant", "finished", "markdown", "scatter",
-           "summarise", "train_config", "train_or_reuse", "write_outputs"]
+__all__ = ["ABLATIONS", "BENCHMARKS", "Benchmark", "Budget", "Preset", "RECIPES", "TransferSet", "VARIANTS", "Variant",
+           "evaluate_run", "finished", "markdown", "run_jobs", "scatter", "summarise", "train_and_evaluate",
+           "train_config", "train_or_reuse", "write_outputs"]

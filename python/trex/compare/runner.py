@@ -48,7 +48,8 @@ def finished(out: Path, cfg: Any) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     wanted = cfg.to_json()
-    same = all(saved.get(k) == v for k, v in wanted.items() if k not in ("out", "resume", "log_every_s", "threads"))
+    resources = ("out", "resume", "log_every_s", "threads", "workers")  # where and how fast, not what
+    same = all(saved.get(k) == v for k, v in wanted.items() if k not in resources)
     if not same or not records or records[-1].get("epoch") != cfg.epochs or not (out / "backbone.pt").is_file():
         return None
     return records[-1]
@@ -72,4 +73,45 @@ def train_or_reuse(variant: Variant, seed: int, root: Path, budget: Budget) -> t
     return train(cfg), False
 
 
-__all__ = ["Budget", "finished", "train_config", "train_or_reuse"]
+def evaluate_run(variant: str, seed: int, result: dict[str, Any], datasets: list, options: Any,
+                 reused: bool = False) -> dict[str, Any]:
+    """The comparison's record of one trained run: its seen-task accuracy and its transfer results
+    (:func:`trex.transfer.evaluate_transfer` on ``datasets`` with ``options``)."""
+    from trex.transfer import evaluate_transfer
+
+    transfer = evaluate_transfer(result["backbone"], datasets, options)
+    log.info("%s seed %d: seen-task top-1 %s, transfer top-1 %.2f%% (%s)", variant, seed,
+             "-" if result.get("val_top1") is None else f"{result['val_top1']:.2f}%",
+             transfer["mean"]["linear_top1"], "reused" if reused else "trained")
+    return {"variant": variant, "seed": seed, "seen_top1": result.get("val_top1"), "run": result.get("out"),
+            "epochs": result.get("epoch"), "transfer": transfer}
+
+
+def train_and_evaluate(variant: Variant, seed: int, root: Path, budget: Budget, datasets: list,
+                       options: Any) -> dict[str, Any]:
+    """Trains (or reuses) one run and evaluates its transfer: the unit of work of a comparison."""
+    result, reused = train_or_reuse(variant, seed, root, budget)
+    return evaluate_run(variant.name, seed, result, datasets, options, reused)
+
+
+def run_jobs(calls: list[tuple[Any, ...]], jobs: int) -> list[dict[str, Any]]:
+    """``fn(*args)`` for every ``(fn, *args)`` of ``calls`` (:func:`train_and_evaluate`,
+    :func:`evaluate_run`), ``jobs`` at a time in fresh processes (spawned: each run owns its
+    threads, its loader and its device memory), or in this process when ``jobs`` is 1. Results
+    come back in the order of ``calls``; the first error is raised."""
+    if jobs <= 1:
+        return [fn(*args) for fn, *args in calls]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(fn, *args) for fn, *args in calls]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+__all__ = ["Budget", "evaluate_run", "finished", "run_jobs", "train_and_evaluate", "train_config", "train_or_reuse"]

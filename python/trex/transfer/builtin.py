@@ -5,6 +5,13 @@ the built-in run never trains on, from the training data's conversion
 (:func:`trex.data.fashion_mnist_folder.prepare_fashion_mnist_folder`, ``unseen/train`` and
 ``unseen/test``).
 
+``fashion``: all 10 Fashion-MNIST classes, 200 training and 500 test images each
+(:func:`trex.data.fashion_coarse_fine.prepare_fashion_fine_folder`): the far-transfer set of the
+glyph benchmark and the fine classes of the coarse-to-fine one.
+
+``glyphs-unseen``: the 500 ideographs the glyph benchmark never trains on, drawn in the font faces
+it never trains on (:func:`trex.data.glyphs.prepare_glyph_folder`, ``unseen/``): near transfer.
+
 ``digits``: scikit-learn's bundled handwritten digits (1,797 8x8 images, 10 classes), upscaled
 (bicubic) to RGB PNGs with white strokes on black, as Fashion-MNIST's garments, and split once
 70/30 per class (seeded) into ``train/`` and ``test/``.
@@ -65,10 +72,34 @@ def _fashion_unseen(size: int) -> Path:
         raise TransferError(f"built-in dataset fashion-unseen needs Fashion-MNIST: {err}") from err
 
 
+def _fashion(size: int) -> Path:
+    from trex.data.fashion_coarse_fine import prepare_fashion_fine_folder
+
+    try:
+        return prepare_fashion_fine_folder()
+    except FileNotFoundError as err:
+        raise TransferError(f"built-in dataset fashion needs Fashion-MNIST: {err}") from err
+
+
+def _glyphs_unseen(size: int) -> Path:
+    from trex.data.glyphs import prepare_glyph_folder
+
+    try:
+        return prepare_glyph_folder() / "unseen"
+    except FileNotFoundError as err:
+        raise TransferError(f"built-in dataset glyphs-unseen needs the CJK font packages: {err}") from err
+
+
+# name -> preparer(size); images are resized to the backbone's resolution when features are taken,
+# so the stored size matters little (it is the size of the source data).
 BUILTIN_DATASETS = {
     "fashion-unseen": _fashion_unseen,
     "digits": lambda size: prepare_digits_folder(size=size),
+    "fashion": _fashion,
+    "glyphs-unseen": _glyphs_unseen,
 }
+# Those of them that `trex transfer` evaluates when no --dataset is given (the built-in run's).
+DEFAULT_DATASETS = ("fashion-unseen", "digits")
 
 
 def builtin_dataset_root(name: str, size: int = 64) -> Path:
@@ -78,12 +109,9 @@ def builtin_dataset_root(name: str, size: int = 64) -> Path:
         TransferError: an unknown name.
     """
     if name not in BUILTIN_DATASETS:
-        raise TransferError(f"unknown built-in dataset {name!r}; choose {' or '.join(BUILTIN_DATASETS)}, or pass "
+        raise TransferError(f"unknown built-in dataset {name!r}; choose {', '.join(BUILTIN_DATASETS)}, or pass "
                             "NAME=ROOT for an ImageFolder root")
     return BUILTIN_DATASETS[name](size)
-
-
-
 
 
 def resolve_dataset_specs(specs: list[str] | None, *, image_size: int = 64,
@@ -91,7 +119,8 @@ def resolve_dataset_specs(specs: list[str] | None, *, image_size: int = 64,
     """Loads the data sets named on the command line.
 
     Each spec is ``NAME=ROOT`` (an ImageFolder root), or the name of a built-in set
-    (``fashion-unseen``, ``digits``); no spec at all means both built-in sets.
+    (``fashion-unseen``, ``digits``, ``fashion``, ``glyphs-unseen``); no spec at all means
+    :data:`DEFAULT_DATASETS` (fashion-unseen and digits).
 
     Returns:
         list of checked :class:`trex.transfer.TransferDataset`.
@@ -102,7 +131,7 @@ def resolve_dataset_specs(specs: list[str] | None, *, image_size: int = 64,
     from trex.transfer.datasets import load_dataset, parse_dataset_arg
 
     out = []
-    for spec in specs or list(BUILTIN_DATASETS):
+    for spec in specs or list(DEFAULT_DATASETS):
         if "=" not in spec and spec in BUILTIN_DATASETS and not Path(spec).exists():
             name, root = spec, builtin_dataset_root(spec, image_size)
         else:
@@ -110,4 +139,6 @@ def resolve_dataset_specs(specs: list[str] | None, *, image_size: int = 64,
             root = Path(root_text)
         out.append(load_dataset(name, root, train_per_class=train_per_class, test_per_class=test_per_class))
     return out
-__all__ = ["BUILTIN_DATASETS", "builtin_dataset_root", "prepare_digits_folder", "resolve_dataset_specs"]
+
+
+__all__ = ["BUILTIN_DATASETS", "DEFAULT_DATASETS", "builtin_dataset_root", "prepare_digits_folder", "resolve_dataset_specs"]
