@@ -26,8 +26,10 @@ blank, not the ``.notdef`` box); 1,000 are drawn with a seeded generator, the fi
 the second unseen. Every image's randomness comes from (seed, part, class, index) alone, so the
 same seed gives byte-identical files whatever the thread count.
 
-The default tree (27,000 images, 64 px) measured 25.6 MB of files and built in about 2 minutes on
-2 cores. The cache root is ``$TREX_CACHE`` when set, else ``~/.cache/trex``.
+Measured on the default tree (seed 0, 64 px; 26 faces, 17 training and 9 held out; 6,252
+ideographs common to all their character maps): 27,000 images, 27.9 MB of files in all
+(27,942,932 bytes, about 1,035 bytes an image), built in 44 s on 2 cores. The cache root is
+``$TREX_CACHE`` when set, else ``~/.cache/trex``.
 """
 
 from __future__ import annotations
@@ -157,21 +159,24 @@ def _packages_hint() -> str:
     return f"run scripts/install-system-deps, or: sudo apt-get install {packages}"
 
 
-def _load_cmap(path: Path, index: int) -> tuple[dict[int, str], Any]:
+def _read_face(path: Path, index: int) -> tuple[set[int], str, str]:
+    """The face's ideographs (character map), family and style names."""
     from fontTools.ttLib import TTCollection, TTFont
 
-    if path.suffix.lower() in (".ttc", ".otc"):
-        font = TTCollection(str(path), lazy=True).fonts[index]
-    else:
-        font = TTFont(str(path), lazy=True, fontNumber=index)
-    return font.getBestCmap() or {}, font["name"]
+    collection = path.suffix.lower() in (".ttc", ".otc")
+    with TTCollection(str(path), lazy=True) if collection else TTFont(str(path), lazy=True) as opened:
+        font = opened.fonts[index] if collection else opened
+        cmap = font.getBestCmap() or {}
+        names = font["name"]
+        ideographs = {c for c in cmap if IDEOGRAPHS[0] <= c <= IDEOGRAPHS[1]}
+        return ideographs, names.getDebugName(1) or path.stem, names.getDebugName(2) or ""
 
 
-def discover_faces(font_dir: str | os.PathLike[str] = FONT_DIR) -> list[dict[str, Any]]:
+def discover_faces(font_dir: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
     """The faces of :data:`FACES` that are installed and cover enough ideographs, with the split.
 
     Args:
-        font_dir: where the font packages are installed.
+        font_dir: where the font packages are installed; default :data:`FONT_DIR`.
 
     Returns:
         One dict per face, in :data:`FACES` order: ``id`` (position in this list), ``package``,
@@ -182,19 +187,18 @@ def discover_faces(font_dir: str | os.PathLike[str] = FONT_DIR) -> list[dict[str
     Raises:
         FileNotFoundError: fewer than :data:`MIN_FACES` faces; the message names the packages.
     """
-    font_dir = Path(font_dir)
+    font_dir = Path(font_dir) if font_dir is not None else FONT_DIR
     faces: list[dict[str, Any]] = []
     for spec in FACES:
         path = font_dir / spec.path
         if not path.is_file():
             continue
-        cmap, names = _load_cmap(path, spec.index)
-        ideographs = {c for c in cmap if IDEOGRAPHS[0] <= c <= IDEOGRAPHS[1]}
+        ideographs, family, style_name = _read_face(path, spec.index)
         if len(ideographs) <= MIN_IDEOGRAPHS:
             continue
         faces.append({
             "id": len(faces), "package": spec.package, "file": str(path), "index": spec.index,
-            "family": names.getDebugName(1) or path.stem, "style_name": names.getDebugName(2) or "",
+            "family": family, "style_name": style_name,
             "style": spec.style, "ideographs": len(ideographs), "codepoints": ideographs,
         })
     if len(faces) < MIN_FACES:
@@ -368,13 +372,16 @@ def prepare_glyph_folder(
         raise ValueError(f"classes ({n_classes}), size ({size}) and per_class ({counts}) must be positive, size >= 8")
     root = Path(root) if root is not None else cache_root() / f"glyphs-{size}"
     parts = " ".join(f"{name}={counts[name]}" for name in PER_CLASS)
-    stamp = f"glyphs {_FORMAT} seed={seed} size={size} classes={n_classes} {parts} quality={QUALITY[0]}/{QUALITY[1]} noise={NOISE_SIGMA}"
+    stamp = (f"glyphs {_FORMAT} seed={seed} size={size} classes={n_classes} {parts}"
+             f" quality={QUALITY[0]}/{QUALITY[1]} noise={NOISE_SIGMA}")
     if is_complete(root, stamp):
         return root
     faces = discover_faces()
     workers = threads or len(os.sched_getaffinity(0))
-    with build_tree(root, stamp) as tmp, ThreadPoolExecutor(max_workers=workers) as pool:
+    # Two pools: each thread's fonts (one size per pool) go with it when the pool ends.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         chosen, candidates = _choose_classes(faces, 2 * n_classes, seed, pool)
+    with build_tree(root, stamp) as tmp, ThreadPoolExecutor(max_workers=workers) as pool:
         groups = {"seen": sorted(chosen[:n_classes]), "unseen": sorted(chosen[n_classes:])}
         jobs = []
         for part_no, part in enumerate(GLYPH_PARTS, start=1):
