@@ -17,7 +17,7 @@ the label order (the classes of each group sorted by code point). An image's fil
 ``<index>-f<face>.jpg``, ``<face>`` being the face's ``id`` in ``glyphs.json``.
 
 About a third of the faces are held out (every third face in (style, name) order, so that each
-style has faces on both sides where it has several); they never draw ``seen/train``. ``seen/val``
+style with three faces or more has faces on both sides); they never draw ``seen/train``. ``seen/val``
 thus measures how the backbone's classes carry to new faces, and ``unseen`` holds new classes in
 new faces, for transfer evaluation.
 
@@ -28,8 +28,8 @@ same seed gives byte-identical files whatever the thread count.
 
 Measured on the default tree (seed 0, 64 px; 26 faces, 17 training and 9 held out; 6,252
 ideographs common to all their character maps): 27,000 images, 27.9 MB of files in all
-(27,942,932 bytes, about 1,035 bytes an image), built in 44 s on 2 cores. The cache root is
-``$TREX_CACHE`` when set, else ``~/.cache/trex``.
+(27,942,932 bytes, about 1,035 bytes an image; 21.9 MB as a .tar.gz), built in 44-70 s on 2
+shared cores. The cache root is ``$TREX_CACHE`` when set, else ``~/.cache/trex``.
 """
 
 from __future__ import annotations
