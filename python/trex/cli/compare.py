@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "cores, several runs at once); default cpu")
     g.add_argument("--variants", default=None,
                    help="comma-separated recipes: " + ", ".join(v.name for v in (*RECIPES, *ABLATIONS)) +
-                        " (default: the preset's)")
+                        " (default: the preset's); none = only the reference rows")
     g.add_argument("--ablations", action="store_true",
                    help="also train the ablations: " + ", ".join(v.name for v in ABLATIONS))
     g.add_argument("--seeds", type=int, default=None, metavar="N", help="seeds per variant (default: the preset's)")
@@ -74,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
 
     bench = BENCHMARKS[args.benchmark]
     preset = bench.preset(args.preset)
-    names = [n.strip() for n in args.variants.split(",") if n.strip()] if args.variants else list(preset.variants)
+    if args.variants is None:
+        names = list(preset.variants)
+    else:
+        names = [n.strip() for n in args.variants.split(",") if n.strip() and n.strip() != "none"]
     if args.ablations:
         names += [v.name for v in ABLATIONS if v.name not in names]
     unknown = [n for n in names if n not in VARIANTS]
@@ -139,9 +142,10 @@ def run(args: argparse.Namespace) -> int:
     labels = {**{n: VARIANTS[n].label for n in names}, **LABELS}
     rows = summarise(runs, labels, kinds)
     trained = [r for r in runs if r["seen_top1"] is not None]
-    meta = {"benchmark": bench.name, "title": bench.title, "preset": args.preset,
-            "budget": f"{trained[0]['epochs']} epochs" + (f", {args.train_per_class} images/class"
-                                                          if args.train_per_class else ""),
+    budget_text = f"{trained[0]['epochs']} epochs" if trained else "reference rows only"
+    if args.train_per_class:
+        budget_text += f", {args.train_per_class} images/class"
+    meta = {"benchmark": bench.name, "title": bench.title, "preset": args.preset, "budget": budget_text,
             "settings": {**dict(budget.extra), "epochs": budget.epochs, "batch_size": budget.batch_size,
                          "train_per_class": budget.train_per_class},
             "datasets": [d["name"] for d in runs[0]["transfer"]["datasets"]], "kinds": kinds, "seeds": seeds,

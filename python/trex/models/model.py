@@ -93,7 +93,7 @@ class TReX(nn.Module):
     written rows are gathered from every rank, so all ranks hold the same memory (every rank
     must then run forward at each step). Call :meth:`update_ema` after each ``optimizer.step()``.
 
-    Recipes (DESIGN.md section 1):
+    Recipes (docs/method.md):
         ``"trex"``: projector with 3 hidden layers, prototype logits from the memory.
         ``"trex-star"``: projector with 1 hidden layer, prototype logits from the memory.
         ``"baseline"``: a plain linear classifier on the backbone features (no projector, no

@@ -1,4 +1,4 @@
-"""The paper's head settings and the recipes that pick them (DESIGN.md section 1).
+"""The paper's head settings and the recipes that pick them (docs/method.md).
 
 | recipe      | projector hidden layers | classifier                         |
 |-------------|-------------------------|------------------------------------|

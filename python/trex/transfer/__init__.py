@@ -1,4 +1,4 @@
-"""Transfer evaluation (DESIGN.md section 1, "Transfer protocol"): frozen-backbone features, a
+"""Transfer evaluation (docs/method.md, "Transfer protocol"): frozen-backbone features, a
 linear probe per data set with its regularisation chosen on held-out training data, an optional
 weighted kNN, and the mean log-odds over data sets. The command is `trex transfer`."""
 

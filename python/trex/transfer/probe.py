@@ -2,7 +2,7 @@
 
 The inverse regularisation strength C is chosen from a log-spaced grid on a held-out 20% of each
 class of the training set, then the probe is refit on all of the training set and tested once
-(DESIGN.md section 1, "Transfer protocol"). Features are standardised with the mean and standard
+(docs/method.md, "Transfer protocol"). Features are standardised with the mean and standard
 deviation of the data the probe is fitted on, so one grid suits backbones of any feature scale.
 """
 

@@ -1,4 +1,4 @@
-"""Averaging accuracies over data sets by mean log-odds (DESIGN.md section 1).
+"""Averaging accuracies over data sets by mean log-odds (docs/method.md).
 
 Each accuracy p becomes ``log(p / (1 - p))``; the logits are averaged; the mean is reported as
 such and mapped back to an accuracy with the sigmoid. Unlike the plain mean, a step from 98% to
