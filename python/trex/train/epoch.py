@@ -77,4 +77,21 @@ def train_one_epoch(
     return {"train_loss": float(loss_sum) / max(steps, 1), "lr": lr, "steps": steps}
 
 
-__all__ = ["train_one_epoch"]
+@torch.no_grad()
+def check_finite_model(model: nn.Module, val_loss: float, epoch: int) -> None:
+    """After an epoch: a finite validation loss and finite parameters and buffers (a run can keep a
+    finite training loss while its weights or BatchNorm statistics blow up).
+
+    Raises:
+        NonFiniteLossError: naming what is not finite.
+    """
+    if not math.isfinite(val_loss):
+        raise NonFiniteLossError(f"the validation loss is {val_loss} after epoch {epoch}: the model diverged; "
+                                 "lower --lr (nothing of this epoch was saved)")
+    for name, t in (*model.named_parameters(), *model.named_buffers()):
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise NonFiniteLossError(f"the model's {name} holds NaN or infinite values after epoch {epoch}: the "
+                                     "model diverged; lower --lr (nothing of this epoch was saved)")
+
+
+__all__ = ["check_finite_model", "train_one_epoch"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trex.data.cache_tree import build_tree, is_complete
+from trex.data.cache_tree import ForeignFolderError, build_tree, is_complete
 from trex.data.fashion_mnist_folder import cache_root, prepare_fashion_mnist_folder
 from trex.transfer.errors import TransferError
 
@@ -61,13 +61,22 @@ def prepare_digits_folder(root: str | os.PathLike[str] | None = None, *, size: i
 def _fashion_unseen(size: int) -> Path:
     try:
         return prepare_fashion_mnist_folder(size=64) / "unseen"
+    except ForeignFolderError as err:
+        raise TransferError(f"built-in dataset fashion-unseen: {err}") from err
     except FileNotFoundError as err:
         raise TransferError(f"built-in dataset fashion-unseen needs Fashion-MNIST: {err}") from err
 
 
+def _digits(size: int) -> Path:
+    try:
+        return prepare_digits_folder(size=size)
+    except ForeignFolderError as err:
+        raise TransferError(f"built-in dataset digits: {err}") from err
+
+
 BUILTIN_DATASETS = {
     "fashion-unseen": _fashion_unseen,
-    "digits": lambda size: prepare_digits_folder(size=size),
+    "digits": _digits,
 }
 
 
