@@ -6,6 +6,7 @@ temporary file left by a killed run is recognised by its name and removed by the
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -22,6 +23,45 @@ _OWN_TMP = re.compile(r"^\.(?:checkpoint(?:-epoch\d+)?\.pt|backbone\.pt|metrics\
                       r"|^metrics\.tmp$|^curves\.tmp\.png$")
 
 
+def _file_mode() -> int:
+    """The mode a plain open() would give a new file (0o666 less the umask): mkstemp makes 0o600."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_MODE = _file_mode()
+
+
+class _Sink:
+    """A binary file that remembers the OSError of a failed write (the writer may wrap it)."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f = f
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            n = self._f.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+        if n is not None and n < memoryview(data).nbytes:
+            self.error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            raise self.error
+        return n
+
+    def flush(self) -> None:
+        try:
+            self._f.flush()
+        except OSError as err:
+            self.error = err
+            raise
+
+    def __getattr__(self, name: str):  # noqa: ANN204 (tell, seek, fileno ... of the file)
+        return getattr(self._f, name)
+
+
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
     """Calls ``write(file)`` on a new temporary file next to ``path``, then renames it to ``path``
     (replacing a file, or a symlink itself, never what a symlink points to).
@@ -34,7 +74,14 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         tmp = Path(name)
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            os.fchmod(f.fileno(), _MODE)
+            sink = _Sink(f)
+            try:
+                write(sink)  # type: ignore[arg-type]
+            except Exception as err:
+                if sink.error is not None:  # torch.save reports a failed write as a RuntimeError
+                    raise sink.error from err
+                raise
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
