@@ -16,11 +16,11 @@ from torch import nn
 
 import trex
 from trex.train import checkpoint as ckpt
+from trex.train import files
 from trex.train.backbones import create_backbone
 from trex.train.config import TrainConfig, default_out, default_threads, val_resize
 from trex.train.data import create_train_loader, load_splits
 from trex.train.distributed import Dist, all_mean, average_batchnorm_stats, init_distributed, shutdown
-from trex.train import files
 from trex.train.epoch import check_finite_model, train_one_epoch
 from trex.train.errors import TrainConfigError
 from trex.train.evaluate import EvalImages, evaluate
@@ -84,11 +84,11 @@ def _repair_run_files(out: Path, model: trex.TReX, records: list[dict[str, Any]]
         log.info("%s is not the checkpoint's epoch %d (an interrupted run): rewritten from the checkpoint",
                  out / ckpt.BACKBONE, epoch)
         _save_backbone(out, model, cfg, feature_dim, classes, epoch)
-    if read_metrics_or_none(out / ckpt.METRICS) != records:
+    if _read_metrics_or_none(out / ckpt.METRICS) != records:
         write_metrics(out / ckpt.METRICS, records)
 
 
-def read_metrics_or_none(path: Path) -> list[dict[str, Any]] | None:
+def _read_metrics_or_none(path: Path) -> list[dict[str, Any]] | None:
     try:
         return read_metrics(path)
     except (OSError, ValueError):
@@ -122,9 +122,10 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
     precision = resolve_precision(cfg.amp, device)
     resume_path = ckpt.resolve_resume(cfg.resume) if cfg.resume else None
     out = Path(cfg.out) if cfg.out else (resume_path.parent if resume_path else default_out(cfg))
-    if dist.is_main:  # refused before any work, nothing created yet
-        files.check_out_dir(out)
-        ckpt.check_no_other_run(out, resume_path, cfg.overwrite)
+    # Refused before any work, nothing created yet (read-only checks: every rank makes them, so
+    # that all stop together).
+    files.check_out_dir(out)
+    ckpt.check_no_other_run(out, resume_path, cfg.overwrite)
     log.info("trex %s (git %s), torch %s, %s x%d, %d threads (machine load %.1f on %d cores), precision %s",
              trex.__version__, _git_sha(), torch.__version__, device.type, dist.world_size, threads,
              os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0, os.cpu_count() or 1, precision.name)
