@@ -33,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
         hint = "; fix or remove that file, or pass --on-error skip" if isinstance(err, trex.DecodeError) else ""
         print(f"trex train: error: {err}{hint}", file=sys.stderr)
         return 1 if isinstance(err, NonFiniteLossError) else 2
+    except OSError as err:  # a file or folder that cannot be read or written (the message names it)
+        print(f"trex train: error: {err}", file=sys.stderr)
+        return 2
     if int(os.environ.get("RANK", "0")) == 0 and "val_top1" in result:
         print(f"done in {time.perf_counter() - t0:.0f}s: validation top-1 {result['val_top1']:.2f}% after "
               f"epoch {result['epoch']}\n  checkpoint: {result['checkpoint']}\n  backbone:   {result['backbone']}\n"

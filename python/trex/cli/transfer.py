@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -11,20 +12,30 @@ HELP = ("evaluate a trained backbone's frozen features on other data sets: linea
         "training data) and optional weighted kNN, per data set and as mean log-odds")
 
 
+# At most this many C values (each is a probe fit per data set).
+MAX_GRID = 100
+
+
 def parse_grid(text: str) -> tuple[float, ...]:
     """``"LO:HI:N"`` (N log-spaced values from LO to HI) or ``"C1,C2,..."``."""
+    import math
+
     import numpy as np
 
     try:
         if ":" in text:
-            lo, hi, n = text.split(":")
-            values = tuple(float(c) for c in np.logspace(np.log10(float(lo)), np.log10(float(hi)), int(n)))
+            lo, hi, n = (float(v) for v in text.split(":"))
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo > 0 and hi > 0):
+                raise argparse.ArgumentTypeError(f"LO and HI must be positive finite numbers, got {text!r}")
+            if n != int(n) or not 1 <= n <= MAX_GRID:
+                raise argparse.ArgumentTypeError(f"N must be a whole number from 1 to {MAX_GRID}, got {text!r}")
+            values = tuple(float(c) for c in np.logspace(np.log10(lo), np.log10(hi), int(n)))
         else:
             values = tuple(float(c) for c in text.split(","))
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"expected LO:HI:N or C1,C2,... got {text!r}") from err
-    if not values or any(c <= 0 for c in values):
-        raise argparse.ArgumentTypeError(f"C values must be positive, got {text!r}")
+    if not values or len(values) > MAX_GRID or any(not (math.isfinite(c) and c > 0) for c in values):
+        raise argparse.ArgumentTypeError(f"C values must be 1 to {MAX_GRID} positive finite numbers, got {text!r}")
     return values
 
 
@@ -66,6 +77,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import trex
+    from trex.train.files import check_out_dir
     from trex.transfer import (
         DEFAULT_C_GRID,
         TransferError,
@@ -84,7 +96,13 @@ def run(args: argparse.Namespace) -> int:
             value = getattr(args, flag)
             if value is not None and value < 1:
                 raise TransferError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+        if not (math.isfinite(args.knn_temperature) and args.knn_temperature > 0):
+            raise TransferError(f"--knn-temperature must be a positive finite number, got {args.knn_temperature}")
+        device = check_device(args.device)
         _, info = load_frozen_backbone(args.backbone)
+        # Where the results go, checked before the evaluation (which may take long) rather than after.
+        out = Path(args.out) if args.out else Path(info["path"]).parent / "transfer"
+        check_out_dir(out, "--out", TransferError)
         size = int(args.image_size or info["image_size"])
         datasets = resolve_dataset_specs(args.dataset, image_size=size, train_per_class=args.train_per_class,
                                          test_per_class=args.test_per_class)
@@ -92,14 +110,41 @@ def run(args: argparse.Namespace) -> int:
             knn=args.knn, knn_k=args.knn_k, knn_temperature=args.knn_temperature,
             c_grid=args.c_grid or DEFAULT_C_GRID, image_size=size, batch_size=args.batch_size,
             threads=args.threads, cache_dir=None if args.no_cache else Path(args.cache or default_cache_dir()),
-            device=args.device, seed=args.seed)
+            device=device, seed=args.seed)
         result = evaluate_transfer(info["path"], datasets, options)
     except (TransferError, trex.DecodeError) as err:
         print(f"trex transfer: error: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else Path(info["path"]).parent / "transfer"
+    except OSError as err:  # a file or folder that cannot be read or written (the message names it)
+        print(f"trex transfer: error: {err}", file=sys.stderr)
+        return 2
     print(format_table(result))
-    json_path = write_json(result, out / "transfer.json")
-    png_path = plot_bars(result, out / "transfer.png")
+    try:
+        json_path = write_json(result, out / "transfer.json")
+        png_path = plot_bars(result, out / "transfer.png")
+    except OSError as err:
+        print(f"trex transfer: error: cannot write the results to {out} ({err.strerror or err}); the table above "
+              "holds them", file=sys.stderr)
+        return 2
     print(f"  results: {json_path}\n  chart:   {png_path}")
     return 0
+
+
+def check_device(name: str) -> str:
+    """``name`` if torch can run the backbone there, else TransferError saying why."""
+    import torch
+
+    from trex.transfer import TransferError
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as err:
+        raise TransferError(f"--device {name}: not a device name (use cpu, cuda or cuda:N)") from err
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise TransferError(f"--device {name}: no CUDA device is available; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise TransferError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices")
+    elif device.type != "cpu":
+        raise TransferError(f"--device {name}: only cpu and cuda are supported")
+    return name

@@ -71,7 +71,8 @@ def prepare_fashion_mnist_folder(
     """Converts Fashion-MNIST to the ImageFolder trees above, once; later calls return at once.
 
     The tree is written to a temporary sibling folder and renamed into place when complete, so an
-    interrupted conversion leaves nothing half-written and concurrent callers cannot collide.
+    interrupted conversion leaves nothing half-written and concurrent callers cannot collide. A
+    folder at ``root`` that trex did not build is left alone and the call refused.
 
     Args:
         root: the tree's folder; default ``cache_root() / f"fashion-mnist-{size}"``.
@@ -87,6 +88,8 @@ def prepare_fashion_mnist_folder(
 
     Raises:
         FileNotFoundError: the Fashion-MNIST files are missing (the message says how to install them).
+        trex.data.cache_tree.ForeignFolderError: ``root`` holds something trex did not build (it is
+            never deleted or replaced).
     """
     root = Path(root) if root is not None else cache_root() / f"fashion-mnist-{size}"
     stamp = f"{_FORMAT} {size} {quality} {per_class or 'all'}"

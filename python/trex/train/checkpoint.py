@@ -16,25 +16,35 @@ from torch import nn
 
 from trex.models.presets import resolve_projector_layers
 from trex.train.errors import TrainConfigError
+from trex.train.files import atomic_write
 
 FORMAT = 1
 CHECKPOINT = "checkpoint.pt"
 BACKBONE = "backbone.pt"
+METRICS = "metrics.jsonl"
+# What a checkpoint must hold to be resumed.
+REQUIRED = ("epoch", "config", "classes", "model", "optimizer", "scaler", "loader", "rng", "metrics")
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save through a fresh temporary file renamed into place (see :mod:`trex.train.files`)."""
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def copy_name(epoch: int) -> str:
+    """The name of the copy ``--save-every`` keeps of epoch ``epoch``'s checkpoint."""
+    return f"checkpoint-epoch{epoch:04d}.pt"
 
 
 def save_checkpoint(state: dict[str, Any], out: Path, keep_copy: bool = False) -> Path:
     """Writes ``out/checkpoint.pt`` (atomically); with ``keep_copy`` also
-    ``out/checkpoint-epoch<NNNN>.pt``. Returns the path of the latest checkpoint."""
+    ``out/checkpoint-epoch<NNNN>.pt`` (written first, so that ``checkpoint.pt`` is the last file
+    of an epoch to change). Returns the path of the latest checkpoint."""
     path = out / CHECKPOINT
-    _atomic_save({"format": FORMAT, **state}, path)
+    blob = {"format": FORMAT, **state}
     if keep_copy:
-        _atomic_save({"format": FORMAT, **state}, out / f"checkpoint-epoch{state['epoch']:04d}.pt")
+        _atomic_save(blob, out / copy_name(state["epoch"]))
+    _atomic_save(blob, path)
     return path
 
 
@@ -69,6 +79,39 @@ def load_backbone(path: str | os.PathLike[str], map_location: str | torch.device
     return backbone, {k: v for k, v in blob.items() if k != "state_dict"}
 
 
+def backbone_epoch(path: Path) -> int | None:
+    """The epoch recorded in a backbone file; None when it is missing or unreadable."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 (missing, damaged, foreign: all mean "no usable backbone")
+        return None
+    return blob.get("epoch") if isinstance(blob, dict) else None
+
+
+def check_no_other_run(out: Path, resume_path: Path | None, overwrite: bool) -> None:
+    """Refuses to write into a folder that holds another run's results, which this run would replace:
+    allowed are an empty or new folder, ``--resume`` of the folder's own ``checkpoint.pt`` (the
+    run continues), and ``--overwrite``.
+
+    Raises:
+        TrainConfigError: saying what would be overwritten and how to proceed.
+    """
+    if overwrite or not out.is_dir():
+        return
+    latest = out / CHECKPOINT
+    if resume_path is not None and latest.exists() and os.path.samefile(resume_path, latest):
+        return
+    found = [n for n in (CHECKPOINT, BACKBONE, METRICS) if (out / n).exists() or (out / n).is_symlink()]
+    if not found:
+        return
+    if resume_path is not None:
+        raise TrainConfigError(f"--resume {resume_path}: continuing from it would overwrite the later results in "
+                               f"{out} ({', '.join(found)}); pass --out NEW_FOLDER to continue it there, or "
+                               "--overwrite to replace them")
+    raise TrainConfigError(f"--out {out}: holds the results of another run ({', '.join(found)}); pass another "
+                           f"--out, --resume {out} to continue it, or --overwrite to replace it")
+
+
 def resolve_resume(path: str | os.PathLike[str]) -> Path:
     """A checkpoint file, or a run folder holding ``checkpoint.pt``."""
     p = Path(path)
@@ -95,7 +138,17 @@ def load_checkpoint(path: Path, *, recipe: str, arch: str, classes: list[str], c
         raise TrainConfigError(f"--resume {path}: cannot read the checkpoint ({err})") from err
     if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
         raise TrainConfigError(f"--resume {path}: not a checkpoint written by `trex train`")
-    cfg = state.get("config", {})
+    missing = [k for k in REQUIRED if k not in state]
+    if missing:
+        raise TrainConfigError(f"--resume {path}: the checkpoint has no {', '.join(repr(k) for k in missing)} "
+                               "(damaged, or not written by `trex train`); resume from another checkpoint")
+    epoch = state["epoch"]
+    if (not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0
+            or not isinstance(state["metrics"], list) or not all(isinstance(r, dict) for r in state["metrics"])
+            or not isinstance(state["config"], dict) or not isinstance(state["model"], dict)):
+        raise TrainConfigError(f"--resume {path}: the checkpoint's epoch, metrics, config or model entry is "
+                               "damaged; resume from another checkpoint")
+    cfg = state["config"]
     if cfg.get("recipe") != recipe:
         raise TrainConfigError(f"--resume {path}: the checkpoint was trained with recipe {cfg.get('recipe')!r}, "
                                f"this run uses {recipe!r}; pass --recipe {cfg.get('recipe')} or start a new run")
@@ -118,5 +171,5 @@ def load_checkpoint(path: Path, *, recipe: str, arch: str, classes: list[str], c
     return state
 
 
-__all__ = ["BACKBONE", "CHECKPOINT", "load_backbone", "load_checkpoint", "resolve_resume", "save_backbone",
+__all__ = ["BACKBONE", "CHECKPOINT", "METRICS", "backbone_epoch", "check_no_other_run", "copy_name", "load_backbone", "load_checkpoint", "resolve_resume", "save_backbone",
            "save_checkpoint"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,9 @@ from trex.train.errors import TrainConfigError
 from trex.train.precision import AMP_CHOICES
 
 RECIPES = ("trex", "trex-star", "baseline")
+# A bound far above any real run (the schedule is computed per step, so it costs nothing): beyond
+# it, an --epochs value is a typo.
+MAX_EPOCHS = 1_000_000
 
 # Flags whose default depends on whether --data is given: (paper / user data, built-in run).
 PAPER = "paper"
@@ -87,6 +91,7 @@ class TrainConfig:
     seed: int = 0
     out: str | None = None
     resume: str | None = None
+    overwrite: bool = False
     save_every: int = 0
     threads: int | None = None
     log_every_s: float = 30.0
@@ -188,6 +193,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--out", metavar="DIR", default=None, help="output folder (default runs/<recipe>-<timestamp>; on --resume, the "
                                                "checkpoint's folder)")
     g.add_argument("--resume", metavar="PATH", default=None, help="continue from a checkpoint file or a run folder")
+    g.add_argument("--overwrite", action="store_true",
+                   help="let this run replace the run already in --out (its checkpoint.pt, backbone.pt, "
+                        "metrics.jsonl); without it such a run is refused, except --resume of that folder's own "
+                        "checkpoint.pt")
     g.add_argument("--save-every", metavar="N", type=int, default=0,
                    help="also keep checkpoint-epochNNNN.pt every N epochs (default 0: only the latest)")
     g.add_argument("--threads", metavar="N", type=int, default=None,
@@ -232,6 +241,10 @@ def make_config(**overrides: Any) -> TrainConfig:
 
 def check_config(cfg: TrainConfig) -> None:
     """Raises TrainConfigError with what to do when a setting cannot work."""
+    for field in dataclasses.fields(cfg):  # every float setting: NaN and infinities are never meant
+        value = getattr(cfg, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise TrainConfigError(f"--{_flag(field.name)} must be a finite number, got {value}")
     if cfg.recipe not in RECIPES:
         raise TrainConfigError(f"unknown recipe {cfg.recipe!r}; use --recipe {' | '.join(RECIPES)}")
     if cfg.crops is not None and cfg.crops not in RECIPES:
@@ -253,12 +266,21 @@ def check_config(cfg: TrainConfig) -> None:
         value = getattr(cfg, name)
         if value is not None and value < 1:
             raise TrainConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if cfg.epochs > MAX_EPOCHS:
+        raise TrainConfigError(f"--epochs {cfg.epochs}: at most {MAX_EPOCHS:,} epochs")
     if cfg.memory_size < 0 or cfg.save_every < 0 or cfg.warmup_epochs < 0:
         raise TrainConfigError("--memory-size, --save-every and --warmup-epochs must not be negative")
+    for name in ("min_lr", "momentum", "weight_decay", "log_every_s"):
+        if getattr(cfg, name) < 0:
+            raise TrainConfigError(f"--{_flag(name)} must not be negative, got {getattr(cfg, name)}")
     if not 0.0 <= cfg.ema_momentum <= 1.0:
         raise TrainConfigError(f"--ema-momentum must lie in [0, 1], got {cfg.ema_momentum}")
     if cfg.lr <= 0 or cfg.temperature <= 0:
         raise TrainConfigError("--lr and --temperature must be positive")
+
+
+def _flag(name: str) -> str:
+    return "log-every" if name == "log_every_s" else name.replace("_", "-")
 
 
 def default_out(cfg: TrainConfig) -> Path:

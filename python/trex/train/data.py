@@ -32,6 +32,7 @@ class DataSplits:
 
 def builtin_root(dist: Dist) -> Path:
     """The built-in data (Fashion-MNIST classes 0-4 as 64 px JPEGs): converted by rank 0 on first use."""
+    from trex.data.cache_tree import ForeignFolderError
     from trex.data.fashion_mnist_folder import cache_root, prepare_fashion_mnist_folder
 
     if dist.is_main:
@@ -40,6 +41,8 @@ def builtin_root(dist: Dist) -> Path:
             log.info("built-in data: converting Fashion-MNIST to 70,000 JPEGs of 64 px in %s (once)", target)
         try:
             prepare_fashion_mnist_folder()
+        except ForeignFolderError as err:
+            raise TrainConfigError(f"the built-in run's data folder: {err}") from err
         except FileNotFoundError as err:
             raise TrainConfigError(f"the built-in run needs Fashion-MNIST: {err}") from err
     barrier()
@@ -48,10 +51,12 @@ def builtin_root(dist: Dist) -> Path:
 
 def scan(root: Path, what: str) -> tuple[Samples, list[str]]:
     """(samples, classes) of an ImageFolder tree, with errors that say what to do."""
-    from trex.data.folder import scan_image_folder
+    from trex.data.folder import BrokenLinkError, scan_image_folder
 
     try:
         return scan_image_folder(root)
+    except BrokenLinkError as err:
+        raise TrainConfigError(f"{what} folder: {err}") from err
     except (FileNotFoundError, NotADirectoryError) as err:
         raise TrainConfigError(f"{what} folder: {err}; expected {root}/<class name>/<image files> "
                                "(an ImageFolder tree)") from err

@@ -77,4 +77,31 @@ def train_one_epoch(
     return {"train_loss": float(loss_sum) / max(steps, 1), "lr": lr, "steps": steps}
 
 
-__all__ = ["train_one_epoch"]
+# A parameter or buffer beyond this magnitude means a diverged run, even while still finite: healthy
+# weights and BatchNorm statistics stay many orders below it, and float32 squares (variances) of
+# values near 1e19 overflow to infinity.
+MAX_ABS = 1e12
+
+
+@torch.no_grad()
+def check_finite_model(model: nn.Module, val_loss: float, epoch: int) -> None:
+    """After an epoch: a finite validation loss, and parameters and buffers that are finite and below
+    :data:`MAX_ABS` (a run can keep a finite training loss while its weights or BatchNorm
+    statistics blow up, e.g. running variances of 1e19 at a huge learning rate).
+
+    Raises:
+        NonFiniteLossError: naming what diverged.
+    """
+    if not math.isfinite(val_loss):
+        raise NonFiniteLossError(f"the validation loss is {val_loss} after epoch {epoch}: the model diverged; "
+                                 "lower --lr (nothing of this epoch was saved)")
+    for name, t in (*model.named_parameters(), *model.named_buffers()):
+        if not t.is_floating_point() or t.numel() == 0:
+            continue
+        peak = float(t.detach().abs().max())
+        if not peak <= MAX_ABS:  # also NaN
+            raise NonFiniteLossError(f"the model's {name} reached {peak:.3g} after epoch {epoch}: the model "
+                                     "diverged; lower --lr (nothing of this epoch was saved)")
+
+
+__all__ = ["MAX_ABS", "check_finite_model", "train_one_epoch"]

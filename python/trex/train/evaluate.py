@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import warnings
+
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -31,10 +33,16 @@ class EvalImages:
         batch_size: images per batch.
         threads: decode/resize threads.
         rank, world_size: the shard.
+        on_error: an image that cannot be read stops the run ("raise", the error names it) or is
+            left out of the validation and counted in ``skipped`` ("skip"), as the training loader does.
     """
 
     def __init__(self, samples: Sequence[tuple[str, int]], resize: int, crop: int, batch_size: int,
-                 threads: int, rank: int = 0, world_size: int = 1) -> None:
+                 threads: int, rank: int = 0, world_size: int = 1, on_error: str = "raise") -> None:
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.on_error = on_error
+        self.skipped: list[str] = []  # paths left out (this rank), in order
         self.samples = list(samples)[rank::world_size]
         self.total = len(samples)
         self.resize, self.crop, self.batch_size, self.threads = resize, crop, batch_size, threads
@@ -42,10 +50,17 @@ class EvalImages:
         self._cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self._cacheable = fits
 
-    def _load(self, item: tuple[str, int]) -> torch.Tensor:
+    def _load(self, item: tuple[str, int]) -> torch.Tensor | None:
         from torchvision.transforms.v2 import functional as F
 
-        img = trex.ops.decode_file(item[0]).permute(2, 0, 1)
+        try:
+            img = trex.ops.decode_file(item[0]).permute(2, 0, 1)
+        except (trex.DecodeError, OSError) as err:
+            if self.on_error == "raise":
+                if isinstance(err, trex.DecodeError):
+                    raise
+                raise trex.DecodeError(f"{item[0]}: {err.strerror or err}") from err
+            return None
         img = F.resize(img, [self.resize], interpolation=F.InterpolationMode.BICUBIC, antialias=True)
         return F.center_crop(img, [self.crop])
 
@@ -57,8 +72,17 @@ class EvalImages:
         with ThreadPoolExecutor(max_workers=self.threads) as pool:
             for start in range(0, len(self.samples), self.batch_size):
                 chunk = self.samples[start:start + self.batch_size]
-                images = torch.stack(list(pool.map(self._load, chunk)))
-                batch = (images, torch.tensor([label for _, label in chunk], dtype=torch.int64))
+                loaded = list(pool.map(self._load, chunk))
+                for (path, _), img in zip(chunk, loaded):
+                    if img is None:
+                        self.skipped.append(path)
+                        warnings.warn(f"validation: skipped unreadable image {path}", trex.SkippedFileWarning,
+                                      stacklevel=2)
+                kept = [(img, label) for (_, label), img in zip(chunk, loaded) if img is not None]
+                if not kept:
+                    continue
+                batch = (torch.stack([img for img, _ in kept]),
+                         torch.tensor([label for _, label in kept], dtype=torch.int64))
                 if self._cacheable:
                     batches.append(batch)
                 yield batch
@@ -76,7 +100,8 @@ def evaluate(model: nn.Module, images: EvalImages, device: torch.device, precisi
     torch.distributed the counts of every rank are summed, so every rank returns the same figures.
 
     Returns:
-        ``{"val_top1": percent, "val_loss": mean cross-entropy, "val_images": count}``.
+        ``{"val_top1": percent, "val_loss": mean cross-entropy, "val_images": count}``, and
+        ``"val_skipped"`` (unreadable images left out on this rank) when ``images.on_error`` is "skip".
     """
     was_training = model.training
     model.eval()
@@ -95,8 +120,11 @@ def evaluate(model: nn.Module, images: EvalImages, device: torch.device, precisi
         dist.all_reduce(stats)
     model.train(was_training)
     correct, loss_sum, count = stats.tolist()
-    return {"val_top1": 100.0 * correct / max(count, 1), "val_loss": loss_sum / max(count, 1),
-            "val_images": int(count)}
+    out = {"val_top1": 100.0 * correct / max(count, 1), "val_loss": loss_sum / max(count, 1),
+           "val_images": int(count)}
+    if images.on_error == "skip":
+        out["val_skipped"] = len(set(images.skipped))  # this rank's unreadable images
+    return out
 
 
 __all__ = ["EvalImages", "evaluate"]

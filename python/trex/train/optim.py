@@ -4,6 +4,8 @@ learning-rate schedule (linear warm-up from 0, then cosine down to a floor)."""
 from __future__ import annotations
 
 import math
+import operator
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -29,20 +31,45 @@ def create_optimizer(model: nn.Module, lr: float, momentum: float, weight_decay:
     return torch.optim.SGD(param_groups(model, weight_decay), lr=lr, momentum=momentum)
 
 
-def lr_schedule(base_lr: float, final_lr: float, total_iters: int, warmup_iters: int) -> list[float]:
+class LRSchedule(Sequence[float]):
+    """The learning rate of every iteration, computed on demand (a run of 10^9 epochs costs no
+    memory): linear from 0 to ``base_lr`` over ``warmup_iters`` (the first step is already above
+    0), then half a cosine from ``base_lr`` to ``final_lr`` at the last iteration. Indexing and
+    slicing as a list of ``total_iters`` floats."""
+
+    def __init__(self, base_lr: float, final_lr: float, total_iters: int, warmup_iters: int) -> None:
+        self.base_lr, self.final_lr, self.total_iters = base_lr, final_lr, max(int(total_iters), 0)
+        self.warmup_iters = min(max(int(warmup_iters), 0), self.total_iters)
+
+    def __len__(self) -> int:
+        return self.total_iters
+
+    def _at(self, i: int) -> float:
+        if i < self.warmup_iters:
+            return self.base_lr * (i + 1) / self.warmup_iters
+        rest = self.total_iters - self.warmup_iters
+        t = (i - self.warmup_iters) / max(rest - 1, 1)
+        return self.final_lr + 0.5 * (self.base_lr - self.final_lr) * (1 + math.cos(math.pi * t))
+
+    def __getitem__(self, index):  # noqa: ANN001, ANN204 (int -> float, slice -> list)
+        if isinstance(index, slice):
+            return [self._at(i) for i in range(*index.indices(self.total_iters))]
+        i = operator.index(index)
+        if i < 0:
+            i += self.total_iters
+        if not 0 <= i < self.total_iters:
+            raise IndexError(f"iteration {index} outside the schedule of {self.total_iters}")
+        return self._at(i)
+
+
+def lr_schedule(base_lr: float, final_lr: float, total_iters: int, warmup_iters: int) -> LRSchedule:
     """Learning rate at every iteration: linear from 0 to ``base_lr`` over ``warmup_iters`` (the
     first step is already above 0), then half a cosine from ``base_lr`` to ``final_lr`` at the last.
 
     Returns:
-        ``total_iters`` floats.
+        a lazy sequence of ``total_iters`` floats (:class:`LRSchedule`).
     """
-    warmup_iters = min(warmup_iters, total_iters)
-    out = [base_lr * (i + 1) / warmup_iters for i in range(warmup_iters)]
-    rest = total_iters - warmup_iters
-    for i in range(rest):
-        t = i / max(rest - 1, 1)
-        out.append(final_lr + 0.5 * (base_lr - final_lr) * (1 + math.cos(math.pi * t)))
-    return out
+    return LRSchedule(base_lr, final_lr, total_iters, warmup_iters)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -50,4 +77,4 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-__all__ = ["create_optimizer", "lr_schedule", "param_groups", "set_lr"]
+__all__ = ["LRSchedule", "create_optimizer", "lr_schedule", "param_groups", "set_lr"]

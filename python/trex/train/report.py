@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -71,13 +72,17 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 
 
 def write_metrics(path: Path, records: list[dict[str, Any]]) -> None:
-    """Rewrites metrics.jsonl with ``records`` (one JSON object per line)."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-    tmp.replace(path)
+    """Rewrites metrics.jsonl with ``records`` (one JSON object per line), atomically."""
+    from trex.train.files import write_text
+
+    write_text(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
-def plot_metrics(records: list[dict[str, Any]], lr_curve: list[float], steps_per_epoch: int, path: Path,
+# The planned learning-rate curve is drawn from at most this many points.
+PLOT_POINTS = 2000
+
+
+def plot_metrics(records: list[dict[str, Any]], lr_curve: Sequence[float], steps_per_epoch: int, path: Path,
                  title: str) -> None:
     """Saves a PNG with train/val loss, validation top-1 and the learning rate against epochs.
 
@@ -104,10 +109,16 @@ def plot_metrics(records: list[dict[str, Any]], lr_curve: list[float], steps_per
     ax.set_ylabel("top-1 (%)")
     ax.set_title("validation accuracy")
     ax = axes[2]
-    x = [(i + 1) / steps_per_epoch for i in range(len(lr_curve))]
-    ax.plot(x, lr_curve, color="0.7", label="planned")
+    stride = max(1, len(lr_curve) // PLOT_POINTS)  # a long run's schedule, sampled
+    its = list(range(0, len(lr_curve), stride))
+    if its and its[-1] != len(lr_curve) - 1:
+        its.append(len(lr_curve) - 1)
+    x = [(i + 1) / steps_per_epoch for i in its]
+    y = [lr_curve[i] for i in its]
+    ax.plot(x, y, color="0.7", label="planned")
     done = (epochs[-1] if epochs else 0) * steps_per_epoch
-    ax.plot(x[:done], lr_curve[:done], color="C3", label="done")
+    n_done = sum(1 for i in its if i < done)
+    ax.plot(x[:n_done], y[:n_done], color="C3", label="done")
     ax.set_xlabel("epoch")
     ax.set_title("learning rate")
     ax.legend()
@@ -115,10 +126,12 @@ def plot_metrics(records: list[dict[str, Any]], lr_curve: list[float], steps_per
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(path)
+    from trex.train.files import atomic_write
+
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, dpi=90, format="png"))
+    finally:
+        plt.close(fig)
 
 
 __all__ = ["Progress", "plot_metrics", "read_metrics", "write_metrics"]

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +16,17 @@ from torch import nn
 
 import trex
 from trex.train import checkpoint as ckpt
+from trex.train import files
 from trex.train.backbones import create_backbone
 from trex.train.config import TrainConfig, default_out, default_threads, val_resize
 from trex.train.data import create_train_loader, load_splits
 from trex.train.distributed import Dist, all_mean, average_batchnorm_stats, init_distributed, shutdown
-from trex.train.epoch import train_one_epoch
+from trex.train.epoch import check_finite_model, train_one_epoch
 from trex.train.errors import TrainConfigError
 from trex.train.evaluate import EvalImages, evaluate
 from trex.train.optim import create_optimizer, lr_schedule
 from trex.train.precision import resolve_precision
-from trex.train.report import Progress, plot_metrics, write_metrics
+from trex.train.report import Progress, plot_metrics, read_metrics, write_metrics
 
 log = logging.getLogger("trex.train")
 
@@ -56,6 +58,43 @@ def _classifier(model: trex.TReX) -> str:
     return "learned cosine classifier" if isinstance(model.head, trex.PrototypeHead) else "linear classifier"
 
 
+def _restore(path: Path, what: str, load: Callable[[], Any]) -> None:
+    """Loads one part of a checkpoint's state, turning a damaged or foreign entry into one clear error."""
+    try:
+        load()
+    except (KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise TrainConfigError(f"--resume {path}: the checkpoint's {what} state cannot be restored ({reason}); "
+                               "the file is damaged or was not written by `trex train`; resume from another "
+                               "checkpoint") from err
+
+
+def _save_backbone(out: Path, model: trex.TReX, cfg: TrainConfig, feature_dim: int, classes: list[str],
+                   epoch: int) -> None:
+    ckpt.save_backbone(model.backbone, out, arch=cfg.arch, feature_dim=feature_dim, recipe=cfg.recipe,
+                       epoch=epoch, image_size=cfg.global_size, classes=classes, crops=cfg.crop_recipe,
+                       projector_layers=cfg.head_projector_layers)
+
+
+def _repair_run_files(out: Path, model: trex.TReX, records: list[dict[str, Any]], epoch: int, cfg: TrainConfig,
+                      feature_dim: int, classes: list[str]) -> None:
+    """On a resume in the run's own folder: makes backbone.pt and metrics.jsonl those of the resumed
+    checkpoint when a kill left them at another epoch (they are written apart from it)."""
+    if epoch > 0 and ckpt.backbone_epoch(out / ckpt.BACKBONE) != epoch:
+        log.info("%s is not the checkpoint's epoch %d (an interrupted run): rewritten from the checkpoint",
+                 out / ckpt.BACKBONE, epoch)
+        _save_backbone(out, model, cfg, feature_dim, classes, epoch)
+    if _read_metrics_or_none(out / ckpt.METRICS) != records:
+        write_metrics(out / ckpt.METRICS, records)
+
+
+def _read_metrics_or_none(path: Path) -> list[dict[str, Any]] | None:
+    try:
+        return read_metrics(path)
+    except (OSError, ValueError):
+        return None
+
+
 def run(cfg: TrainConfig) -> dict[str, Any]:
     """Trains as ``cfg`` says and returns the last epoch's metrics (with the output paths).
 
@@ -83,6 +122,10 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
     precision = resolve_precision(cfg.amp, device)
     resume_path = ckpt.resolve_resume(cfg.resume) if cfg.resume else None
     out = Path(cfg.out) if cfg.out else (resume_path.parent if resume_path else default_out(cfg))
+    # Refused before any work, nothing created yet (read-only checks: every rank makes them, so
+    # that all stop together).
+    files.check_out_dir(out)
+    ckpt.check_no_other_run(out, resume_path, cfg.overwrite)
     log.info("trex %s (git %s), torch %s, %s x%d, %d threads (machine load %.1f on %d cores), precision %s",
              trex.__version__, _git_sha(), torch.__version__, device.type, dist.world_size, threads,
              os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0, os.cpu_count() or 1, precision.name)
@@ -94,7 +137,7 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
         raise TrainConfigError(f"{len(splits.train)} training images are fewer than one batch of "
                                f"{cfg.batch_size} x {dist.world_size} processes; lower --batch-size")
     val_images = EvalImages(splits.val, val_resize(cfg), cfg.global_size, cfg.batch_size, cfg.workers or threads,
-                            dist.rank, dist.world_size)
+                            dist.rank, dist.world_size, on_error=cfg.on_error)
     log.info("data: %d training images (%s), %d validation images, %d classes, %d steps per epoch, crops %s",
              len(splits.train), splits.train_root, len(splits.val), len(splits.classes), len(loader),
              " + ".join(f"{n}x{size[0]}" for size, n in loader.recipe.outputs))
@@ -140,13 +183,13 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
             raise TrainConfigError(f"--resume {resume_path}: the checkpoint does not fit this model "
                                    f"({str(err).splitlines()[-1].strip()}); use the run's settings, see its "
                                    "config.json") from err
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        loader.load_state_dict(state["loader"])
-        torch.set_rng_state(state["rng"])
+        _restore(resume_path, "optimizer", lambda: optimizer.load_state_dict(state["optimizer"]))
+        _restore(resume_path, "scaler", lambda: scaler.load_state_dict(state["scaler"]))
+        _restore(resume_path, "loader", lambda: loader.load_state_dict(state["loader"]))
+        _restore(resume_path, "rng", lambda: torch.set_rng_state(state["rng"]))
         start_epoch, records = state["epoch"], list(state["metrics"])
         changed = sorted(k for k, v in state["config"].items()
-                         if k not in ("resume", "out") and cfg.to_json().get(k) != v)
+                         if k not in ("resume", "out", "overwrite") and cfg.to_json().get(k) != v)
         log.info("resumed from %s after epoch %d%s", resume_path, start_epoch,
                  f" (changed settings: {', '.join(changed)})" if changed else "")
     step_model: nn.Module = model
@@ -156,11 +199,16 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
         step_model = nn.parallel.DistributedDataParallel(model, device_ids=[device] if cuda else None,
                                                          broadcast_buffers=False)
     if dist.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(
+        files.make_out_dir(out)
+        stale = files.remove_stale_tmp(out)
+        if stale:
+            log.info("removed %d temporary files of an interrupted run in %s: %s", len(stale), out, ", ".join(stale))
+        files.write_text(out / "config.json", json.dumps(
             {**cfg.to_json(), "resolved": {"out": str(out), "base_lr": base_lr, "total_batch": total_batch,
                                            "world_size": dist.world_size, "precision": precision.name,
                                            "classes": splits.classes, "git": _git_sha()}}, indent=2) + "\n")
+        if resume_path is not None and out.resolve() == resume_path.parent.resolve():
+            _repair_run_files(out, model, records, start_epoch, cfg, feature_dim, splits.classes)
 
     # ---------------------------------------------------------------- epoch loop
     result: dict[str, Any] = records[-1] if records else {}
@@ -175,6 +223,7 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
         speed = progress.summary()
         average_batchnorm_stats(model)
         val = evaluate(model, val_images, device, precision, channels_last=cuda)
+        check_finite_model(model, val["val_loss"], epoch + 1)  # before anything of it is written
         train_loss, images_per_s = all_mean([train["train_loss"], speed["images_per_s"]], device)
         result = {"epoch": epoch + 1, "train_loss": train_loss, **val, "lr": train["lr"],
                   "images_per_s": images_per_s * dist.world_size, "data_wait": speed["data_wait"],
@@ -189,14 +238,14 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
             write_metrics(out / "metrics.jsonl", records)
             plot_metrics(records, lr_curve, steps_per_epoch, out / "curves.png",
                          f"{cfg.recipe} / {cfg.arch}: {len(splits.classes)} classes, batch {total_batch}")
+            # The backbone first, the checkpoint last: a run killed in between holds a backbone ahead
+            # of the checkpoint, which --resume repeats the epoch for (and rewrites).
+            _save_backbone(out, model, cfg, feature_dim, splits.classes, epoch + 1)
             keep = cfg.save_every > 0 and (epoch + 1) % cfg.save_every == 0
             ckpt.save_checkpoint({"epoch": epoch + 1, "config": cfg.to_json(), "classes": splits.classes,
                                   "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                   "scaler": scaler.state_dict(), "loader": loader.state_dict(),
                                   "rng": torch.get_rng_state(), "metrics": records}, out, keep_copy=keep)
-            ckpt.save_backbone(model.backbone, out, arch=cfg.arch, feature_dim=feature_dim, recipe=cfg.recipe,
-                               epoch=epoch + 1, image_size=cfg.global_size, classes=splits.classes,
-                               crops=cfg.crop_recipe, projector_layers=cfg.head_projector_layers)
 
     if cfg.dump_rank_state:
         Path(cfg.dump_rank_state).mkdir(parents=True, exist_ok=True)

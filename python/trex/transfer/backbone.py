@@ -50,7 +50,7 @@ def load_frozen_backbone(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[
 
     Raises:
         TransferError: the file cannot be read as a torch file, is a full training checkpoint or
-            anything else than a backbone, or its weights do not fit its architecture.
+            anything else than a backbone, or its weights do not fit its architecture or are not finite.
     """
     from trex.train.backbones import create_backbone
 
@@ -73,6 +73,12 @@ def load_frozen_backbone(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[
     except (ValueError, RuntimeError) as err:
         raise TransferError(f"--backbone {p}: cannot rebuild the {blob['arch']!r} backbone "
                             f"({str(err).splitlines()[0]})") from err
+    bad = [k for k, v in blob["state_dict"].items()
+           if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise TransferError(f"--backbone {p}: the weights hold NaN or infinite values ({bad[0]}"
+                            f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}); the training diverged or "
+                            "the file is damaged: use an earlier checkpoint's backbone")
     backbone.eval().requires_grad_(False)
     info = {k: v for k, v in blob.items() if k != "state_dict"}
     info.setdefault("feature_dim", dim)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trex.data.cache_tree import build_tree, is_complete
+from trex.data.cache_tree import ForeignFolderError, build_tree, is_complete
 from trex.data.fashion_mnist_folder import cache_root, prepare_fashion_mnist_folder
 from trex.transfer.errors import TransferError
 
@@ -68,8 +68,17 @@ def prepare_digits_folder(root: str | os.PathLike[str] | None = None, *, size: i
 def _fashion_unseen(size: int) -> Path:
     try:
         return prepare_fashion_mnist_folder(size=64) / "unseen"
+    except ForeignFolderError as err:
+        raise TransferError(f"built-in dataset fashion-unseen: {err}") from err
     except FileNotFoundError as err:
         raise TransferError(f"built-in dataset fashion-unseen needs Fashion-MNIST: {err}") from err
+
+
+def _digits(size: int) -> Path:
+    try:
+        return prepare_digits_folder(size=size)
+    except ForeignFolderError as err:
+        raise TransferError(f"built-in dataset digits: {err}") from err
 
 
 def _fashion(size: int) -> Path:
@@ -77,6 +86,8 @@ def _fashion(size: int) -> Path:
 
     try:
         return prepare_fashion_fine_folder()
+    except ForeignFolderError as err:
+        raise TransferError(f"built-in dataset fashion: {err}") from err
     except FileNotFoundError as err:
         raise TransferError(f"built-in dataset fashion needs Fashion-MNIST: {err}") from err
 
@@ -86,6 +97,8 @@ def _glyphs_unseen(size: int) -> Path:
 
     try:
         return prepare_glyph_folder() / "unseen"
+    except ForeignFolderError as err:
+        raise TransferError(f"built-in dataset glyphs-unseen: {err}") from err
     except FileNotFoundError as err:
         raise TransferError(f"built-in dataset glyphs-unseen needs the CJK font packages: {err}") from err
 
@@ -94,7 +107,7 @@ def _glyphs_unseen(size: int) -> Path:
 # so the stored size matters little (it is the size of the source data).
 BUILTIN_DATASETS = {
     "fashion-unseen": _fashion_unseen,
-    "digits": lambda size: prepare_digits_folder(size=size),
+    "digits": _digits,
     "fashion": _fashion,
     "glyphs-unseen": _glyphs_unseen,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from trex.transfer.errors import TransferError
 Samples = list[tuple[str, int]]
 # Accepted names of the evaluation split, in order of preference.
 TEST_SPLITS = ("test", "val")
+# The linear probe holds out part of each class to choose C, and fits on the rest.
+MIN_TRAIN_PER_CLASS = 2
 
 
 @dataclass(frozen=True)
@@ -97,8 +100,16 @@ def load_dataset(name: str, root: str | os.PathLike[str], *, train_per_class: in
     test = [(path, index[test_classes[label]]) for path, label in test_raw]
     if len(classes) < 2:
         raise TransferError(f"dataset {name}: train/ holds {len(classes)} class; a classifier needs at least 2")
-    return TransferDataset(name, root, first_per_class(train, train_per_class),
-                           first_per_class(test, test_per_class), classes)
+    train = first_per_class(train, train_per_class)
+    counts = Counter(label for _, label in train)
+    few = [c for i, c in enumerate(classes) if counts[i] < MIN_TRAIN_PER_CLASS]
+    if few:
+        n = counts[classes.index(few[0])]
+        raise TransferError(f"dataset {name}: class {few[0]!r} has {n} training image{'s' if n != 1 else ''}"
+                            f"{f' (and {len(few) - 1} more such classes)' if len(few) > 1 else ''}; the linear "
+                            f"probe needs at least {MIN_TRAIN_PER_CLASS} per class (one is held out to choose C)"
+                            f"{'; raise --train-per-class' if train_per_class is not None else ''}")
+    return TransferDataset(name, root, train, first_per_class(test, test_per_class), classes)
 
 
 __all__ = ["TEST_SPLITS", "TransferDataset", "load_dataset", "parse_dataset_arg"]

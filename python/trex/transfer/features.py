@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from torch import nn
 
 import trex
 from trex.transfer.datasets import TransferDataset
+
+log = logging.getLogger("trex.transfer")
 
 # Bump when the preprocessing or the file layout changes: old cache entries are then ignored.
 CACHE_FORMAT = 1
@@ -116,11 +120,27 @@ def dataset_features(backbone: nn.Module, backbone_digest: str, dataset: Transfe
                                 device=device)
     features = Features(train, train_labels, test, test_labels)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save(vars(features), tmp)
-        os.replace(tmp, path)
+        _store(path, features)
     return features, False
+
+
+def _store(path: Path, features: Features) -> None:
+    """Writes a cache entry through a fresh temporary file (never through a symlink planted there);
+    a cache that cannot be written only costs the next run the extraction again."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = Path(name)
+        with os.fdopen(fd, "wb") as f:
+            torch.save(vars(features), f)
+        os.replace(tmp, path)
+        tmp = None
+    except (OSError, RuntimeError) as err:  # torch.save reports a failed write as a RuntimeError
+        log.warning("feature cache: cannot write %s (%s); continuing without it", path, str(err).splitlines()[0])
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 __all__ = ["CACHE_FORMAT", "Features", "cache_key", "dataset_features", "default_cache_dir", "extract"]

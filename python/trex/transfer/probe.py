@@ -110,6 +110,8 @@ def select_c(x: np.ndarray, y: np.ndarray, grid: Sequence[float] = DEFAULT_C_GRI
     if not grid or any(c <= 0 for c in grid):
         raise TransferError(f"the C grid must hold positive values, got {grid}")
     fit, held = holdout_split(y, fraction, seed)
+    if len(held) == 0 or len(np.unique(y[fit])) < 2:
+        raise TransferError("choosing C needs at least 2 training images per class (one is held out)")
     fx, hx = _standardise(x[fit], x[held])
     model = _model(grid[0])
     scores = []
