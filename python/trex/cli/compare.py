@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from trex.compare.references import LABELS, PIXELS, RANDOM_INIT, reference_backbone
     from trex.compare.runner import evaluate_run, run_jobs, train_and_evaluate
     from trex.compare.benchmarks import load_transfer_sets
+    from trex.data.cache_tree import ForeignFolderError
     from trex.train import NonFiniteLossError, TrainConfigError
     from trex.train.config import BUILTIN, DUAL_DEFAULTS
     from trex.transfer import TransferError, TransferOptions, default_cache_dir, load_dataset, resolve_dataset_specs
@@ -130,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
               f"{len(references)} reference evaluations, {jobs} at a time with {threads} threads each, into {root}",
               flush=True)
         runs = run_jobs(calls, jobs)
-    except (TrainConfigError, TransferError, trex.DecodeError, NonFiniteLossError, FileNotFoundError) as err:
+    except (TrainConfigError, TransferError, trex.DecodeError, NonFiniteLossError, FileNotFoundError,
+            ForeignFolderError) as err:
         return _error(str(err))
     from trex.transfer import format_table
 

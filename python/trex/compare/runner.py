@@ -32,8 +32,10 @@ def train_config(variant: Variant, seed: int, out: Path, budget: Budget):  # noq
     parser = argparse.ArgumentParser(add_help=False)
     add_arguments(parser)
     args = parser.parse_args([])
-    values = {"seed": seed, "out": str(out), "epochs": budget.epochs, "train_per_class": budget.train_per_class,
-              "batch_size": budget.batch_size, "threads": budget.threads, **dict(budget.extra), **variant.settings}
+    # the run folders under the comparison's root are its own: an unfinished or different run there
+    # is replaced (a finished identical one is reused, see `finished`)
+    values = {"seed": seed, "out": str(out), "overwrite": True, "epochs": budget.epochs,
+              "train_per_class": budget.train_per_class, "batch_size": budget.batch_size, "threads": budget.threads, **dict(budget.extra), **variant.settings}
     for key, value in values.items():
         if value is not None:
             setattr(args, key, value)
@@ -48,7 +50,7 @@ def finished(out: Path, cfg: Any) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     wanted = cfg.to_json()
-    resources = ("out", "resume", "log_every_s", "threads", "workers")  # where and how fast, not what
+    resources = ("out", "resume", "log_every_s", "threads", "workers", "overwrite")  # where and how, not what
     same = all(saved.get(k) == v for k, v in wanted.items() if k not in resources)
     if not same or not records or records[-1].get("epoch") != cfg.epochs or not (out / "backbone.pt").is_file():
         return None
