@@ -8,14 +8,14 @@ use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3::{ffi, intern};
 use tch::{Device, Kind, Tensor};
 
 use super::convert::{tch_error, to_py};
-use super::errors::{image_error, released, TrexError};
+use super::errors::{image_error, io_error_message, released, TrexError};
 use crate::image::decode::DecodeOptions;
 use crate::image::resize::Interpolation;
 use crate::pipeline::loader::{
@@ -109,8 +109,7 @@ impl PyCropGroup {
 
 fn sample_error(e: &SampleError) -> PyErr {
     match e {
-        SampleError::Io { kind: std::io::ErrorKind::NotFound, .. } => PyFileNotFoundError::new_err(e.to_string()),
-        SampleError::Io { .. } => PyOSError::new_err(e.to_string()),
+        SampleError::Io { kind, .. } => io_error_message(*kind, e.to_string()),
         SampleError::Image { path, error } => image_error(error.clone(), Some(path)),
     }
 }
