@@ -18,7 +18,7 @@ from typing import Literal
 import torch
 
 from trex import _trex
-from trex.constants import IMAGENET_MEAN, IMAGENET_STD, MAX_IMAGE_PIXELS
+from trex.constants import IMAGENET_MEAN, IMAGENET_STD, MAX_IMAGE_PIXELS, MAX_OUTPUT_PIXELS
 
 Interpolation = Literal["nearest", "bilinear", "bicubic"]
 
@@ -329,6 +329,8 @@ def _output_size(size: int | Sequence[int]) -> tuple[int, int]:
             raise TypeError(f"size must be an int or a pair (h, w) of ints, got {type(size).__name__}") from None
     if h <= 0 or w <= 0:
         raise ValueError(f"size must be positive, got ({h}, {w})")
+    if h * w > MAX_OUTPUT_PIXELS:
+        raise ValueError(f"size ({h}, {w}) is {h * w} pixels, over the limit of {MAX_OUTPUT_PIXELS} (MAX_OUTPUT_PIXELS)")
     return h, w
 
 
@@ -367,11 +369,14 @@ def resized_crop(
     Raises:
         TypeError: ``img`` is not a uint8 tensor, or an argument has the wrong type.
         ValueError: ``img`` is not [H, W, 3] on the CPU, the crop is empty or leaves the image,
-            the size is not positive, or the interpolation is unknown.
+            the size is not positive or has more than ``trex.constants.MAX_OUTPUT_PIXELS`` pixels
+            (refused before any allocation), or the interpolation is unknown.
     """
     img = _image(img, "resized_crop")
     out_h, out_w = _output_size(size)
     box = [operator.index(v) for v in (top, left, height, width)]
+    if any(abs(v) >= 2**63 for v in box):  # past int64: the extension could not even take it
+        raise ValueError(f"crop {box[3]}x{box[2]} at ({box[1]},{box[0]}) exceeds {img.shape[1]}x{img.shape[0]} image")
     return _trex.resized_crop(img, *box, out_h, out_w, interpolation=_interpolation_name(interpolation))
 
 

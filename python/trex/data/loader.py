@@ -162,6 +162,17 @@ class MultiCropLoader:
         mean, std: normalisation for ``dtype="float32"``.
 
     Each ``iter(loader)`` runs one epoch: the epoch given to :meth:`set_epoch`, then the next one.
+
+    Raises:
+        ValueError: an option out of its range (``prefetch`` in [1, 64], ``num_threads`` in
+            [1, 1024], crop sizes of at most ``trex.constants.MAX_OUTPUT_PIXELS`` pixels, at most
+            256 crops per image, ``std`` > 0, finite ``mean``), or a sample whose label is not an
+            integer >= 0 (the message names the sample). Nothing is started then.
+        TypeError: an option of the wrong type.
+
+    Files are read only when they are regular files of at most ``trex.constants.MAX_FILE_BYTES``
+    bytes with a JPEG or PNG signature; anything else (a FIFO, a device, a huge or non-image file)
+    is refused without being read, as an unreadable file (``on_error`` decides).
     """
 
     def __init__(
