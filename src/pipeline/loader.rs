@@ -184,7 +184,10 @@ impl Loader {
             return Err(LoaderError::Config(format!("rank {} is not in [0, world_size = {})", c.rank, c.world_size)));
         }
         if c.num_threads == 0 || c.num_threads > MAX_THREADS {
-            return Err(LoaderError::Config(format!("num_threads must be in [1, {MAX_THREADS}], got {}", c.num_threads)));
+            return Err(LoaderError::Config(format!(
+                "num_threads must be in [1, {MAX_THREADS}], got {}",
+                c.num_threads
+            )));
         }
         if c.prefetch == 0 || c.prefetch > MAX_PREFETCH {
             return Err(LoaderError::Config(format!("prefetch must be in [1, {MAX_PREFETCH}], got {}", c.prefetch)));

@@ -1,5 +1,8 @@
 //! `trex._trex.Loader`: the multi-crop loader behind `trex.MultiCropLoader`.
-//! Batches are torch tensors allocated by the producer thread and filled in place.
+//! Batches are written in place into buffers that Rust owns and lends to Python (`BatchBuffer`,
+//! wrapped by `torch.frombuffer`); a buffer comes back to the pool when Python frees the last
+//! tensor of it. No thread of the loader ever holds a tensor that Python made, so none ever needs
+//! the GIL, and every wait of a Python thread on the loader releases the GIL.
 
 use std::alloc::Layout;
 use std::os::raw::c_int;
@@ -19,7 +22,8 @@ use super::errors::{image_error, io_error_message, released, TrexError};
 use crate::image::decode::DecodeOptions;
 use crate::image::resize::Interpolation;
 use crate::pipeline::loader::{
-    buffer_bytes, Allocator, EpochStream, Loader, LoaderConfig, LoaderError, Next, OnError, OutDtype, Sample, SampleError,
+    buffer_bytes, Allocator, EpochStream, Loader, LoaderConfig, LoaderError, Next, OnError, OutDtype, Sample,
+    SampleError,
 };
 use crate::pipeline::recipe::{CropGroup, Jitter, Recipe, PARAM_FIELDS};
 
@@ -200,11 +204,14 @@ impl Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         let Some(buf) = self.buf.take() else { return };
-        if let Ok(mut pool) = self.pool.lock() {
-            if pool.free.len() < pool.capacity {
+        let rejected = match self.pool.lock() {
+            Ok(mut pool) if pool.free.len() < pool.capacity => {
                 pool.free.push(buf);
+                None
             }
-        }
+            _ => Some(buf),
+        };
+        drop(rejected); // freed outside the lock (a large block is an munmap)
     }
 }
 
