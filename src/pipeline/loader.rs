@@ -687,5 +687,47 @@ mod tests {
         let mut r = recipe();
         r.groups[0].scale = (0.5, 0.2);
         assert!(Loader::new(samples(8), r, config(0, 1, true)).is_err());
+        // Size-like options: refused, not allocated (prefetch 2**40 aborted the process).
+        for edit in [
+            (|c: &mut LoaderConfig| c.prefetch = 0) as fn(&mut LoaderConfig),
+            |c| c.prefetch = MAX_PREFETCH + 1,
+            |c| c.prefetch = 1 << 40,
+            |c| c.num_threads = 0,
+            |c| c.num_threads = MAX_THREADS + 1,
+            |c| c.batch_size = 0,
+            |c| c.mean[1] = f32::NAN,
+            |c| c.std[2] = 0.0,
+        ] {
+            let mut c = config(0, 1, true);
+            edit(&mut c);
+            assert!(matches!(Loader::new(samples(8), recipe(), c), Err(LoaderError::Config(_))));
+        }
+        let mut c = config(0, 1, true);
+        c.prefetch = MAX_PREFETCH;
+        assert!(Loader::new(samples(8), recipe(), c).is_ok());
+        let mut r = recipe();
+        r.groups[1].count = crate::pipeline::recipe::MAX_CROPS;
+        assert!(Loader::new(samples(8), r, config(0, 1, true)).is_err());
+        let mut r = recipe();
+        r.groups[0].size = (100_000, 100_000);
+        assert!(Loader::new(samples(8), r, config(0, 1, true)).is_err());
+    }
+
+    #[test]
+    fn unreadable_files_are_skipped_without_reading_them() {
+        let dir = std::env::temp_dir().join(format!("trex-loader-skip-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = dir.join("text.jpg");
+        std::fs::write(&text, b"not an image").unwrap();
+        let mut s = samples(4);
+        s[0].path = PathBuf::from("/dev/zero");
+        s[1].path = text;
+        let mut c = config(0, 1, false);
+        c.on_error = OnError::Skip;
+        c.shuffle = false;
+        let loader = Arc::new(Loader::new(s, recipe(), c).unwrap());
+        // Every file is unreadable: the loader gives up with an error naming the last one.
+        let err = loader.stream(0, VecAllocator).unwrap().next_blocking().unwrap().err().unwrap();
+        assert!(err.to_string().contains("could not be read"), "{err}");
     }
 }
