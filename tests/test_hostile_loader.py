@@ -101,6 +101,8 @@ def test_size_like_loader_options_are_bounded(tmp_path: Path) -> None:
         from trex.constants import MAX_PREFETCH
         from trex import _trex
         assert MAX_PREFETCH == _trex.MAX_PREFETCH == 64
+        from trex.constants import MAX_CROPS
+        assert MAX_CROPS == _trex.MAX_CROPS
         paths = write_images(os.path.join(TMP, "imgs"), 6)
         samples = [(p, 0) for p in paths]
         bad = [
