@@ -386,9 +386,9 @@ def test_dropped_batches_are_recycled_without_changing_the_data(photo_folder: Pa
 
 @pytest.mark.cuda
 def test_pinned_batches_are_filled_in_place_and_never_overwritten_while_copied(photo_folder: Path) -> None:
-    """With pin_memory, every batch is pinned; once the first ones are dropped the loader writes
-    into fresh pinned tensors handed over by the recycler (no pinning copy), and the data that
-    reaches the GPU through non-blocking copies equals an unpinned loader's."""
+    """With pin_memory, every batch is pinned (a block of torch's caching host allocator, into
+    which the producer copies the batch and whose host buffer goes straight back to the pool),
+    and the data that reaches the GPU through non-blocking copies equals an unpinned loader's."""
     if not torch.cuda.is_available():
         pytest.fail("needs a CUDA device (run by scripts/gpu-check)")
     plain = loader(photo_folder, batch_size=2, shuffle=False)
@@ -402,7 +402,7 @@ def test_pinned_batches_are_filled_in_place_and_never_overwritten_while_copied(p
             pooled.append(ld._inner.pooled())
             del b
     torch.cuda.synchronize()
-    assert max(pooled) > 0, "no fresh pinned tensor reached the loader"
+    assert max(pooled) > 0, "no host buffer went back to the pool"
     assert len(on_gpu) == sum(map(len, expected))
     n = len(expected[0])
     for i, (epoch, groups) in enumerate(on_gpu):
@@ -442,13 +442,22 @@ def test_batches_views_and_arrays_still_held_are_never_written_again(photo_folde
     assert torch.equal(held_tensor, expected[3])
 
 
-def test_recycle_refuses_tensors_that_are_not_its_batches(photo_folder: Path) -> None:
-    ld = loader(photo_folder, batch_size=2)
-    assert not ld._inner.recycle(torch.empty(2, 3, 64, 64, dtype=torch.float32))  # uint8 loader
-    assert not ld._inner.recycle(torch.empty(2, 3, 50, 50, dtype=torch.uint8))  # no such output size
-    assert not ld._inner.recycle(torch.empty(2, 3, 64, 64, dtype=torch.uint8)[:, :, :, ::2])
-    assert ld._inner.recycle(torch.empty(2, 3, 64, 64, dtype=torch.uint8))
-    assert ld._inner.pooled() == 1
+def test_a_batch_buffer_goes_back_only_when_its_last_view_is_freed(photo_folder: Path) -> None:
+    """The loader owns the batch memory and lends it to Python: a buffer returns to the pool when
+    the last tensor, view or NumPy array made from it is freed, and not before."""
+    ld = loader(photo_folder, batch_size=2, shuffle=False)
+    it = iter(ld)
+    b = next(it)
+    view, array = b.crops[-1], b.groups[0].numpy()  # one of each output tensor
+    it.close()  # producer joined: nothing else changes the pool from here on
+    start = ld._inner.pooled()
+    del b, it
+    gc.collect()
+    assert ld._inner.pooled() == start  # the view and the array still hold both buffers
+    del view
+    assert ld._inner.pooled() == start + 1
+    del array
+    assert ld._inner.pooled() == start + 2
 
 
 def test_resized_recipes_keep_the_papers_proportions() -> None:

@@ -18,7 +18,7 @@ from typing import Literal
 import torch
 
 from trex import _trex
-from trex.constants import IMAGENET_MEAN, IMAGENET_STD, MAX_IMAGE_PIXELS
+from trex.constants import IMAGENET_MEAN, IMAGENET_STD, MAX_IMAGE_PIXELS, MAX_OUTPUT_PIXELS
 
 Interpolation = Literal["nearest", "bilinear", "bicubic"]
 
@@ -48,10 +48,15 @@ def decode(
         uint8 tensor [H, W, 3], RGB, values 0-255, on the CPU.
 
     Raises:
+        TypeError: ``data`` is not a bytes-like object (an int, a str, ...).
         trex.DecodeError: empty, truncated, corrupt or non-image input, or too many pixels.
     """
     if not isinstance(data, bytes):
-        data = bytes(data)
+        # Only objects that export bytes (buffer protocol): bytes(5) would be five zero bytes.
+        try:
+            data = memoryview(data).tobytes()  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError(f"data must be bytes, bytearray or memoryview, got {type(data).__name__}") from None
     return _trex.decode_image(data, max_pixels=max_pixels, name=name)
 
 
@@ -67,7 +72,11 @@ def decode_file(path: str | os.PathLike[str], *, max_pixels: int | None = MAX_IM
 
     Raises:
         FileNotFoundError: no such file.
-        trex.DecodeError: the file is not a decodable image.
+        IsADirectoryError: a directory.
+        trex.DecodeError: the file is not a decodable image: not a regular file (a FIFO, a device,
+            refused without reading), larger than ``trex.constants.MAX_FILE_BYTES`` (refused
+            before reading), or without a JPEG/PNG signature in its first bytes (refused before
+            the rest is read).
     """
     return _trex.decode_image_file(os.fspath(path), max_pixels=max_pixels)
 
@@ -91,7 +100,12 @@ def normalize(
 
     Returns:
         [..., 3, H, W] tensor of ``dtype`` on the same device.
+
+    Raises:
+        ValueError: not uint8 [..., 3, H, W] images, or ``mean``/``std`` not three finite
+            numbers with every ``std`` > 0.
     """
+    mean, std = _channel_stats("mean", mean, positive=False), _channel_stats("std", std, positive=True)
     if images.dtype != torch.uint8:
         raise ValueError(f"normalize expects uint8 images, got {images.dtype}")
     if images.dim() < 3 or images.shape[-3] != 3:
@@ -103,6 +117,18 @@ def normalize(
     full_scale = torch.full((), 255.0, dtype=torch.float32, device=images.device)  # a fill, no copy
     out = images.to(torch.float32).div_(full_scale).sub_(m).div_(s)
     return out if dtype == torch.float32 else out.to(dtype)
+
+
+def _channel_stats(name: str, values: object, *, positive: bool) -> tuple[float, float, float]:
+    try:
+        out = tuple(float(v) for v in values)  # type: ignore[union-attr]
+    except TypeError:
+        raise TypeError(f"{name} must be 3 real numbers, got {values!r}") from None
+    if len(out) != 3:
+        raise ValueError(f"{name} must hold 3 values (one per channel), got {len(out)}")
+    if not all(math.isfinite(v) and (v > 0 or not positive) for v in out):
+        raise ValueError(f"{name} {out} must be finite{' and > 0' if positive else ''}")
+    return out  # type: ignore[return-value]
 
 
 def _image(img: object, op: str) -> torch.Tensor:
@@ -303,6 +329,8 @@ def _output_size(size: int | Sequence[int]) -> tuple[int, int]:
             raise TypeError(f"size must be an int or a pair (h, w) of ints, got {type(size).__name__}") from None
     if h <= 0 or w <= 0:
         raise ValueError(f"size must be positive, got ({h}, {w})")
+    if h * w > MAX_OUTPUT_PIXELS:
+        raise ValueError(f"size ({h}, {w}) is {h * w} pixels, over the limit of {MAX_OUTPUT_PIXELS} (MAX_OUTPUT_PIXELS)")
     return h, w
 
 
@@ -341,11 +369,14 @@ def resized_crop(
     Raises:
         TypeError: ``img`` is not a uint8 tensor, or an argument has the wrong type.
         ValueError: ``img`` is not [H, W, 3] on the CPU, the crop is empty or leaves the image,
-            the size is not positive, or the interpolation is unknown.
+            the size is not positive or has more than ``trex.constants.MAX_OUTPUT_PIXELS`` pixels
+            (refused before any allocation), or the interpolation is unknown.
     """
     img = _image(img, "resized_crop")
     out_h, out_w = _output_size(size)
     box = [operator.index(v) for v in (top, left, height, width)]
+    if any(abs(v) >= 2**63 for v in box):  # past int64: the extension could not even take it
+        raise ValueError(f"crop {box[3]}x{box[2]} at ({box[1]},{box[0]}) exceeds {img.shape[1]}x{img.shape[0]} image")
     return _trex.resized_crop(img, *box, out_h, out_w, interpolation=_interpolation_name(interpolation))
 
 

@@ -142,38 +142,18 @@ impl Memory {
         if batch == 0 {
             return Ok(());
         }
+        // Every row is checked, also those of an oversized batch that the wrap-around would
+        // overwrite: a label out of range or a NaN anywhere refuses the whole push.
+        let all_features = features.f_detach()?.f_to_kind(Kind::Float)?;
+        let all_labels = labels.f_to_kind(Kind::Int64)?;
         // Only the last `size` rows of an oversized batch would survive the wrap-around.
         let keep = batch.min(self.size);
-        let (features, labels) = if keep < batch {
-            (features.f_narrow(0, batch - keep, keep)?, labels.f_narrow(0, batch - keep, keep)?)
+        let (new_features, new_labels) = if keep < batch {
+            (all_features.f_narrow(0, batch - keep, keep)?, all_labels.f_narrow(0, batch - keep, keep)?)
         } else {
-            (features.shallow_clone(), labels.shallow_clone())
+            (all_features.shallow_clone(), all_labels.shallow_clone())
         };
-        let new_features = features.f_detach()?.f_to_kind(Kind::Float)?;
-        let new_labels = labels.f_to_kind(Kind::Int64)?;
         let added = new_features.f_to_kind(Kind::Double)?;
-
-        // One host round trip for every check on values. The float64 sum of float32 values
-        // cannot overflow, so it is finite exactly when every feature is.
-        let (min, max) = new_labels.f_aminmax(None::<i64>, false)?;
-        let stats = Tensor::f_stack(
-            &[
-                min.f_to_kind(Kind::Double)?,
-                max.f_to_kind(Kind::Double)?,
-                self.pushes.f_to_kind(Kind::Double)?,
-                added.f_sum(Kind::Double)?,
-            ],
-            0,
-        )?
-        .f_to_device(Device::Cpu)?;
-        let values = [0i64, 1, 2, 3].map(|i| stats.f_double_value(&[i]));
-        let [min, max, pushes, total] = values;
-        check::label_range(min? as i64, max? as i64, self.num_classes)?;
-        if !total?.is_finite() {
-            let count = new_features.f_isfinite()?.f_logical_not()?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
-            return Err(BankError::NonFinite { name: "features", count });
-        }
-        let pushes = pushes? as i64;
 
         // Row i of the batch goes to slot (position + i) % size, as if the rows were pushed one
         // at a time; only the kept rows are written, so the slots are distinct.
@@ -182,6 +162,42 @@ impl Memory {
             .f_add_scalar(batch - keep)?
             .f_remainder(self.size)?;
         let old_labels = self.labels.f_index_select(0, &slots)?;
+
+        // One host round trip for every check on values: the batch's labels and features, and
+        // the labels about to be overwritten (a hand-edited buffer must not make a push fail
+        // half-way). The float64 sum of float32 values cannot overflow, so it is finite exactly
+        // when every feature is.
+        let (min, max) = all_labels.f_aminmax(None::<i64>, false)?;
+        let (old_min, old_max) = old_labels.f_aminmax(None::<i64>, false)?;
+        let stats = Tensor::f_stack(
+            &[
+                min.f_to_kind(Kind::Double)?,
+                max.f_to_kind(Kind::Double)?,
+                self.pushes.f_to_kind(Kind::Double)?,
+                all_features.f_sum(Kind::Double)?,
+                old_min.f_to_kind(Kind::Double)?,
+                old_max.f_to_kind(Kind::Double)?,
+            ],
+            0,
+        )?
+        .f_to_device(Device::Cpu)?;
+        let values = [0i64, 1, 2, 3, 4, 5].map(|i| stats.f_double_value(&[i]));
+        let [min, max, pushes, total, old_min, old_max] = values;
+        check::label_range(min? as i64, max? as i64, self.num_classes)?;
+        if !total?.is_finite() {
+            let count = all_features.f_isfinite()?.f_logical_not()?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
+            return Err(BankError::NonFinite { name: "features", count });
+        }
+        let (old_min, old_max) = (old_min? as i64, old_max? as i64);
+        if old_min < -1 || old_max >= self.num_classes {
+            return Err(BankError::Parameter(format!(
+                "the memory's labels buffer holds values from {old_min} to {old_max}, outside [-1, {}): \
+                 the memory is corrupt (call reset())",
+                self.num_classes
+            )));
+        }
+        let pushes = pushes? as i64;
+
         let old_index = old_labels.f_clamp_min(0)?;
         let occupied = old_labels.f_ge(0)?.f_to_kind(Kind::Int64)?;
         // -1 for an occupied slot, 0 for an empty one (sent to class 0, adding nothing); float32
@@ -200,6 +216,67 @@ impl Memory {
         let _ = self.pushes.f_add_scalar_(1)?;
         if recompute_every > 0 && (pushes + 1) % recompute_every == 0 {
             self.recompute()?;
+        }
+        Ok(())
+    }
+
+    /// Checks that the state is one a sequence of pushes can produce, before it is loaded (a
+    /// hand-edited or corrupt checkpoint): labels in [-1, num_classes), finite features, counts
+    /// equal to the number of stored entries per class, finite sums, position in [0, size),
+    /// pushes >= 0. One device-to-host copy. Changes nothing.
+    pub fn validate(&self) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        let (lmin, lmax) = self.labels.f_aminmax(None::<i64>, false)?;
+        let occupied = self.labels.f_ge(0)?;
+        let expected = Tensor::f_zeros([self.num_classes], (Kind::Int64, self.device))?.f_index_add(
+            0,
+            &self.labels.f_clamp(0, self.num_classes - 1)?,
+            &occupied.f_to_kind(Kind::Int64)?,
+        )?;
+        let count_mismatch = expected.f_ne_tensor(&self.counts)?.f_sum(Kind::Int64)?;
+        let nonfinite_features = self.features.f_isfinite()?.f_logical_not()?.f_sum(Kind::Int64)?;
+        let nonfinite_sums = self.sums.f_isfinite()?.f_logical_not()?.f_sum(Kind::Int64)?;
+        let stats = Tensor::f_stack(
+            &[
+                lmin,
+                lmax,
+                count_mismatch,
+                nonfinite_features,
+                nonfinite_sums,
+                self.position.f_to_kind(Kind::Int64)?,
+                self.pushes.f_to_kind(Kind::Int64)?,
+            ],
+            0,
+        )?
+        .f_to_device(Device::Cpu)?;
+        let v = |i: i64| stats.f_int64_value(&[i]);
+        let (lmin, lmax) = (v(0)?, v(1)?);
+        if lmin < -1 || lmax >= self.num_classes {
+            return Err(BankError::Parameter(format!(
+                "memory labels must lie in [-1, {}) (-1: empty slot), got values from {lmin} to {lmax}",
+                self.num_classes
+            )));
+        }
+        let nonfinite = v(3)?;
+        if nonfinite > 0 {
+            return Err(BankError::NonFinite { name: "memory features", count: nonfinite });
+        }
+        let nonfinite = v(4)?;
+        if nonfinite > 0 {
+            return Err(BankError::NonFinite { name: "memory sums", count: nonfinite });
+        }
+        let mismatched = v(2)?;
+        if mismatched > 0 {
+            return Err(BankError::Parameter(format!(
+                "memory counts must equal the number of stored entries of each class; {mismatched} classes do not"
+            )));
+        }
+        let (position, pushes) = (v(5)?, v(6)?);
+        if !(0..self.size).contains(&position) {
+            return Err(BankError::Parameter(format!("memory position must be in [0, {}), got {position}", self.size)));
+        }
+        if pushes < 0 {
+            return Err(BankError::Parameter(format!("memory pushes must be >= 0, got {pushes}")));
         }
         Ok(())
     }

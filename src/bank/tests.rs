@@ -169,9 +169,61 @@ fn refused_pushes_write_nothing() {
     assert!(matches!(m.push(&int_features, &lt, 0), Err(BankError::Dtype { name: "features", .. })));
     assert!(matches!(m.push(&ft, &lt.to_kind(Kind::Float), 0), Err(BankError::Dtype { name: "labels", .. })));
 
+    // A batch larger than the memory: its first rows would be overwritten by the wrap-around,
+    // yet a bad label or a NaN there refuses the whole push.
+    let (f, l) = batch(5, 12, 3, 4);
+    let (big_f, _) = to_tensors(&f, &l, 3);
+    let mut bad = l.clone();
+    bad[0] = 7;
+    assert!(matches!(m.push(&big_f, &Tensor::from_slice(&bad), 0), Err(BankError::LabelRange { max: 7, .. })));
+    let nan = big_f.copy();
+    let _ = nan.get(0).get(0).fill_(f64::NAN);
+    assert!(matches!(m.push(&nan, &Tensor::from_slice(&l), 0), Err(BankError::NonFinite { count: 1, .. })));
+
     let after: Vec<Vec<f64>> =
         [&m.features, &m.labels, &m.sums, &m.counts, &m.position, &m.pushes].iter().map(|t| values_f64(t)).collect();
     assert_eq!(before, after);
+
+    // A labels buffer corrupted by hand: the push is refused before anything is written.
+    let _ = m.labels.get(5).fill_(9);
+    let before: Vec<Vec<f64>> =
+        [&m.features, &m.labels, &m.sums, &m.counts, &m.position, &m.pushes].iter().map(|t| values_f64(t)).collect();
+    assert!(matches!(m.push(&ft, &lt, 0), Err(BankError::Parameter(_))));
+    let after: Vec<Vec<f64>> =
+        [&m.features, &m.labels, &m.sums, &m.counts, &m.position, &m.pushes].iter().map(|t| values_f64(t)).collect();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn validate_accepts_what_pushes_produce_and_refuses_the_rest() {
+    let mut m = Memory::new(8, 3, 4, Device::Cpu).unwrap();
+    m.validate().unwrap();
+    for start in [0, 5, 11] {
+        let (f, l) = batch(start, 5, 3, 4);
+        let (ft, lt) = to_tensors(&f, &l, 3);
+        m.push(&ft, &lt, 0).unwrap();
+        m.validate().unwrap();
+    }
+    let corrupt = |edit: &dyn Fn(&Memory)| {
+        let copy = Memory::from_tensors(
+            m.features.copy(),
+            m.labels.copy(),
+            m.sums.copy(),
+            m.counts.copy(),
+            m.position.copy(),
+            m.pushes.copy(),
+        )
+        .unwrap();
+        edit(&copy);
+        copy.validate()
+    };
+    assert!(matches!(corrupt(&|c| drop(c.labels.get(0).fill_(4))), Err(BankError::Parameter(_))));
+    assert!(matches!(corrupt(&|c| drop(c.labels.get(0).fill_(-2))), Err(BankError::Parameter(_))));
+    assert!(matches!(corrupt(&|c| drop(c.features.get(1).get(2).fill_(f64::NAN))), Err(BankError::NonFinite { .. })));
+    assert!(matches!(corrupt(&|c| drop(c.sums.get(0).get(0).fill_(f64::INFINITY))), Err(BankError::NonFinite { .. })));
+    assert!(matches!(corrupt(&|c| drop(c.counts.get(0).fill_(-1))), Err(BankError::Parameter(_))));
+    assert!(matches!(corrupt(&|c| drop(c.position.shallow_clone().fill_(8))), Err(BankError::Parameter(_))));
+    assert!(matches!(corrupt(&|c| drop(c.pushes.shallow_clone().fill_(-1))), Err(BankError::Parameter(_))));
 }
 
 #[test]

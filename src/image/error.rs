@@ -23,6 +23,10 @@ pub enum ImageError {
     Geometry(String),
     #[error("invalid parameter: {0}")]
     Parameter(String),
+    #[error("not a regular file ({0}); only regular files are read")]
+    NotRegularFile(String),
+    #[error("file of {size} bytes exceeds the limit of {limit} bytes")]
+    FileTooLarge { size: u64, limit: u64 },
     #[error("output buffer holds {got} bytes, {expected} needed")]
     BufferSize { expected: usize, got: usize },
 }

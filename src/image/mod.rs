@@ -5,6 +5,7 @@ pub mod blur;
 pub mod color;
 pub mod decode;
 pub mod error;
+pub mod file;
 pub mod geometry;
 pub mod layout;
 pub mod resize;
@@ -12,6 +13,24 @@ pub mod rng;
 mod simd;
 
 pub use error::{ImageError, Result};
+
+/// Output images (a resized crop, a loader crop size) with more pixels than this are refused
+/// before any memory is allocated: the decoder's own limit, Pillow's `MAX_IMAGE_PIXELS`.
+pub const MAX_OUTPUT_PIXELS: u64 = decode::DEFAULT_MAX_PIXELS;
+
+/// Checks that an `height` x `width` output is non-empty and within [`MAX_OUTPUT_PIXELS`].
+pub fn check_output_size(height: u64, width: u64) -> Result<()> {
+    if height == 0 || width == 0 {
+        return Err(ImageError::Parameter(format!("output size (h, w) must be positive, got ({height}, {width})")));
+    }
+    let pixels = height.saturating_mul(width);
+    if pixels > MAX_OUTPUT_PIXELS {
+        return Err(ImageError::Parameter(format!(
+            "output size (h, w) = ({height}, {width}) is {pixels} pixels, over the limit of {MAX_OUTPUT_PIXELS}"
+        )));
+    }
+    Ok(())
+}
 
 /// An 8-bit RGB image, rows top to bottom, pixels interleaved (H x W x 3).
 #[derive(Clone, Debug, PartialEq, Eq)]

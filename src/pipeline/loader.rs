@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use super::augment::{normalize_lut, render_crop, write_chw_f32, write_chw_u8, Decoded};
 use super::recipe::{CropParams, Recipe, PARAM_FIELDS};
 use crate::image::decode::{self, DecodeOptions, Header};
+use crate::image::file::{read_image_file, FileError, MAX_FILE_BYTES};
 use crate::image::rng::Rng;
 use crate::image::ImageError;
 
@@ -25,6 +26,10 @@ use crate::image::ImageError;
 const SHUFFLE_STREAM: u64 = u64::MAX;
 /// How many consecutive unreadable files `on_error = skip` steps over before giving up.
 const MAX_CONSECUTIVE_SKIPS: usize = 64;
+/// Batches prepared ahead at most: each one is a whole batch of memory.
+pub const MAX_PREFETCH: usize = 64;
+/// Decode threads at most.
+pub const MAX_THREADS: usize = 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutDtype {
@@ -103,12 +108,29 @@ pub enum LoaderError {
 }
 
 /// Where the producer puts a batch: one buffer per output resolution.
+///
+/// The producer thread owns every buffer until it queues the batch, and drops the buffers of a
+/// batch it discards (an error, or a consumer gone): dropping a `Buf` or an `Out` must therefore
+/// never wait for anything the consumer may hold (in the bindings: the GIL).
 pub trait Allocator: Send + Sync + 'static {
     type Buf: Send + 'static;
+    /// What a filled buffer becomes before it is queued.
+    type Out: Send + 'static;
     /// A buffer for `shape` = [crops * batch, 3, H, W] elements of `dtype`.
     fn alloc(&self, shape: [usize; 4], dtype: OutDtype) -> Result<Self::Buf, String>;
     /// The buffer's bytes, valid until the buffer is dropped.
     fn bytes<'a>(&self, buf: &'a mut Self::Buf) -> &'a mut [u8];
+    /// Turns a filled buffer into what the consumer receives (on the producer thread).
+    fn finish(&self, buf: Self::Buf, shape: [usize; 4], dtype: OutDtype) -> Result<Self::Out, String>;
+}
+
+/// The bytes of a [crops * batch, 3, H, W] buffer of `dtype`, or an error when that overflows.
+pub fn buffer_bytes(shape: [usize; 4], dtype: OutDtype) -> Result<usize, String> {
+    shape
+        .iter()
+        .try_fold(dtype.size(), |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| format!("a batch buffer of shape {shape:?} is too large"))
 }
 
 /// Plain heap buffers, for tests and benchmarks.
@@ -116,11 +138,19 @@ pub struct VecAllocator;
 
 impl Allocator for VecAllocator {
     type Buf = Vec<u8>;
+    type Out = Vec<u8>;
     fn alloc(&self, shape: [usize; 4], dtype: OutDtype) -> Result<Vec<u8>, String> {
-        Ok(vec![0u8; shape.iter().product::<usize>() * dtype.size()])
+        let n = buffer_bytes(shape, dtype)?;
+        let mut v = Vec::new();
+        v.try_reserve_exact(n).map_err(|e| format!("{n} bytes: {e}"))?;
+        v.resize(n, 0);
+        Ok(v)
     }
     fn bytes<'a>(&self, buf: &'a mut Vec<u8>) -> &'a mut [u8] {
         buf.as_mut_slice()
+    }
+    fn finish(&self, buf: Vec<u8>, _: [usize; 4], _: OutDtype) -> Result<Vec<u8>, String> {
+        Ok(buf)
     }
 }
 
@@ -153,14 +183,23 @@ impl Loader {
         if c.world_size == 0 || c.rank >= c.world_size {
             return Err(LoaderError::Config(format!("rank {} is not in [0, world_size = {})", c.rank, c.world_size)));
         }
-        if c.num_threads == 0 {
-            return Err(LoaderError::Config("num_threads must be >= 1".into()));
+        if c.num_threads == 0 || c.num_threads > MAX_THREADS {
+            return Err(LoaderError::Config(format!(
+                "num_threads must be in [1, {MAX_THREADS}], got {}",
+                c.num_threads
+            )));
+        }
+        if c.prefetch == 0 || c.prefetch > MAX_PREFETCH {
+            return Err(LoaderError::Config(format!("prefetch must be in [1, {MAX_PREFETCH}], got {}", c.prefetch)));
+        }
+        if c.mean.iter().any(|m| !m.is_finite()) {
+            return Err(LoaderError::Config(format!("mean {:?} must be finite", c.mean)));
         }
         if samples.is_empty() {
             return Err(LoaderError::Config("the dataset is empty".into()));
         }
         if c.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-            return Err(LoaderError::Config(format!("std {:?} must be positive", c.std)));
+            return Err(LoaderError::Config(format!("std {:?} must be finite and positive", c.std)));
         }
         Ok(Loader { samples: Arc::new(samples), recipe: Arc::new(recipe), config, pool: Mutex::new(None) })
     }
@@ -237,7 +276,7 @@ impl Loader {
     }
 
     /// Starts producing `epoch`'s batches in the background.
-    pub fn stream<A: Allocator>(self: &Arc<Self>, epoch: u64, alloc: A) -> Result<EpochStream<A::Buf>, LoaderError> {
+    pub fn stream<A: Allocator>(self: &Arc<Self>, epoch: u64, alloc: A) -> Result<EpochStream<A::Out>, LoaderError> {
         let pool = self.pool()?;
         let batches = self.epoch_batches(epoch);
         let remaining = batches.len();
@@ -251,7 +290,9 @@ impl Loader {
                     if stop_flag.load(Ordering::Relaxed) {
                         break;
                     }
-                    let result = pool.install(|| loader.build_batch(&alloc, epoch, &indices, &stop_flag));
+                    let result = pool
+                        .install(|| loader.build_batch(&alloc, epoch, &indices, &stop_flag))
+                        .and_then(|batch| loader.finish_batch(&alloc, batch));
                     let failed = result.is_err();
                     if tx.send(result).is_err() || failed {
                         break;
@@ -321,6 +362,26 @@ impl Loader {
         Ok(batch)
     }
 
+    /// Hands each filled buffer of `batch` to the allocator's `finish`.
+    pub fn finish_batch<A: Allocator>(&self, alloc: &A, batch: Batch<A::Buf>) -> Result<Batch<A::Out>, LoaderError> {
+        let b = batch.labels.len();
+        let outputs = self.recipe.outputs();
+        let dtype = self.config.dtype;
+        let buffers = batch
+            .buffers
+            .into_iter()
+            .zip(&outputs)
+            .map(|(buf, &(h, w, n))| alloc.finish(buf, [n * b, 3, h, w], dtype).map_err(LoaderError::Alloc))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Batch {
+            buffers,
+            labels: batch.labels,
+            indices: batch.indices,
+            params: batch.params,
+            skipped: batch.skipped,
+        })
+    }
+
     /// Loads sample `index` into its slots; with `on_error = skip`, a failing file is replaced
     /// by the next readable one in dataset order.
     fn load_sample(
@@ -356,12 +417,11 @@ impl Loader {
     ) -> Result<Vec<CropParams>, SampleError> {
         let sample = &self.samples[index];
         let path = || sample.path.display().to_string();
-        let data = std::fs::read(&sample.path).map_err(|e| SampleError::Io {
-            path: path(),
-            kind: e.kind(),
-            message: e.to_string(),
-        })?;
         let image_err = |error| SampleError::Image { path: path(), error };
+        let data = read_image_file(&sample.path, MAX_FILE_BYTES).map_err(|e| match e {
+            FileError::Io(e) => SampleError::Io { path: path(), kind: e.kind(), message: e.to_string() },
+            FileError::Image(e) => image_err(e),
+        })?;
         let header = decode::read_header(&data, &self.config.decode).map_err(image_err)?;
         let (width, height) = header.size();
         let params = self.recipe.sample_params(width, height, self.config.seed, epoch, index as u64);
@@ -627,5 +687,47 @@ mod tests {
         let mut r = recipe();
         r.groups[0].scale = (0.5, 0.2);
         assert!(Loader::new(samples(8), r, config(0, 1, true)).is_err());
+        // Size-like options: refused, not allocated (prefetch 2**40 aborted the process).
+        for edit in [
+            (|c: &mut LoaderConfig| c.prefetch = 0) as fn(&mut LoaderConfig),
+            |c| c.prefetch = MAX_PREFETCH + 1,
+            |c| c.prefetch = 1 << 40,
+            |c| c.num_threads = 0,
+            |c| c.num_threads = MAX_THREADS + 1,
+            |c| c.batch_size = 0,
+            |c| c.mean[1] = f32::NAN,
+            |c| c.std[2] = 0.0,
+        ] {
+            let mut c = config(0, 1, true);
+            edit(&mut c);
+            assert!(matches!(Loader::new(samples(8), recipe(), c), Err(LoaderError::Config(_))));
+        }
+        let mut c = config(0, 1, true);
+        c.prefetch = MAX_PREFETCH;
+        assert!(Loader::new(samples(8), recipe(), c).is_ok());
+        let mut r = recipe();
+        r.groups[1].count = crate::pipeline::recipe::MAX_CROPS;
+        assert!(Loader::new(samples(8), r, config(0, 1, true)).is_err());
+        let mut r = recipe();
+        r.groups[0].size = (100_000, 100_000);
+        assert!(Loader::new(samples(8), r, config(0, 1, true)).is_err());
+    }
+
+    #[test]
+    fn unreadable_files_are_skipped_without_reading_them() {
+        let dir = std::env::temp_dir().join(format!("trex-loader-skip-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = dir.join("text.jpg");
+        std::fs::write(&text, b"not an image").unwrap();
+        let mut s = samples(4);
+        s[0].path = PathBuf::from("/dev/zero");
+        s[1].path = text;
+        let mut c = config(0, 1, false);
+        c.on_error = OnError::Skip;
+        c.shuffle = false;
+        let loader = Arc::new(Loader::new(s, recipe(), c).unwrap());
+        // Every file is unreadable: the loader gives up with an error naming the last one.
+        let err = loader.stream(0, VecAllocator).unwrap().next_blocking().unwrap().err().unwrap();
+        assert!(err.to_string().contains("could not be read"), "{err}");
     }
 }

@@ -64,6 +64,9 @@ pub struct CropParams {
 /// Number of f64 fields `CropParams::to_row` writes.
 pub const PARAM_FIELDS: usize = 17;
 
+/// Crops per image a recipe may ask for (every crop of every group together).
+pub const MAX_CROPS: usize = 256;
+
 impl CropParams {
     /// Flat row for `return_params`: top, left, height, width, flip, jitter, brightness, contrast,
     /// saturation, hue, order[0..4], grayscale, blur_sigma, solarize (trex.data.recipes.PARAM_NAMES).
@@ -113,6 +116,13 @@ impl CropGroup {
                 self.count, self.size
             )));
         }
+        if self.count > MAX_CROPS {
+            return Err(ImageError::Parameter(format!(
+                "crop group count {} exceeds the limit of {MAX_CROPS} crops",
+                self.count
+            )));
+        }
+        crate::image::check_output_size(self.size.0 as u64, self.size.1 as u64)?;
         check_range("scale", self.scale, f64::MIN_POSITIVE)?;
         if self.scale.1 > 1.0 {
             return Err(ImageError::Parameter(format!("scale upper bound {} exceeds 1", self.scale.1)));
@@ -184,7 +194,12 @@ impl Recipe {
         if self.groups.is_empty() {
             return Err(ImageError::Parameter("a recipe needs at least one crop group".into()));
         }
-        self.groups.iter().try_for_each(CropGroup::validate)
+        self.groups.iter().try_for_each(CropGroup::validate)?;
+        let total: usize = self.groups.iter().map(|g| g.count).sum();
+        if total > MAX_CROPS {
+            return Err(ImageError::Parameter(format!("a recipe of {total} crops exceeds the limit of {MAX_CROPS}")));
+        }
+        Ok(())
     }
 
     pub fn num_crops(&self) -> usize {

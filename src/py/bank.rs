@@ -32,6 +32,13 @@ fn bank_push(py: Python<'_>, state: State, features: PyTensor, labels: PyTensor,
     released(py, move || memory(state)?.push(&features, &labels, recompute_every))?.map_err(bank_error)
 }
 
+/// Checks that `state` is a consistent memory (see `Memory::validate`); changes nothing.
+#[pyfunction]
+#[pyo3(signature = (state,))]
+fn bank_validate(py: Python<'_>, state: State) -> PyResult<()> {
+    released(py, move || memory(state)?.validate())?.map_err(bank_error)
+}
+
 /// Rebuilds the per-class sums of the memory held by `state` from its entries.
 #[pyfunction]
 #[pyo3(signature = (state,))]
@@ -71,6 +78,7 @@ fn prototype_loss(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bank_empty, m)?)?;
     m.add_function(wrap_pyfunction!(bank_push, m)?)?;
+    m.add_function(wrap_pyfunction!(bank_validate, m)?)?;
     m.add_function(wrap_pyfunction!(bank_recompute, m)?)?;
     m.add_function(wrap_pyfunction!(bank_prototypes, m)?)?;
     m.add_function(wrap_pyfunction!(prototype_logits, m)?)?;

@@ -6,7 +6,9 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{
+    PyFileNotFoundError, PyIsADirectoryError, PyOSError, PyPermissionError, PyRuntimeError, PyValueError,
+};
 use pyo3::prelude::*;
 
 use crate::bank::BankError;
@@ -40,9 +42,15 @@ pub fn bank_error(err: BankError) -> PyErr {
 }
 
 pub fn io_error(err: &std::io::Error, path: &str) -> PyErr {
-    let what = format!("{path}: {err}");
-    match err.kind() {
+    io_error_message(err.kind(), format!("{path}: {err}"))
+}
+
+/// The OSError subclass Python itself raises for this kind of error.
+pub fn io_error_message(kind: std::io::ErrorKind, what: String) -> PyErr {
+    match kind {
         std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(what),
+        std::io::ErrorKind::IsADirectory => PyIsADirectoryError::new_err(what),
+        std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(what),
         _ => PyOSError::new_err(what),
     }
 }

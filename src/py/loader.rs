@@ -1,21 +1,29 @@
 //! `trex._trex.Loader`: the multi-crop loader behind `trex.MultiCropLoader`.
-//! Batches are torch tensors allocated by the producer thread and filled in place.
+//! Batches are written in place into buffers that Rust owns and lends to Python (`BatchBuffer`,
+//! wrapped by `torch.frombuffer`); a buffer comes back to the pool when Python frees the last
+//! tensor of it. No thread of the loader ever holds a tensor that Python made, so none ever needs
+//! the GIL, and every wait of a Python thread on the loader releases the GIL.
 
+use std::alloc::Layout;
+use std::os::raw::c_int;
 use std::path::PathBuf;
+use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3_tch::PyTensor;
+use pyo3::types::{PyDict, PyTuple};
+use pyo3::{ffi, intern};
 use tch::{Device, Kind, Tensor};
 
 use super::convert::{tch_error, to_py};
-use super::errors::{image_error, released, TrexError};
+use super::errors::{image_error, io_error_message, released, TrexError};
 use crate::image::decode::DecodeOptions;
 use crate::image::resize::Interpolation;
 use crate::pipeline::loader::{
-    Allocator, EpochStream, Loader, LoaderConfig, LoaderError, Next, OnError, OutDtype, Sample, SampleError,
+    buffer_bytes, Allocator, EpochStream, Loader, LoaderConfig, LoaderError, Next, OnError, OutDtype, Sample,
+    SampleError,
 };
 use crate::pipeline::recipe::{CropGroup, Jitter, Recipe, PARAM_FIELDS};
 
@@ -105,8 +113,7 @@ impl PyCropGroup {
 
 fn sample_error(e: &SampleError) -> PyErr {
     match e {
-        SampleError::Io { kind: std::io::ErrorKind::NotFound, .. } => PyFileNotFoundError::new_err(e.to_string()),
-        SampleError::Io { .. } => PyOSError::new_err(e.to_string()),
+        SampleError::Io { kind, .. } => io_error_message(*kind, e.to_string()),
         SampleError::Image { path, error } => image_error(error.clone(), Some(path)),
     }
 }
@@ -120,11 +127,6 @@ fn loader_error(e: LoaderError) -> PyErr {
     }
 }
 
-/// Batch tensors handed back by Python once nothing else refers to them (`Loader.recycle`), for
-/// the producer to fill again: a fresh tensor costs a page fault and the kernel zeroing each of
-/// its pages, as much time as writing the crops into it.
-type Pool = Arc<Mutex<Vec<Tensor>>>;
-
 /// The torch element type of a batch tensor.
 fn tensor_kind(dtype: OutDtype) -> Kind {
     match dtype {
@@ -133,40 +135,173 @@ fn tensor_kind(dtype: OutDtype) -> Kind {
     }
 }
 
-/// Torch CPU tensors, taken from the pool when one of the same shape and type waits there, else
-/// allocated (and pinned, with `pin`).
-struct TorchAlloc {
+/// Alignment of a batch buffer (a cache line; float32 needs 4).
+const BUF_ALIGN: usize = 64;
+
+/// Host memory owned by Rust, zeroed when fresh (a fresh allocation of this size is fresh pages
+/// from the kernel, so the zeroing costs no pass of its own).
+struct HostBuf {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a plain heap block; who may touch its bytes is decided by whoever holds the HostBuf
+// (the producer while it fills it, then Python through the one tensor made from it).
+unsafe impl Send for HostBuf {}
+unsafe impl Sync for HostBuf {}
+
+impl HostBuf {
+    fn layout(len: usize) -> Result<Layout, String> {
+        Layout::from_size_align(len.max(1), BUF_ALIGN).map_err(|e| format!("{len} bytes: {e}"))
+    }
+
+    fn new(len: usize) -> Result<HostBuf, String> {
+        let layout = Self::layout(len)?;
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr = NonNull::new(ptr).ok_or_else(|| format!("out of memory for {len} bytes"))?;
+        Ok(HostBuf { ptr, len })
+    }
+}
+
+impl Drop for HostBuf {
+    fn drop(&mut self) {
+        if let Ok(layout) = Self::layout(self.len) {
+            // SAFETY: allocated in `new` with this same layout.
+            unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) }
+        }
+    }
+}
+
+/// Buffers whose tensors Python has let go of, for later batches to be written into: a fresh
+/// buffer costs a page fault and the kernel zeroing each of its pages, as much time as writing
+/// the crops into it.
+struct BufPool {
+    free: Vec<HostBuf>,
+    capacity: usize,
+}
+
+type Pool = Arc<Mutex<BufPool>>;
+
+/// A buffer that goes back to its pool when dropped (or is freed when the pool is full). Dropping
+/// it takes the pool's lock, which nobody holds for longer than a push or a search, and never the
+/// GIL: the producer thread may drop one at any time.
+struct Pooled {
+    buf: Option<HostBuf>,
+    pool: Pool,
+}
+
+impl Pooled {
+    fn ptr(&self) -> *mut u8 {
+        self.buf.as_ref().map_or(std::ptr::null_mut(), |b| b.ptr.as_ptr())
+    }
+
+    fn len(&self) -> usize {
+        self.buf.as_ref().map_or(0, |b| b.len)
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let Some(buf) = self.buf.take() else { return };
+        let rejected = match self.pool.lock() {
+            Ok(mut pool) if pool.free.len() < pool.capacity => {
+                pool.free.push(buf);
+                None
+            }
+            _ => Some(buf),
+        };
+        drop(rejected); // freed outside the lock (a large block is an munmap)
+    }
+}
+
+/// A finished batch buffer: Rust-owned memory handed to Python as is, or (with `pin_memory`) a
+/// copy in a block of torch's caching host allocator. Neither needs the GIL to be dropped: the
+/// pinned tensor is a plain libtorch tensor until the consumer wraps it.
+enum BatchOut {
+    Host(Pooled),
+    Pinned(Tensor),
+}
+
+/// Buffers from the pool, or fresh ones. With `pin`, each filled buffer is copied into pinned
+/// memory on the producer thread and goes straight back to the pool.
+struct HostAlloc {
     pin: bool,
     pool: Pool,
 }
 
-impl Allocator for TorchAlloc {
-    type Buf = Tensor;
+impl Allocator for HostAlloc {
+    type Buf = Pooled;
+    type Out = BatchOut;
 
-    fn alloc(&self, shape: [usize; 4], dtype: OutDtype) -> Result<Tensor, String> {
-        let kind = tensor_kind(dtype);
-        let shape = shape.map(|d| d as i64);
-        if let Ok(mut pool) = self.pool.lock() {
-            if let Some(i) = pool.iter().position(|t| t.kind() == kind && t.size() == shape) {
-                return Ok(pool.swap_remove(i));
-            }
-        }
-        let fresh = Tensor::f_empty(shape, (kind, Device::Cpu)).map_err(|e| e.to_string())?;
-        if self.pin {
-            // Only until Python hands pinned tensors back (see `recycle`): `_pin_memory` copies
-            // into a block of torch's caching host allocator. (Not `pin_memory`, whose device
-            // argument, always passed by tch, is deprecated and warns on every call.)
-            fresh.f_internal_pin_memory(Device::Cuda(0)).map_err(|e| e.to_string())
-        } else {
-            Ok(fresh)
+    fn alloc(&self, shape: [usize; 4], dtype: OutDtype) -> Result<Pooled, String> {
+        let len = buffer_bytes(shape, dtype)?;
+        let reused = match self.pool.lock() {
+            Ok(mut pool) => pool.free.iter().position(|b| b.len == len).map(|i| pool.free.swap_remove(i)),
+            Err(_) => None,
+        };
+        let buf = match reused {
+            Some(b) => b,
+            None => HostBuf::new(len)?,
+        };
+        Ok(Pooled { buf: Some(buf), pool: self.pool.clone() })
+    }
+
+    fn bytes<'a>(&self, buf: &'a mut Pooled) -> &'a mut [u8] {
+        match buf.buf.as_mut() {
+            // SAFETY: the block holds `len` bytes, owned by `buf`, borrowed mutably for 'a.
+            Some(b) => unsafe { std::slice::from_raw_parts_mut(b.ptr.as_ptr(), b.len) },
+            None => &mut [],
         }
     }
 
-    fn bytes<'a>(&self, buf: &'a mut Tensor) -> &'a mut [u8] {
-        let n = buf.numel() * buf.kind().elt_size_in_bytes();
-        // SAFETY: a contiguous CPU tensor (fresh, or recycled with nothing else referring to it)
-        // owned by `buf`, borrowed mutably for 'a.
-        unsafe { std::slice::from_raw_parts_mut(buf.data_ptr() as *mut u8, n) }
+    fn finish(&self, buf: Pooled, shape: [usize; 4], dtype: OutDtype) -> Result<BatchOut, String> {
+        if !self.pin {
+            return Ok(BatchOut::Host(buf));
+        }
+        let size = shape.map(|d| d as i64);
+        let strides = [size[1] * size[2] * size[3], size[2] * size[3], size[3], 1];
+        // SAFETY: `buf` holds the whole contiguous [n, 3, h, w] batch of `dtype` and outlives
+        // `view`, which is dropped before it; `_pin_memory` copies into a new pinned block. (Not
+        // `pin_memory`, whose device argument, always passed by tch, is deprecated and warns.)
+        let pinned = unsafe {
+            let view = Tensor::f_from_blob(buf.ptr(), &size, &strides, tensor_kind(dtype), Device::Cpu)
+                .map_err(|e| e.to_string())?;
+            view.f_internal_pin_memory(Device::Cuda(0)).map_err(|e| e.to_string())?
+        };
+        drop(buf);
+        Ok(BatchOut::Pinned(pinned))
+    }
+}
+
+/// A batch buffer lent to Python: `torch.frombuffer` makes the batch tensor from it, and the
+/// tensor's memory keeps this object alive. When the last tensor, view or NumPy array of it is
+/// gone, this object is freed and its memory goes back to the loader's pool. So the loader never
+/// writes into memory that anything in Python can still see, without guessing from reference
+/// counts, and no Rust thread ever frees a tensor that Python made.
+#[pyclass(name = "BatchBuffer", module = "trex._trex", frozen)]
+pub struct PyBatchBuffer {
+    buf: Pooled,
+}
+
+#[pymethods]
+impl PyBatchBuffer {
+    /// # Safety
+    /// Called by Python's buffer protocol with a valid `view`.
+    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+        let this = slf.get();
+        let (ptr, len) = (this.buf.ptr(), this.buf.len());
+        // Writable: the batch is the user's to modify; nothing in Rust reads it again.
+        if ffi::PyBuffer_FillInfo(view, slf.as_ptr(), ptr.cast(), len as ffi::Py_ssize_t, 0, flags) != 0 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+
+    fn __len__(&self) -> usize {
+        self.buf.len()
     }
 }
 
@@ -177,7 +312,7 @@ pub struct PyLoader {
     pool: Pool,
 }
 
-/// Tensors the pool keeps at most: enough for the batches in flight (prefetch + the one being
+/// Buffers the pool keeps at most: enough for the batches in flight (prefetch + the one being
 /// built + the ones Python is still checking), per output resolution.
 fn pool_capacity(prefetch: usize, outputs: usize) -> usize {
     (prefetch + 4) * outputs.max(1)
@@ -223,6 +358,12 @@ impl PyLoader {
             "skip" => OnError::Skip,
             other => return Err(PyValueError::new_err(format!("on_error must be 'raise' or 'skip', got {other:?}"))),
         };
+        if let Some((i, &label)) = labels.iter().enumerate().find(|(_, &l)| l < 0) {
+            return Err(PyValueError::new_err(format!(
+                "sample {i} ({}): label {label} is negative; labels must be integers >= 0",
+                paths[i].display()
+            )));
+        }
         let groups = groups.into_iter().map(PyCropGroup::into_core).collect::<PyResult<Vec<_>>>()?;
         let samples = paths.into_iter().zip(labels).map(|(path, label)| Sample { path, label }).collect();
         let config = LoaderConfig {
@@ -243,7 +384,9 @@ impl PyLoader {
             std,
         };
         let inner = Loader::new(samples, Recipe { groups }, config).map_err(loader_error)?;
-        Ok(PyLoader { inner: Arc::new(inner), pin_memory, pool: Arc::new(Mutex::new(Vec::new())) })
+        let capacity = pool_capacity(inner.config().prefetch, inner.recipe().outputs().len());
+        let pool = Arc::new(Mutex::new(BufPool { free: Vec::new(), capacity }));
+        Ok(PyLoader { inner: Arc::new(inner), pin_memory, pool })
     }
 
     fn __len__(&self) -> usize {
@@ -260,41 +403,22 @@ impl PyLoader {
         self.inner.recipe().outputs()
     }
 
-    /// Takes a tensor for a later batch to be written into: one this loader produced, or, with
-    /// `pin_memory`, a fresh pinned one. The caller guarantees that nothing else refers to its
-    /// memory, and that it is pinned when `pin_memory` is set (a pinned batch itself never comes
-    /// back: an asynchronous copy from it may still be running). Returns whether it was kept (not
-    /// when of another type or shape, or when the pool is full).
-    fn recycle(&self, tensor: PyTensor) -> PyResult<bool> {
-        let t = tensor.0;
-        let outputs = self.inner.recipe().outputs();
-        let fits = t.device() == Device::Cpu
-            && t.is_contiguous()
-            && !t.requires_grad()
-            && t.kind() == tensor_kind(self.inner.config().dtype)
-            && outputs.iter().any(|&(h, w, _)| t.size().get(1..) == Some(&[3, h as i64, w as i64][..]));
-        if !fits {
-            return Ok(false);
-        }
-        let mut pool = self.pool.lock().map_err(|_| TrexError::new_err("loader buffer pool lock poisoned"))?;
-        if pool.len() >= pool_capacity(self.inner.config().prefetch, outputs.len()) {
-            return Ok(false);
-        }
-        pool.push(t);
-        Ok(true)
-    }
-
-    /// Tensors waiting in the pool.
+    /// Buffers waiting in the pool (given back by batches that Python has freed).
     fn pooled(&self) -> PyResult<usize> {
-        Ok(self.pool.lock().map_err(|_| TrexError::new_err("loader buffer pool lock poisoned"))?.len())
+        Ok(self.pool.lock().map_err(|_| TrexError::new_err("loader buffer pool lock poisoned"))?.free.len())
     }
 
     /// Starts producing `epoch` in the background.
     fn iter_epoch(&self, py: Python<'_>, epoch: u64) -> PyResult<PyEpochIter> {
         let loader = self.inner.clone();
-        let alloc = TorchAlloc { pin: self.pin_memory, pool: self.pool.clone() };
+        let alloc = HostAlloc { pin: self.pin_memory, pool: self.pool.clone() };
         let stream = released(py, move || loader.stream(epoch, alloc))?.map_err(loader_error)?;
-        Ok(PyEpochIter { stream: Mutex::new(Some(stream)), num_crops: self.inner.recipe().num_crops() })
+        Ok(PyEpochIter {
+            stream: Mutex::new(Some(stream)),
+            num_crops: self.inner.recipe().num_crops(),
+            outputs: self.inner.recipe().outputs(),
+            dtype: self.inner.config().dtype,
+        })
     }
 }
 
@@ -302,8 +426,24 @@ type PyBatch = (Vec<PyObject>, PyObject, PyObject, Option<PyObject>, Vec<(String
 
 #[pyclass(name = "EpochIter", module = "trex._trex", frozen)]
 pub struct PyEpochIter {
-    stream: Mutex<Option<EpochStream<Tensor>>>,
+    stream: Mutex<Option<EpochStream<BatchOut>>>,
     num_crops: usize,
+    outputs: Vec<(usize, usize, usize)>,
+    dtype: OutDtype,
+}
+
+/// Dropped without `close` (an iterator never advanced, garbage collection): the producer is
+/// stopped and joined with the GIL released, as everywhere a Python thread waits for it.
+impl Drop for PyEpochIter {
+    fn drop(&mut self) {
+        let stream = match self.stream.get_mut() {
+            Ok(s) => s.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(stream) = stream {
+            Python::with_gil(|py| py.allow_threads(move || drop(stream)));
+        }
+    }
 }
 
 #[pymethods]
@@ -312,7 +452,7 @@ impl PyEpochIter {
     /// [(file, reason) skipped]), or None at the end of the epoch.
     fn next_batch(&self, py: Python<'_>) -> PyResult<Option<PyBatch>> {
         loop {
-            let step = released(py, || -> Result<Next<Tensor>, String> {
+            let step = released(py, || -> Result<Next<BatchOut>, String> {
                 let mut guard = self.stream.lock().map_err(|_| "loader stream lock poisoned".to_string())?;
                 Ok(match guard.as_mut() {
                     Some(stream) => stream.next_timeout(POLL),
@@ -334,20 +474,43 @@ impl PyEpochIter {
         Ok(guard.as_ref().map_or(0, |s| s.remaining()))
     }
 
-    /// Stops the background producer and waits for it (at most one batch).
+    /// Stops the background producer and waits for it (at most one batch), GIL released.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let stream = {
-            let mut guard = self.stream.lock().map_err(|_| TrexError::new_err("loader stream lock poisoned"))?;
-            guard.take()
-        };
-        released(py, move || drop(stream))
+        released(py, || {
+            let stream = match self.stream.lock() {
+                Ok(mut guard) => guard.take(),
+                Err(poisoned) => poisoned.into_inner().take(),
+            };
+            drop(stream)
+        })
     }
 }
 
 impl PyEpochIter {
-    fn convert(&self, py: Python<'_>, batch: crate::pipeline::loader::Batch<Tensor>) -> PyResult<PyBatch> {
+    fn convert(&self, py: Python<'_>, batch: crate::pipeline::loader::Batch<BatchOut>) -> PyResult<PyBatch> {
         let b = batch.labels.len() as i64;
-        let tensors = batch.buffers.into_iter().map(|t| to_py(py, t)).collect::<PyResult<Vec<_>>>()?;
+        let torch = py.import(intern!(py, "torch"))?;
+        let frombuffer = torch.getattr(intern!(py, "frombuffer"))?;
+        let dtype = match self.dtype {
+            OutDtype::U8 => torch.getattr(intern!(py, "uint8"))?,
+            OutDtype::F32 => torch.getattr(intern!(py, "float32"))?,
+        };
+        let kwargs = PyDict::new(py);
+        kwargs.set_item(intern!(py, "dtype"), dtype)?;
+        let tensors = batch
+            .buffers
+            .into_iter()
+            .zip(&self.outputs)
+            .map(|(out, &(h, w, n))| match out {
+                BatchOut::Pinned(t) => to_py(py, t),
+                BatchOut::Host(buf) => {
+                    let owner = Bound::new(py, PyBatchBuffer { buf })?;
+                    let shape = PyTuple::new(py, [n as i64 * b, 3, h as i64, w as i64])?;
+                    let flat = frombuffer.call((owner,), Some(&kwargs))?;
+                    Ok(flat.call_method1(intern!(py, "view"), shape)?.unbind())
+                }
+            })
+            .collect::<PyResult<Vec<_>>>()?;
         let labels = to_py(py, Tensor::f_from_slice(&batch.labels).map_err(tch_error)?)?;
         let indices = to_py(py, Tensor::f_from_slice(&batch.indices).map_err(tch_error)?)?;
         let params = if batch.params.is_empty() {
@@ -374,5 +537,6 @@ impl PyEpochIter {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyLoader>()?;
     m.add_class::<PyEpochIter>()?;
+    m.add_class::<PyBatchBuffer>()?;
     Ok(())
 }

@@ -8,6 +8,7 @@ use tch::{Device, Kind};
 use super::convert::{empty_u8, tch_error, to_py, SendPtr};
 use super::errors::{image_error, io_error, released};
 use crate::image::decode::{self, DecodeOptions};
+use crate::image::file::{read_image_file, FileError, MAX_FILE_BYTES};
 use crate::image::geometry::{self, CropBox};
 use crate::image::resize::{self, Interpolation};
 use crate::image::rng::Rng;
@@ -37,12 +38,17 @@ fn decode_image(py: Python<'_>, data: &[u8], max_pixels: Option<u64>, name: Opti
     decode_bytes(py, data, options(max_pixels), name)
 }
 
-/// Reads and decodes an image file into a uint8 [H, W, 3] RGB tensor.
+/// Reads and decodes an image file into a uint8 [H, W, 3] RGB tensor. Non-regular files (a FIFO,
+/// a device), files over `MAX_FILE_BYTES` and files without a JPEG or PNG signature are refused
+/// before their content is read.
 #[pyfunction]
 #[pyo3(signature = (path, *, max_pixels))]
 fn decode_image_file(py: Python<'_>, path: std::path::PathBuf, max_pixels: Option<u64>) -> PyResult<PyObject> {
     let shown = path.display().to_string();
-    let data = released(py, || std::fs::read(&path))?.map_err(|e| io_error(&e, &shown))?;
+    let data = released(py, || read_image_file(&path, MAX_FILE_BYTES))?.map_err(|e| match e {
+        FileError::Io(e) => io_error(&e, &shown),
+        FileError::Image(e) => image_error(e, Some(&shown)),
+    })?;
     decode_bytes(py, &data, options(max_pixels), Some(&shown))
 }
 
@@ -70,13 +76,12 @@ fn parse_interpolation(name: &str) -> PyResult<Interpolation> {
     name.parse().map_err(|e| image_error(e, None))
 }
 
-/// An output size that is positive and small enough to allocate.
+/// An output size that is positive and within `MAX_OUTPUT_PIXELS`, checked before allocating.
 fn out_size(out_h: i64, out_w: i64) -> PyResult<(usize, usize)> {
-    let fits =
-        out_h > 0 && out_w > 0 && out_h.checked_mul(out_w).and_then(|p| p.checked_mul(3)).is_some_and(|n| n < 1 << 40);
-    if !fits {
+    if out_h <= 0 || out_w <= 0 {
         return Err(PyValueError::new_err(format!("output size (h, w) must be positive, got ({out_h}, {out_w})")));
     }
+    crate::image::check_output_size(out_h as u64, out_w as u64).map_err(|e| image_error(e, None))?;
     Ok((out_h as usize, out_w as usize))
 }
 

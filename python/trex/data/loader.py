@@ -1,15 +1,20 @@
 """`MultiCropLoader`: decode each image once, cut all its crops, batch them, in Rust threads.
 
 Batches are built in the background by a Rust thread pool with the GIL released, ``prefetch``
-batches ahead, each crop written straight into its slot of a tensor allocated once per batch.
+batches ahead, each crop written straight into its slot of a batch buffer that Rust owns. Python
+gets each buffer as a tensor (``torch.frombuffer``); when the last tensor, view or NumPy array of
+it is freed, the buffer goes back to the loader and a later batch is written into it. So memory
+is reused without a page fault per batch, never while anything can still see it, and no Rust
+thread ever frees, or waits for the GIL to free, a tensor that Python made.
 Every random draw is keyed on (seed, epoch, sample index, crop index): the same seed gives
 bit-identical batches whatever ``num_threads`` is, and a run resumed at an epoch sees the same data.
 """
 
 from __future__ import annotations
 
+import math
+import operator
 import os
-import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -54,66 +59,52 @@ class Batch:
                      self.indices.to(device, non_blocking=non_blocking), self.params)
 
 
-class _Recycler:
-    """Hands the batch tensors the user has let go of back to the Rust loader, which writes later
-    batches into them instead of faulting in fresh pages (a fresh tensor costs about as much as
-    filling it).
+# Batches prepared ahead at most, decode threads at most (the Rust core's limits).
+MAX_PREFETCH: int = _trex.MAX_PREFETCH
+MAX_THREADS: int = _trex.MAX_THREADS
+_MAX_BATCH_SIZE = 2**31
 
-    A tensor goes back only when nothing but this object refers to it, neither its Python object
-    (a NumPy array of it, a list, the ``Batch``) nor its memory (a view, such as the ``crops`` of
-    a ``Batch``, or a tensor sharing its storage). Tensors still in use after a few batches are
-    forgotten: they stay the user's. A pinned batch (``pin_memory=True``) never goes back itself,
-    since an asynchronous copy to the GPU may still be reading it: it is left to torch's caching
-    host allocator and a fresh pinned tensor from that allocator goes to the loader instead.
-    """
 
-    # References to a watched tensor's Python object when only the recycler holds it: the watch
-    # list's tuple, _sweep's loop variable, _unused's argument and getrefcount's own.
-    _OWN_OBJECT_REFS = 4
-    # References to its storage then: the tensor itself and the storage object asked for.
-    _OWN_STORAGE_REFS = 2
-    _PATIENCE = 4  # batches a tensor is watched before it is left to the user
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = operator.index(value)  # NumPy integers
+        except TypeError:
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
 
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self._watched: list[tuple[int, torch.Tensor]] = []
-        self._step = 0
-        # A private torch function (storage reference count); without it nothing is recycled.
-        self._storage_refs = getattr(torch._C, "_storage_Use_Count", None)
 
-    def watch(self, tensors: list[torch.Tensor]) -> None:
-        if self._storage_refs is not None:
-            self._watched.extend((self._step, t) for t in tensors)
-        self._step += 1
+def _check_stats(name: str, values: Sequence[float], *, positive: bool) -> None:
+    values = tuple(values)
+    if len(values) != 3:
+        raise ValueError(f"{name} must hold 3 values (one per channel), got {len(values)}")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
+            raise TypeError(f"{name} must hold real numbers, got {type(v).__name__}")
+        f = float(v)
+        if not math.isfinite(f) or (positive and f <= 0):
+            raise ValueError(f"{name} {values} must be finite{' and positive' if positive else ''}")
 
-    def collect(self) -> None:
-        # Pinned tensors are let go inside _sweep (no reference to them survives it), so that
-        # torch's caching host allocator can hand their blocks out again below.
-        for shape, dtype in self._sweep():
-            self._inner.recycle(torch.empty(shape, dtype=dtype, pin_memory=True))
 
-    def _sweep(self) -> list[tuple[torch.Size, torch.dtype]]:
-        """Recycles the unused unpinned tensors; returns the shapes of the unused pinned ones."""
-        still: list[tuple[int, torch.Tensor]] = []
-        released_pinned: list[tuple[torch.Size, torch.dtype]] = []
-        for step, t in self._watched:
-            if self._unused(t):
-                if t.is_pinned():
-                    # A copy to the GPU may still be reading it (non_blocking=True): it goes back
-                    # to torch's caching host allocator, which reuses a block only once the copies
-                    # recorded on it are done, and the loader gets a fresh pinned tensor instead.
-                    released_pinned.append((t.shape, t.dtype))
-                else:
-                    self._inner.recycle(t)
-            elif self._step - step < self._PATIENCE:
-                still.append((step, t))
-        self._watched = still
-        return released_pinned
-
-    def _unused(self, t: torch.Tensor) -> bool:
-        if sys.getrefcount(t) > self._OWN_OBJECT_REFS:
-            return False
-        return self._storage_refs(t.untyped_storage()._cdata) <= self._OWN_STORAGE_REFS
+def _sample(i: int, item: object) -> tuple[str, int]:
+    """The i-th (path, label) of a sample list, checked: a label is an integer >= 0."""
+    try:
+        path, label = item  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise ValueError(f"sample {i} must be a (path, label) pair, got {item!r}") from None
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"sample {i}: path must be a str or os.PathLike, got {type(path).__name__}") from None
+    if isinstance(label, bool) or not hasattr(label, "__index__"):
+        raise ValueError(f"sample {i} ({path}): label {label!r} is not an integer")
+    label = operator.index(label)
+    if label < 0:
+        raise ValueError(f"sample {i} ({path}): label {label} is negative; labels must be integers >= 0")
+    if label >= 2**63:
+        raise ValueError(f"sample {i} ({path}): label {label} does not fit in int64")
+    return path, label
 
 
 def _split_crops(groups: list[torch.Tensor], batch_size: int) -> list[torch.Tensor]:
@@ -154,7 +145,7 @@ class MultiCropLoader:
         drop_last: drop the last incomplete batch (and the tail that does not split evenly across ranks).
         num_threads: decode/augment threads; default ``TREX_NUM_THREADS`` or all cores (1 inside
             DataLoader workers).
-        prefetch: batches prepared ahead in the background.
+        prefetch: batches prepared ahead in the background, 1 to ``MAX_PREFETCH`` (64).
         rank, world_size: DDP shard; default from ``torch.distributed`` when initialised. Every rank
             gets the same number of batches.
         dtype: ``"uint8"`` (0-255; normalise on the device with :func:`trex.normalize`) or
@@ -171,6 +162,17 @@ class MultiCropLoader:
         mean, std: normalisation for ``dtype="float32"``.
 
     Each ``iter(loader)`` runs one epoch: the epoch given to :meth:`set_epoch`, then the next one.
+
+    Raises:
+        ValueError: an option out of its range (``prefetch`` in [1, 64], ``num_threads`` in
+            [1, 1024], crop sizes of at most ``trex.constants.MAX_OUTPUT_PIXELS`` pixels, at most
+            256 crops per image, ``std`` > 0, finite ``mean``), or a sample whose label is not an
+            integer >= 0 (the message names the sample). Nothing is started then.
+        TypeError: an option of the wrong type.
+
+    Files are read only when they are regular files of at most ``trex.constants.MAX_FILE_BYTES``
+    bytes with a JPEG or PNG signature; anything else (a FIFO, a device, a huge or non-image file)
+    is refused without being read, as an unreadable file (``on_error`` decides).
     """
 
     def __init__(
@@ -207,7 +209,7 @@ class MultiCropLoader:
         if isinstance(source, (str, os.PathLike)):
             self.samples, self.classes = scan_image_folder(source)
         else:
-            self.samples = [(os.fspath(p), int(label)) for p, label in source]
+            self.samples = [_sample(i, item) for i, item in enumerate(source)]
             self.classes = None
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)} if self.classes else None
         self.recipe = create_recipe(recipe, global_size=global_size, local_size=local_size)
@@ -217,13 +219,16 @@ class MultiCropLoader:
         if pin_memory and not torch.cuda.is_available():
             warnings.warn("pin_memory=True but no CUDA device is available; batches are not pinned", stacklevel=2)
             pin_memory = False
-        for name, value in (("batch_size", batch_size), ("num_threads", self.num_threads)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        if prefetch < 1:
-            raise ValueError(f"prefetch must be >= 1, got {prefetch}")
+        _check_int("batch_size", batch_size, 1, _MAX_BATCH_SIZE)
+        _check_int("num_threads", self.num_threads, 1, MAX_THREADS)
+        _check_int("seed", seed, 0, 2**64 - 1)
+        _check_int("prefetch", prefetch, 1, MAX_PREFETCH)
+        _check_int("world_size", self.world_size, 1, 2**31)
+        _check_int("rank", self.rank, 0, self.world_size - 1)
+        if max_pixels is not None:
+            _check_int("max_pixels", max_pixels, 1, 2**64 - 1)
+        for name, values in (("mean", mean), ("std", std)):
+            _check_stats(name, values, positive=name == "std")
         self.dtype = dtype
         self.return_params = return_params
         self.skipped: list[tuple[str, str]] = []
@@ -265,16 +270,13 @@ class MultiCropLoader:
         return self._iterate(stream)
 
     def _iterate(self, stream: Any) -> Iterator[Batch]:
-        recycler = _Recycler(self._inner)
         try:
             while True:
-                recycler.collect()
                 item = stream.next_batch()
                 if item is None:
                     return
-                recycler.watch(item[0])
                 batch = self._batch(*item)
-                del item  # only the user's references may keep a batch's tensors from recycling
+                del item  # only the user's references keep a batch's buffers from going back
                 yield batch
                 del batch
         finally:

@@ -7,6 +7,7 @@ batched into one tensor. Presets (``create_recipe(name)``) follow the t-ReX pape
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass, field
 
 from trex.constants import GLOBAL_CROP_SIZE, LOCAL_CROP_SIZE
@@ -35,7 +36,15 @@ NO_JITTER = ColorJitter(p=0.0, brightness=0.0, contrast=0.0, saturation=0.0, hue
 
 
 def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
-    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
+    """A crop size (h, w) of positive integers; an int is a square. Not truncated: 2.5 is refused."""
+    try:
+        h, w = (v, v) if not isinstance(v, (tuple, list)) else v
+        h, w = operator.index(h), operator.index(w)
+    except (TypeError, ValueError):
+        raise TypeError(f"crop size must be an int or a pair (h, w) of ints, got {v!r}") from None
+    if h < 1 or w < 1:
+        raise ValueError(f"crop size must be positive, got ({h}, {w})")
+    return h, w
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,10 @@ class CropGroup:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", _pair(self.size))
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
+            raise ValueError(f"crop group count must be an integer >= 1, got {self.count!r}")
+        if isinstance(self.solarize_threshold, bool) or not 0 <= operator.index(self.solarize_threshold) <= 255:
+            raise ValueError(f"solarize_threshold must be in [0, 255], got {self.solarize_threshold!r}")
         object.__setattr__(self, "scale", tuple(float(x) for x in self.scale))
         object.__setattr__(self, "ratio", tuple(float(x) for x in self.ratio))
         object.__setattr__(self, "blur_sigma", tuple(float(x) for x in self.blur_sigma))

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from trex import _trex
+from trex.exceptions import MemoryBankError
 from trex.models._checks import positive_float, positive_int
 from trex.models.presets import RECOMPUTE_EVERY, TEMPERATURE
 
@@ -112,8 +113,9 @@ class PrototypeMemory(nn.Module):
 
         Raises:
             trex.MemoryBankError: (a ValueError) wrong shape or dtype, mismatched batch sizes,
-                a label out of range, a NaN or infinite feature, or a tensor on another device.
-                Nothing is written when a push is refused.
+                a label out of range or a NaN or infinite feature in any row (also the rows of a
+                batch larger than the memory, which the wrap-around would overwrite), or a tensor
+                on another device. Nothing is written when a push is refused.
         """
         with _autocast_off(self.features.device):
             _trex.bank_push(self._state(), features, labels, recompute_every=self.recompute_every)
@@ -145,6 +147,26 @@ class PrototypeMemory(nn.Module):
 
     def extra_repr(self) -> str:
         return f"size={self.size}, dim={self.dim}, num_classes={self.num_classes}"
+
+    def _load_from_state_dict(self, state_dict: dict[str, object], prefix: str, *args: object,
+                              **kwargs: object) -> None:
+        # Everything is checked before any buffer is written (torch copies key by key, so a check
+        # after the copy, or torch's own per-key checks, would leave a half-loaded memory): the
+        # shapes, the dtypes' kinds, and the values (labels in [-1, num_classes), finite features
+        # and sums, counts that match the labels, position in [0, size), pushes >= 0).
+        candidate = []
+        for name in _STATE:
+            key, current = prefix + name, getattr(self, name)
+            value = state_dict.get(key, current)
+            if not isinstance(value, torch.Tensor):
+                raise MemoryBankError(f"{key} must be a tensor, got {type(value).__name__}")
+            if value.shape != current.shape:
+                raise MemoryBankError(f"{key} has shape {list(value.shape)}, the memory's is {list(current.shape)}")
+            if value.dtype.is_floating_point != current.dtype.is_floating_point or value.dtype == torch.bool:
+                raise MemoryBankError(f"{key} has dtype {value.dtype}, the memory's is {current.dtype}")
+            candidate.append(value.detach().to(device=current.device, dtype=current.dtype))
+        _trex.bank_validate(tuple(candidate))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[arg-type]
 
     def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> PrototypeMemory:
         # Moves follow `fn`; dtype casts do not: a cast memory would lose its precision.
