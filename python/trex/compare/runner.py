@@ -96,6 +96,11 @@ def train_and_evaluate(variant: Variant, seed: int, root: Path, budget: Budget, 
     return evaluate_run(variant.name, seed, result, datasets, options, reused)
 
 
+def _log_to_stderr() -> None:
+    """A spawned worker logs as the `trex` command does (its runs' epoch lines reach the user)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+
 def run_jobs(calls: list[tuple[Any, ...]], jobs: int) -> list[dict[str, Any]]:
     """``fn(*args)`` for every ``(fn, *args)`` of ``calls`` (:func:`train_and_evaluate`,
     :func:`evaluate_run`), ``jobs`` at a time in fresh processes (spawned: each run owns its
@@ -106,7 +111,8 @@ def run_jobs(calls: list[tuple[Any, ...]], jobs: int) -> list[dict[str, Any]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_log_to_stderr) as pool:
         futures = [pool.submit(fn, *args) for fn, *args in calls]
         try:
             return [f.result() for f in futures]
