@@ -173,3 +173,23 @@ def test_presets_resolve_to_valid_train_configs(name: str, tmp_path: Path) -> No
                     assert getattr(cfg, key) == value, (name, preset_name, key)
     kinds = {t.kind for t in bench.transfer}
     assert kinds <= {"near", "far"} and "near" in kinds
+
+
+def test_differences_from_the_baseline_against_twice_the_pooled_std() -> None:
+    from trex.compare.report import differences, differences_markdown
+
+    runs = [_run("baseline", 0, 60.0, {"near": 40.0, "f1": 80.0}), _run("baseline", 1, 62.0, {"near": 42.0, "f1": 82.0}),
+            _run("trex", 0, 59.0, {"near": 50.0, "f1": 81.0}), _run("trex", 1, 61.0, {"near": 52.0, "f1": 81.0}),
+            _run("raw-pixels", 0, None, {"near": 5.0, "f1": 70.0})]
+    rows = summarise(runs, {}, {"near": "near", "f1": "far"})
+    (d,) = differences(rows)  # the reference row has no seen task: not compared
+    assert d["variant"] == "trex"
+    # near: 51 - 41 = +10; both stds sqrt(2): pooled sqrt(2), 2 std = 2.83 -> beyond
+    assert d["near_top1"]["diff"] == pytest.approx(10.0) and d["near_top1"]["std"] == pytest.approx(2 ** 0.5)
+    assert d["near_top1"]["beyond_2std"]
+    # seen: 60 - 61 = -1 within 2.83; far: 81 - 81 = 0 (std of trex 0, baseline sqrt(2): pooled 1)
+    assert d["seen_top1"]["diff"] == pytest.approx(-1.0) and not d["seen_top1"]["beyond_2std"]
+    assert d["far_top1"]["std"] == pytest.approx(1.0) and not d["far_top1"]["beyond_2std"]
+    table = differences_markdown([d])
+    assert "| trex | -1.00 (2 std 2.83) |" in table and "+10.00 (2 std 2.83) *" in table
+    assert differences(rows, reference="trex-star") == []

@@ -72,13 +72,54 @@ def markdown(rows: list[dict[str, Any]], header: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def differences(rows: list[dict[str, Any]], reference: str = "baseline") -> list[dict[str, Any]]:
+    """Each trained variant against ``reference``: the difference of the means of seen-task top-1
+    and of each transfer measure, the pooled seed standard deviation of the two rows
+    (sqrt((s_a^2 + s_b^2) / 2)), and whether the difference exceeds twice it.
+
+    Returns:
+        One dict per variant other than ``reference`` with a seen task, each measure as
+        {"diff", "std", "beyond_2std"}; empty when ``reference`` is not among the rows.
+    """
+    base = next((r for r in rows if r["variant"] == reference), None)
+    if base is None:
+        return []
+    measures = ["seen_top1", "transfer_top1"] + [k for k in ("near_top1", "far_top1") if k in base]
+    out = []
+    for row in rows:
+        if row is base or row["seen_top1"] is None:
+            continue
+        entry: dict[str, Any] = {"variant": row["variant"], "reference": reference}
+        for m in measures:
+            diff = row[m]["mean"] - base[m]["mean"]
+            std = ((row[m]["std"] ** 2 + base[m]["std"] ** 2) / 2) ** 0.5
+            entry[m] = {"diff": diff, "std": std, "beyond_2std": abs(diff) > 2 * std}
+        out.append(entry)
+    return out
+
+
+def differences_markdown(diffs: list[dict[str, Any]]) -> str:
+    """A markdown table of :func:`differences` (points; * marks a difference beyond 2 std)."""
+    if not diffs:
+        return ""
+    measures = [m for m in ("seen_top1", "transfer_top1", "near_top1", "far_top1") if m in diffs[0]]
+    names = {"seen_top1": "seen task", "transfer_top1": "transfer", "near_top1": "near", "far_top1": "far"}
+    cell = lambda d: f"{d['diff']:+.2f} (2 std {2 * d['std']:.2f}){' *' if d['beyond_2std'] else ''}"  # noqa: E731
+    lines = [f"Differences from {diffs[0]['reference']} (points; * = beyond twice the pooled seed std):", "",
+             "| recipe | " + " | ".join(names[m] for m in measures) + " |", "|" + "---|" * (len(measures) + 1)]
+    lines += ["| " + d["variant"] + " | " + " | ".join(cell(d[m]) for m in measures) + " |" for d in diffs]
+    return "\n".join(lines) + "\n"
+
+
 def write_outputs(runs: list[dict[str, Any]], rows: list[dict[str, Any]], out: Path, meta: dict[str, Any]) -> dict:
     """Writes ``compare.md``, ``compare.json`` and ``compare.png`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     header = (f"{meta.get('title', 'Built-in Fashion-MNIST run')} ({meta.get('budget')}); transfer = linear probe "
               f"on {', '.join(meta.get('datasets', []))}, averaged by mean log-odds. Mean ± std over seeds.")
-    (out / "compare.md").write_text(markdown(rows, header))
-    (out / "compare.json").write_text(json.dumps({"meta": meta, "summary": rows, "runs": runs}, indent=2) + "\n")
+    diffs = differences(rows)
+    (out / "compare.md").write_text(markdown(rows, header) + ("\n" + differences_markdown(diffs) if diffs else ""))
+    (out / "compare.json").write_text(json.dumps({"meta": meta, "summary": rows, "differences": diffs, "runs": runs},
+                                                 indent=2) + "\n")
     scatter(runs, rows, out / "compare.png", meta.get("kinds"))
     return {"markdown": str(out / "compare.md"), "json": str(out / "compare.json"), "plot": str(out / "compare.png")}
 
@@ -123,4 +164,4 @@ def scatter(runs: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path,
     return path
 
 
-__all__ = ["markdown", "scatter", "summarise", "write_outputs"]
+__all__ = ["differences", "differences_markdown", "markdown", "scatter", "summarise", "write_outputs"]
