@@ -13,6 +13,10 @@ from trex.models.presets import INIT_STD, MEMORY_SIZE, PROJECTOR_HIDDEN_DIM, PRO
 from trex.models.projector import Projector
 
 
+# How the memory starts: empty (zero prototypes) or full of random unit vectors (the published code).
+MEMORY_INITS = ("empty", "noise")
+
+
 class PrototypeHead(nn.Module):
     """Projector followed by prototype logits (t-ReX's classifier).
 
@@ -40,6 +44,11 @@ class PrototypeHead(nn.Module):
         out_dim: projector output dimension = the memory's feature dimension.
         memory_size: memory entries; 0 for the learned cosine classifier.
         temperature: tau > 0 dividing the cosines.
+        memory_init: ``"empty"`` (default: every class starts with a zero prototype, logit 0) or
+            ``"noise"`` (as the published code: the memory starts full of random unit vectors,
+            ``memory_size / num_classes`` of each class, drawn from torch's global generator, so
+            that the first prototypes are random, distinct class directions; real features
+            replace them first in, first out).
 
     Shapes:
         forward input: float [N, in_dim]; output: float32 [N, num_classes] logits.
@@ -54,8 +63,11 @@ class PrototypeHead(nn.Module):
         out_dim: int = PROJECTOR_OUT_DIM,
         memory_size: int = MEMORY_SIZE,
         temperature: float = TEMPERATURE,
+        memory_init: str = "empty",
     ) -> None:
         super().__init__()
+        if memory_init not in MEMORY_INITS:
+            raise ValueError(f"memory_init must be one of {', '.join(map(repr, MEMORY_INITS))}, got {memory_init!r}")
         self.num_classes = positive_int("num_classes", num_classes)
         self.temperature = positive_float("temperature", temperature)
         memory_size = positive_int("memory_size", memory_size, allow_zero=True)
@@ -70,6 +82,9 @@ class PrototypeHead(nn.Module):
         self.weight: nn.Parameter | None = None
         if memory_size > 0:
             self.memory = PrototypeMemory(memory_size, self.feature_dim, self.num_classes)
+            if memory_init == "noise":
+                noise = F.normalize(torch.randn(memory_size, self.feature_dim), dim=1)
+                self.memory.push(noise, torch.arange(memory_size) % self.num_classes)
         else:
             self.weight = nn.Parameter(torch.empty(self.num_classes, self.feature_dim))
             nn.init.trunc_normal_(self.weight, std=INIT_STD)

@@ -122,6 +122,7 @@ class TReX(nn.Module):
         memory_size: memory entries; 0 gives the learned cosine classifier (and no EMA).
         temperature: tau of the prototype / cosine logits.
         ema_momentum: EMA momentum m: ema = m * ema + (1 - m) * online.
+        memory_init: how the memory starts, ``"empty"`` or ``"noise"`` (see :class:`PrototypeHead`).
 
     Example:
         >>> import torch, torchvision, trex
@@ -146,6 +147,7 @@ class TReX(nn.Module):
         memory_size: int = MEMORY_SIZE,
         temperature: float = TEMPERATURE,
         ema_momentum: float = EMA_MOMENTUM,
+        memory_init: str = "empty",
     ) -> None:
         super().__init__()
         if not isinstance(backbone, nn.Module):
@@ -166,7 +168,7 @@ class TReX(nn.Module):
             return
         head = PrototypeHead(
             self.feature_dim, self.num_classes, self.projector_layers or None, hidden_dim, out_dim, memory_size,
-            temperature,
+            temperature, memory_init,
         )
         self.head = head
         if head.memory is not None:

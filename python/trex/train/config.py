@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trex.models.head import MEMORY_INITS
 from trex.models.presets import resolve_projector_layers
 from trex.train.backbones import ARCHS
 from trex.train.errors import TrainConfigError
@@ -75,6 +76,7 @@ class TrainConfig:
     hidden_dim: int = 2048
     out_dim: int = 256
     memory_size: int = 8192
+    memory_init: str | None = None  # None: "empty" (see `trex.PrototypeHead`)
     temperature: float = 0.1
     ema_momentum: float = 0.999
     # optimisation
@@ -166,6 +168,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "holds backbone features)")
     g.add_argument("--memory-size", metavar="N", type=int, default=None,
                    help=f"prototype memory entries; 0 = learned cosine classifier ({_dual('memory_size')})")
+    g.add_argument("--memory-init", choices=MEMORY_INITS, default=None,
+                   help="how the memory starts: empty (zero prototypes until a class is written; default) or noise "
+                        "(random unit vectors, memory-size / classes per class, as the published code)")
     g.add_argument("--temperature", metavar="TAU", type=float, default=0.1, help="logit temperature tau (default 0.1)")
     g.add_argument("--ema-momentum", metavar="M", type=float, default=None,
                    help=f"EMA momentum of the model feeding the memory ({_dual('ema_momentum')}); lower it for "
@@ -256,6 +261,8 @@ def check_config(cfg: TrainConfig) -> None:
         if cfg.recipe == "baseline" and cfg.projector_layers > 0:
             raise TrainConfigError(f"--projector-layers {cfg.projector_layers}: --recipe baseline has a linear "
                                    "classifier and no projector; use --recipe trex or trex-star for a projector")
+    if cfg.memory_init is not None and cfg.memory_init not in MEMORY_INITS:
+        raise TrainConfigError(f"unknown memory start {cfg.memory_init!r}; use --memory-init {' | '.join(MEMORY_INITS)}")
     if cfg.arch not in ARCHS:
         raise TrainConfigError(f"unknown architecture {cfg.arch!r}; use --arch {' | '.join(ARCHS)}")
     positive = ("epochs", "batch_size", "global_size", "local_size", "hidden_dim", "out_dim")

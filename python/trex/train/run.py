@@ -146,7 +146,8 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
     backbone, feature_dim = create_backbone(cfg.arch)
     model = trex.TReX(backbone, len(splits.classes), cfg.recipe, feature_dim=feature_dim,
                       projector_layers=cfg.projector_layers, hidden_dim=cfg.hidden_dim, out_dim=cfg.out_dim,
-                      memory_size=cfg.memory_size, temperature=cfg.temperature, ema_momentum=cfg.ema_momentum)
+                      memory_size=cfg.memory_size, temperature=cfg.temperature, ema_momentum=cfg.ema_momentum,
+                      memory_init=cfg.memory_init or "empty")
     if dist.enabled and cuda:
         model.head = nn.SyncBatchNorm.convert_sync_batchnorm(model.head)
     model.to(device)
