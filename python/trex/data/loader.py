@@ -164,10 +164,12 @@ class MultiCropLoader:
     Each ``iter(loader)`` runs one epoch: the epoch given to :meth:`set_epoch`, then the next one.
 
     Raises:
-        ValueError: an option out of its range (``prefetch`` in [1, 64], ``num_threads`` in
-            [1, 1024], crop sizes of at most ``trex.constants.MAX_OUTPUT_PIXELS`` pixels, at most
-            256 crops per image, ``std`` > 0, finite ``mean``), or a sample whose label is not an
-            integer >= 0 (the message names the sample). Nothing is started then.
+        ValueError: fewer samples on this rank than one batch with ``drop_last=True`` (there would
+            be no batch at all; the message gives both numbers), an option out of its range
+            (``prefetch`` in [1, 64], ``num_threads`` in [1, 1024], crop sizes of at most
+            ``trex.constants.MAX_OUTPUT_PIXELS`` pixels, at most 256 crops per image, ``std`` > 0,
+            finite ``mean``), or a sample whose label is not an integer >= 0 (the message names
+            the sample). Nothing is started then.
         TypeError: an option of the wrong type.
 
     Files are read only when they are regular files of at most ``trex.constants.MAX_FILE_BYTES``
@@ -227,6 +229,14 @@ class MultiCropLoader:
         _check_int("rank", self.rank, 0, self.world_size - 1)
         if max_pixels is not None:
             _check_int("max_pixels", max_pixels, 1, 2**64 - 1)
+        # As the core counts them (DistributedSampler's rule): with drop_last each rank sees
+        # len // world_size samples and drops a partial batch, so fewer than one batch means none.
+        shard = len(self.samples) // self.world_size
+        if drop_last and shard < batch_size:
+            on_rank = f" (this rank's shard of {len(self.samples)} over {self.world_size} ranks)" \
+                if self.world_size > 1 else ""
+            raise ValueError(f"{shard} samples{on_rank} are fewer than one batch of {batch_size}, so drop_last=True "
+                             "would give no batch at all; lower batch_size or pass drop_last=False")
         for name, values in (("mean", mean), ("std", std)):
             _check_stats(name, values, positive=name == "std")
         self.dtype = dtype
