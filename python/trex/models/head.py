@@ -75,7 +75,17 @@ class PrototypeHead(nn.Module):
             nn.init.trunc_normal_(self.weight, std=INIT_STD)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of backbone features ``x`` (float [N, in_dim]) -> float32 [N, num_classes]."""
+        """Logits of backbone features ``x`` (float [N, in_dim]) -> float32 [N, num_classes].
+
+        Raises:
+            TypeError: ``x`` is not a floating-point tensor (uint8 crops: call
+                :func:`trex.normalize` first, then the backbone).
+            ValueError: without a projector, ``x`` is not [N, in_dim].
+        """
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+            raise TypeError(f"PrototypeHead takes float features [N, in_dim], got {got}; uint8 crops: call "
+                            "trex.normalize first, then the backbone")
         if isinstance(self.projector, nn.Identity) and (x.dim() != 2 or x.shape[1] != self.feature_dim):
             raise ValueError(f"PrototypeHead expects a [N, {self.feature_dim}] input, got {list(x.shape)}")
         return self.logits(self.projector(x))

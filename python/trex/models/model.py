@@ -195,6 +195,8 @@ class TReX(nn.Module):
 
         Raises:
             ValueError: empty groups, or a group whose size is not a multiple of B.
+            TypeError: a group that is not floating point (uint8 crops: call :func:`trex.normalize`
+                first).
         """
         groups = [groups] if isinstance(groups, torch.Tensor) else list(groups)
         if not groups:
@@ -207,6 +209,9 @@ class TReX(nn.Module):
             if not isinstance(g, torch.Tensor) or g.dim() < 1 or g.shape[0] == 0 or g.shape[0] % batch:
                 got = list(g.shape) if isinstance(g, torch.Tensor) else type(g).__name__
                 raise ValueError(f"groups[{i}] must be [n_crops * {batch}, ...] (B = len(labels)), got {got}")
+            if not g.is_floating_point():
+                raise TypeError(f"groups[{i}] is {g.dtype}, the model takes float images; uint8 crops: call "
+                                "trex.normalize first (trex.normalize(group.to(device)) per group)")
 
         features = torch.cat([self.features(g) for g in groups]) if len(groups) > 1 else self.features(groups[0])
         logits = self.head(features)
