@@ -348,6 +348,15 @@ def test_uint8_crops_are_refused_with_what_to_do(images):
     assert head(torch.zeros(2, 8)).shape == (2, 3)
 
 
+def test_memory_property_is_the_heads_memory_or_says_why_there_is_none():
+    model = small_trex("trex")
+    assert model.memory is model.head.memory and isinstance(model.memory, trex.PrototypeMemory)
+    with pytest.raises(RuntimeError, match="baseline has a linear classifier"):
+        small_trex("baseline").memory
+    with pytest.raises(RuntimeError, match="memory_size=0 gives a learned cosine classifier"):
+        small_trex("trex-star", memory_size=0).memory
+
+
 def test_update_ema_averages_parameters_only(images):
     model = small_trex("trex")
     model(crop_groups(images), torch.tensor([0, 1, 2, 3]))[0].backward()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -73,6 +75,9 @@ class PrototypeHead(nn.Module):
         else:
             self.weight = nn.Parameter(torch.empty(self.num_classes, self.feature_dim))
             nn.init.trunc_normal_(self.weight, std=INIT_STD)
+
+    if TYPE_CHECKING:  # what nn.Module.__call__ returns: forward's type (it is typed Any in torch)
+        def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of backbone features ``x`` (float [N, in_dim]) -> float32 [N, num_classes].

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +12,7 @@ from torch import nn
 
 from trex.models._checks import positive_int, unit_interval
 from trex.models.head import PrototypeHead
+from trex.models.memory import PrototypeMemory
 from trex.models.presets import (
     EMA_MOMENTUM,
     MEMORY_SIZE,
@@ -129,7 +131,7 @@ class TReX(nn.Module):
         ...                   hidden_dim=64, out_dim=32, memory_size=64)
         >>> groups = [torch.zeros(4, 3, 64, 64), torch.zeros(8, 3, 32, 32)]  # 1 global + 2 local crops, B=4
         >>> loss, logits = model(groups, torch.tensor([0, 1, 2, 3]))
-        >>> logits.shape, len(model.head.memory)
+        >>> logits.shape, len(model.memory)
         (torch.Size([12, 10]), 4)
     """
 
@@ -158,7 +160,9 @@ class TReX(nn.Module):
         self.ema_momentum = unit_interval("ema_momentum", ema_momentum)
         self.feature_dim = feature_dim_of(backbone) if feature_dim is None else positive_int("feature_dim", feature_dim)
         self.backbone = backbone
-        self.head: nn.Module
+        # The recipe's classifier: PrototypeHead (t-ReX, t-ReX*) or nn.Linear (baseline). For the
+        # memory, typed, see the `memory` property.
+        self.head: PrototypeHead | nn.Linear
         self.ema: nn.ModuleDict | None = None
         if baseline:
             self.head = nn.Linear(self.feature_dim, self.num_classes)
@@ -172,6 +176,24 @@ class TReX(nn.Module):
         if head.memory is not None:
             self.ema = nn.ModuleDict({"backbone": copy.deepcopy(backbone), "projector": copy.deepcopy(head.projector)})
             self.ema.requires_grad_(False)
+
+    @property
+    def memory(self) -> PrototypeMemory:
+        """The prototype memory of the head (``model.head.memory``), typed as such.
+
+        Raises:
+            RuntimeError: the model has none (``recipe="baseline"`` or ``memory_size=0``).
+        """
+        memory = self.head.memory if isinstance(self.head, PrototypeHead) else None
+        if memory is None:
+            raise RuntimeError(f"this TReX model (recipe {self.recipe!r}) has no prototype memory: "
+                               + ("the baseline has a linear classifier" if self.recipe == "baseline"
+                                  else "memory_size=0 gives a learned cosine classifier"))
+        return memory
+
+    if TYPE_CHECKING:  # what nn.Module.__call__ returns: forward's types (it is typed Any in torch)
+        def __call__(self, groups: Sequence[torch.Tensor] | torch.Tensor, labels: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Backbone features of float [N, 3, H, W] images -> [N, feature_dim]."""

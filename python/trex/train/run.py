@@ -151,7 +151,7 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
                       projector_layers=cfg.projector_layers, hidden_dim=cfg.hidden_dim, out_dim=cfg.out_dim,
                       memory_size=cfg.memory_size, temperature=cfg.temperature, ema_momentum=cfg.ema_momentum)
     if dist.enabled and cuda:
-        model.head = nn.SyncBatchNorm.convert_sync_batchnorm(model.head)
+        nn.SyncBatchNorm.convert_sync_batchnorm(model.head)  # in place: the head is no BatchNorm itself
     model.to(device)
     if cuda:
         model.to(memory_format=torch.channels_last)
