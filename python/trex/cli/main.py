@@ -11,13 +11,6 @@ import sys
 COMMANDS = ("trex.cli.train", "trex.cli.transfer", "trex.cli.compare", "trex.bench", "trex.viz", "trex.cli.demo")
 
 
-def configure_logging() -> None:
-    """Progress lines at INFO on stderr; other libraries' INFO chatter (matplotlib's "generated
-    new fontManager" between two epochs) stays out."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="trex", description="t-ReX training, transfer and benchmarks")
@@ -31,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
             module.add_arguments(p)
         p.set_defaults(run=module.run)
     args = parser.parse_args(argv)
-    configure_logging()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:

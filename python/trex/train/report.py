@@ -86,15 +86,14 @@ def plot_metrics(records: list[dict[str, Any]], lr_curve: Sequence[float], steps
                  title: str) -> None:
     """Saves a PNG with train/val loss, validation top-1 and the learning rate against epochs
     (see :func:`metrics_figure`)."""
-    import matplotlib.pyplot as plt
-
-    fig = metrics_figure(records, lr_curve, steps_per_epoch, title)
+    from trex._plot import pyplot
     from trex.train.files import atomic_write
 
+    fig = metrics_figure(records, lr_curve, steps_per_epoch, title)
     try:
         atomic_write(path, lambda f: fig.savefig(f, dpi=90, format="png"))
     finally:
-        plt.close(fig)
+        pyplot().close(fig)
 
 
 def metrics_figure(records: list[dict[str, Any]], lr_curve: Sequence[float], steps_per_epoch: int,
@@ -104,11 +103,11 @@ def metrics_figure(records: list[dict[str, Any]], lr_curve: Sequence[float], ste
     The learning-rate panel shows the whole planned schedule (per iteration) and marks how far the
     run has come. Epoch axes tick whole epochs only.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
+
+    from trex._plot import pyplot
+
+    plt = pyplot()
 
     epochs = [r["epoch"] for r in records]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
