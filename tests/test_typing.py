@@ -56,6 +56,17 @@ def test_documented_usage_type_checks_strictly(tmp_path: Path, cache: Path) -> N
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+# The public API's own modules, checked strictly too (ops.py and data/recipes.py not yet: see
+# the issue); grow this list, never shrink it.
+STRICT_MODULES = ["__init__.py", "_lazy.py", "_plot.py", "models", "data/__init__.py", "data/loader.py"]
+
+
+def test_public_api_modules_are_strictly_typed(cache: Path) -> None:
+    package = ROOT / "python" / "trex"
+    proc = mypy_strict([package / m for m in STRICT_MODULES], cache)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_the_check_catches_misuse(tmp_path: Path, cache: Path) -> None:
     # The same check on wrong code: it must fail, naming each error (so the test above could fail).
     bad = tmp_path / "misuse.py"

@@ -18,7 +18,7 @@ import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, SupportsIndex, cast
 
 import torch
 
@@ -68,7 +68,7 @@ _MAX_BATCH_SIZE = 2**31
 def _check_int(name: str, value: object, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         try:
-            value = operator.index(value)  # NumPy integers
+            value = operator.index(cast(SupportsIndex, value))  # NumPy integers
         except TypeError:
             raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
     if not low <= value <= high:
@@ -87,10 +87,16 @@ def _check_stats(name: str, values: Sequence[float], *, positive: bool) -> None:
             raise ValueError(f"{name} {values} must be finite{' and positive' if positive else ''}")
 
 
-def _sample(i: int, item: object) -> tuple[str, int]:
+def _rgb(values: Sequence[float]) -> tuple[float, float, float]:
+    """Three checked channel values (see _check_stats) as the extension takes them."""
+    r, g, b = (float(v) for v in values)
+    return r, g, b
+
+
+def _sample(i: int, item: Any) -> tuple[str, int]:
     """The i-th (path, label) of a sample list, checked: a label is an integer >= 0."""
     try:
-        path, label = item  # type: ignore[misc]
+        path, label = item
     except (TypeError, ValueError):
         raise ValueError(f"sample {i} must be a (path, label) pair, got {item!r}") from None
     try:
@@ -208,6 +214,7 @@ class MultiCropLoader:
             return_params=return_params, global_size=global_size, local_size=local_size,
             max_pixels=max_pixels, dct_scaling=dct_scaling, mean=tuple(mean), std=tuple(std),
         )
+        self.classes: list[str] | None  # the class folder names (None for a list of samples)
         if isinstance(source, (str, os.PathLike)):
             self.samples, self.classes = scan_image_folder(source)
         else:
@@ -250,7 +257,7 @@ class MultiCropLoader:
             paths, labels, list(self.recipe.groups), batch_size=batch_size, seed=seed, shuffle=shuffle,
             drop_last=drop_last, rank=self.rank, world_size=self.world_size, num_threads=self.num_threads,
             prefetch=prefetch, dtype=dtype, on_error=on_error, max_pixels=max_pixels,
-            return_params=return_params, dct_scaling=dct_scaling, mean=tuple(mean), std=tuple(std),
+            return_params=return_params, dct_scaling=dct_scaling, mean=_rgb(mean), std=_rgb(std),
             pin_memory=pin_memory,
         )
 

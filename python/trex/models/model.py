@@ -197,7 +197,8 @@ class TReX(nn.Module):
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Backbone features of float [N, 3, H, W] images -> [N, feature_dim]."""
-        return self.backbone(images).flatten(1)
+        features: torch.Tensor = self.backbone(images)
+        return features.flatten(1)
 
     def forward(
         self, groups: Sequence[torch.Tensor] | torch.Tensor, labels: torch.Tensor
@@ -254,8 +255,8 @@ class TReX(nn.Module):
         """(EMA parameters, online parameters) of backbone + projector, in matching order."""
         if self.ema is None or not isinstance(self.head, PrototypeHead):
             return [], []
-        online = [*self.backbone.parameters(), *self.head.projector.parameters()]
-        ema = [*self.ema["backbone"].parameters(), *self.ema["projector"].parameters()]
+        online: list[torch.Tensor] = [*self.backbone.parameters(), *self.head.projector.parameters()]
+        ema: list[torch.Tensor] = [*self.ema["backbone"].parameters(), *self.ema["projector"].parameters()]
         if len(online) != len(ema) or any(a.shape != b.shape for a, b in zip(online, ema)):
             raise RuntimeError("the EMA copy no longer matches the backbone + projector (modified after construction?)")
         return ema, online
