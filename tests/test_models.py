@@ -357,6 +357,19 @@ def test_memory_property_is_the_heads_memory_or_says_why_there_is_none():
         small_trex("trex-star", memory_size=0).memory
 
 
+def test_first_step_loss_is_ln_c_while_the_memory_is_empty(images):
+    # Every class without an entry has logit 0, so the first step (memory still empty: this step's
+    # write comes after its logits) is a uniform softmax over the 5 classes: loss ln 5 exactly.
+    import math
+
+    model = small_trex("trex")
+    labels = torch.tensor([0, 1, 2, 3])
+    loss, logits = model(crop_groups(images), labels)
+    assert torch.equal(logits, torch.zeros_like(logits)) and loss.item() == pytest.approx(math.log(5), abs=1e-6)
+    loss, _ = model(crop_groups(images), labels)  # the memory now holds 4 classes: no longer uniform
+    assert abs(loss.item() - math.log(5)) > 1e-3
+
+
 def test_update_ema_averages_parameters_only(images):
     model = small_trex("trex")
     model(crop_groups(images), torch.tensor([0, 1, 2, 3]))[0].backward()
