@@ -85,8 +85,11 @@ assert "torch" in sys.modules and "trex._trex" in sys.modules
 # torch was imported before the extension (which links libtorch without an rpath)
 order = list(sys.modules)
 assert order.index("torch") < order.index("trex._trex")
-for name in trex.__all__:
-    assert getattr(trex, name) is not None, name
+import trex.models, trex.train
+for module in (trex, trex.models, trex.train):
+    for name in module.__all__:
+        assert getattr(module, name) is not None, (module.__name__, name)
+    assert set(module.__all__) <= set(dir(module))
 assert trex.TReX.__module__ == "trex.models.model" and trex.normalize is normalize
 assert isinstance(trex.__version__, str) and trex.__version__ == trex._trex.__version__
 assert trex.ops.decode_file and trex.data.MultiCropLoader is MultiCropLoader and trex.models.PrototypeHead
@@ -125,3 +128,10 @@ def test_matplotlib_font_cache_is_built_quietly(tmp_path: Path) -> None:
                            code.format("from trex._plot import pyplot; pyplot().figure()"))
     assert trex_plot.returncode == 0 and "fontManager" not in trex_plot.stderr, trex_plot.stderr[-2000:]
     assert list((tmp_path / "trex").glob("fontlist*.json"))  # the cache was built all the same
+
+
+def test_train_run_is_the_function_even_when_its_module_is_imported_first() -> None:
+    proc = python("-c", "import trex.train.run, trex.train as t; from trex.train import run; "
+                        "assert callable(t.run) and t.run is run and run.__module__ == 'trex.train.run'; "
+                        "import sys; assert callable(sys.modules['trex.train.run'].run); print('ok')")
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
