@@ -127,7 +127,9 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
     # that all stop together).
     files.check_out_dir(out)
     ckpt.check_no_other_run(out, resume_path, cfg.overwrite)
-    rule = "--threads" if cfg.threads else f"{available_cores()} cores available / {dist.local_world_size} processes"
+    local = dist.local_world_size
+    rule = "--threads" if cfg.threads else \
+        f"{available_cores()} cores available / {local} local process{'es' if local > 1 else ''}"
     log.info("trex %s (git %s), torch %s, %s x%d, %d torch threads (%s) and %d loader threads per process "
              "(machine load %.1f), precision %s", trex.__version__, _git_sha(), torch.__version__, device.type,
              dist.world_size, threads, rule, workers, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0,
