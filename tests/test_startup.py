@@ -94,6 +94,14 @@ assert trex.TReX.__module__ == "trex.models.model" and trex.normalize is normali
 assert isinstance(trex.__version__, str) and trex.__version__ == trex._trex.__version__
 assert trex.ops.decode_file and trex.data.MultiCropLoader is MultiCropLoader and trex.models.PrototypeHead
 assert trex.train.make_config is not None and trex.transfer is not None
+# submodules of the lazy packages, as when they imported them eagerly
+assert trex.models.memory.PrototypeMemory is trex.PrototypeMemory and trex.train.config.ARCH_NAMES
+try:
+    trex.models.nope
+except AttributeError as err:
+    assert "trex.models" in str(err) and "nope" in str(err)
+else:
+    raise AssertionError("trex.models.nope")
 try:
     trex.nope
 except AttributeError as err:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
-import importlib.util
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from trex._lazy import submodule as _submodule
 from trex.constants import TORCH_VERSION as _TORCH_VERSION
 from trex.exceptions import DecodeError, MemoryBankError, SkippedFileWarning, TrexError
 
@@ -80,10 +80,8 @@ def __getattr__(name: str) -> Any:
     elif name in _LAZY:
         _import_torch()
         value = getattr(importlib.import_module(_LAZY[name]), name)
-    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        return importlib.import_module(f"{__name__}.{name}")  # a submodule: trex.ops, trex.train, ...
     else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return _submodule(__name__, name)  # trex.ops, trex.train, ... (AttributeError if none)
     globals()[name] = value  # later accesses skip __getattr__
     return value
 

@@ -6,6 +6,7 @@ for ``trex train --help``) imports no torch."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable
 from types import ModuleType
@@ -16,7 +17,8 @@ def lazy_exports(package: str, exports: dict[str, str], namespace: dict[str, Any
                  ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """(``__getattr__``, ``__dir__``) for ``package``, whose ``exports`` maps each public name to
     the module that defines it; ``namespace`` is the package's ``globals()``, where each loaded
-    name is stored so that later accesses skip ``__getattr__``.
+    name is stored so that later accesses skip ``__getattr__``. Any other name is looked up as a
+    submodule (``trex.models.memory``), as when the package imported its modules eagerly.
 
     An export named as a submodule (``trex.train.run``, the function, in the module ``run.py``)
     stays the export: the import system's binding of the submodule to the package attribute,
@@ -27,7 +29,7 @@ def lazy_exports(package: str, exports: dict[str, str], namespace: dict[str, Any
 
     def __getattr__(name: str) -> Any:
         if name not in exports:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            return submodule(package, name)
         value = getattr(importlib.import_module(exports[name]), name)
         namespace[name] = value
         return value
@@ -36,6 +38,14 @@ def lazy_exports(package: str, exports: dict[str, str], namespace: dict[str, Any
         return sorted({*namespace, *exports})
 
     return __getattr__, __dir__
+
+
+def submodule(package: str, name: str) -> ModuleType:
+    """``package.name`` imported, as the attribute access ``package.name`` finds it once some code
+    has imported it; AttributeError when there is no such submodule."""
+    if not name.startswith("__") and importlib.util.find_spec(f"{package}.{name}") is not None:
+        return importlib.import_module(f"{package}.{name}")
+    raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
 
 def _shadowing_module(names: frozenset[str]) -> type[ModuleType]:
