@@ -69,6 +69,9 @@ def pieces() -> None:
     logits = trex.prototype_logits(z, memory.prototypes(), temperature=0.1)
     loss = trex.prototype_loss(z, torch.tensor([0, 1, 2, 0]), memory.prototypes(), temperature=0.1)
     del logits, loss
+    custom = trex.MultiCropRecipe((trex.CropGroup(2, 32, (0.2, 1.0)), trex.CropGroup(1, (16, 24), (0.1, 0.3))))
+    size: tuple[int, int] = custom.groups[0].size  # an int size is held as (h, w)
+    del size
     recipe = trex.create_recipe("trex-star", global_size=64, local_size=28)
     loader = MultiCropLoader([("a.jpg", 0)], 1, recipe, drop_last=False, dtype="float32")
     print(len(loader), recipe.num_crops, loader.recipe.outputs, trex.__version__)
