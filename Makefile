@@ -7,6 +7,10 @@ export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(HOME)/.local/bin:$(PATH)
 # torch-sys links the pip-installed torch (it runs the venv's python to find it).
 export LIBTORCH_USE_PYTORCH := 1
+# Quiet builds: no "Running pip as the 'root' user" warning, no ~100 "Downloaded crate" lines
+# from cargo under maturin (warnings and errors still show).
+export PIP_ROOT_USER_ACTION := ignore
+export CARGO_TERM_QUIET := true
 TORCH_LIB = $(shell $(VENV)/bin/python -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 
 .DEFAULT_GOAL := help

@@ -199,6 +199,20 @@ def test_ranks_partition_the_dataset(photo_folder: Path) -> None:
     assert sorted(seen) == list(range(24))
 
 
+def test_fewer_samples_than_one_batch_with_drop_last_is_refused_naming_both_numbers(photo_folder: Path) -> None:
+    files = sorted(str(p) for p in photo_folder.rglob("*.jpg"))[:10]
+    samples = [(f, 0) for f in files]
+    with pytest.raises(ValueError, match=r"^10 samples .*fewer than one batch of 11"):
+        trex.MultiCropLoader(samples, 11, num_threads=1, **SMALL)
+    # Per rank, as len() counts: 10 samples over 3 ranks is 3 each, fewer than a batch of 4.
+    with pytest.raises(ValueError, match=r"^3 samples \(this rank's shard of 10 over 3 ranks\).* batch of 4"):
+        trex.MultiCropLoader(samples, 4, num_threads=1, rank=1, world_size=3, **SMALL)
+    # The boundary is accepted and gives exactly one batch; drop_last=False keeps the partial batch.
+    assert len(trex.MultiCropLoader(samples, 3, num_threads=1, rank=2, world_size=3, **SMALL)) == 1
+    ld = trex.MultiCropLoader(samples, 11, num_threads=1, drop_last=False, **SMALL)
+    assert len(ld) == 1 and batches(ld)[0].labels.numel() == 10
+
+
 def test_list_source_and_custom_recipe(photo_folder: Path) -> None:
     files = sorted(str(p) for p in photo_folder.rglob("*.jpg"))
     recipe = MultiCropRecipe((CropGroup(2, 32, (0.2, 1.0)), CropGroup(1, 32, (0.2, 1.0), blur_p=1.0),

@@ -330,6 +330,46 @@ def test_trex_rejects_bad_groups(images):
         model([images], torch.tensor([[0, 1, 2, 3]]))
 
 
+def test_uint8_crops_are_refused_with_what_to_do(images):
+    model = small_trex()
+    labels = torch.tensor([0, 1, 2, 3])
+    # What MultiCropLoader yields by default: uint8 0-255 crops.
+    u8 = [(g * 0.25 + 0.5).mul(255).clamp(0, 255).to(torch.uint8) for g in crop_groups(images)]
+    for groups in (u8, [u8[0]], [crop_groups(images)[0], u8[1]]):
+        with pytest.raises(TypeError, match="uint8 crops: call trex.normalize first"):
+            model(groups, labels)
+    assert len(model.head.memory) == 0  # refused before anything ran
+    loss, _ = model([trex.normalize(g) for g in u8], labels)  # what the message says to do works
+    assert torch.isfinite(loss) and len(model.head.memory) == 4
+    head = trex.PrototypeHead(8, 3, hidden_layers=None, memory_size=4)
+    for bad in (torch.zeros(2, 8, dtype=torch.uint8), torch.zeros(2, 8, dtype=torch.long)):
+        with pytest.raises(TypeError, match=f"got {bad.dtype}; uint8 crops: call trex.normalize first"):
+            head(bad)
+    assert head(torch.zeros(2, 8)).shape == (2, 3)
+
+
+def test_memory_property_is_the_heads_memory_or_says_why_there_is_none():
+    model = small_trex("trex")
+    assert model.memory is model.head.memory and isinstance(model.memory, trex.PrototypeMemory)
+    with pytest.raises(RuntimeError, match="baseline has a linear classifier"):
+        small_trex("baseline").memory
+    with pytest.raises(RuntimeError, match="memory_size=0 gives a learned cosine classifier"):
+        small_trex("trex-star", memory_size=0).memory
+
+
+def test_first_step_loss_is_ln_c_while_the_memory_is_empty(images):
+    # Every class without an entry has logit 0, so the first step (memory still empty: this step's
+    # write comes after its logits) is a uniform softmax over the 5 classes: loss ln 5 exactly.
+    import math
+
+    model = small_trex("trex")
+    labels = torch.tensor([0, 1, 2, 3])
+    loss, logits = model(crop_groups(images), labels)
+    assert torch.equal(logits, torch.zeros_like(logits)) and loss.item() == pytest.approx(math.log(5), abs=1e-6)
+    loss, _ = model(crop_groups(images), labels)  # the memory now holds 4 classes: no longer uniform
+    assert abs(loss.item() - math.log(5)) > 1e-3
+
+
 def test_update_ema_averages_parameters_only(images):
     model = small_trex("trex")
     model(crop_groups(images), torch.tensor([0, 1, 2, 3]))[0].backward()

@@ -126,6 +126,33 @@ def test_weight_decay_on_weights_only() -> None:
     assert not {id(p) for p in model.ema.parameters()} & {id(p) for g in (decay, no_decay) for p in g["params"]}
 
 
+def test_default_threads_are_the_cores_available_divided_among_local_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trex.train.config import default_threads
+
+    # Five cores in this process's affinity mask out of many, and a machine load that must not matter.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 2, 5, 7, 9}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "getloadavg", lambda: (63.0, 63.0, 63.0), raising=False)
+    assert [default_threads(n) for n in (1, 2, 3, 5, 8)] == [5, 2, 1, 1, 1]
+
+
+def test_curves_tick_whole_epochs_only() -> None:
+    import matplotlib.pyplot as plt
+
+    from trex.train.report import metrics_figure
+
+    records = [{"epoch": e, "train_loss": 2.0 / e, "val_loss": 2.1 / e, "val_top1": 20.0 * e} for e in (1, 2, 3)]
+    fig = metrics_figure(records, lr_schedule(0.4, 1e-6, total_iters=30, warmup_iters=5), 10, "t")
+    try:
+        fig.canvas.draw()
+        for ax in fig.axes:  # loss, accuracy, learning rate: matplotlib's default would tick 1.5, 2.5
+            lo, hi = ax.get_xlim()
+            ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+            assert len(ticks) >= 2 and all(t == round(t) for t in ticks), (ax.get_title(), ticks)
+    finally:
+        plt.close(fig)
+
+
 # ------------------------------------------------------------------------------- recipes end to end
 
 @pytest.mark.parametrize("recipe", ["trex", "trex-star", "baseline"])
@@ -135,6 +162,8 @@ def test_recipe_trains_and_validates(recipe: str, runs: dict[str, Path], tiny: P
                                                "config.json"}
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["recipe"] == recipe and cfg["resolved"]["classes"] == [class_folder_name(c) for c in range(5)]
+    # The thread counts used are recorded (the flags asked for 1 and 1), next to the flags as given.
+    assert (cfg["resolved"]["threads"], cfg["resolved"]["workers"]) == (1, 1) and cfg["threads"] == 1
     (record,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert record["epoch"] == 1 and math.isfinite(record["train_loss"]) and record["val_images"] == 5 * PER_CLASS
     with Image.open(out / "curves.png") as plot:
@@ -319,6 +348,8 @@ def test_two_process_gloo_run_stays_in_sync(tiny: Path, tmp_path: Path) -> None:
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
     assert proc.stdout.count("done in") == 1
+    # ... ending with the next command to run, on this run's backbone.
+    assert proc.stdout.rstrip().endswith(f"trex transfer --backbone {out / 'backbone.pt'}"), proc.stdout
     assert proc.stderr.count("epoch 2/2: train loss") == 1
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["resolved"]["world_size"] == 2 and cfg["resolved"]["total_batch"] == 2 * BATCH

@@ -4,6 +4,7 @@ end to end on a small backbone file and small folders of real photos."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 from pathlib import Path
@@ -222,7 +223,8 @@ def test_cli_bad_dataset_is_one_line(tmp_path: Path, backbone_file: Path, capsys
 
 
 def test_transfer_end_to_end(tmp_path: Path, transfer_root: Path, backbone_file: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+                             capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     cache, out = tmp_path / "cache", tmp_path / "out"
     argv = ["transfer", "--backbone", str(backbone_file), "--dataset", f"photos={transfer_root}",
             "--dataset", f"photos2={transfer_root}", "--knn", "--knn-k", "5", "--c-grid", "0.01,1,100",
@@ -230,6 +232,10 @@ def test_transfer_end_to_end(tmp_path: Path, transfer_root: Path, backbone_file:
     code, text, err = run_cli(argv, capsys)
     assert code == 0, err
     assert "mean (log-odds)" in text and "photos2" in text
+    # Each set's log line says which count is which; the end says where the results are.
+    assert "photos: linear top-1" in caplog.text and "train 24 / test 12 images" in caplog.text
+    assert f"results: {out / 'transfer.json'}" in text and f"chart:   {out / 'transfer.png'}" in text
+    assert text.rstrip().splitlines()[-1].startswith("look at the mean (log-odds) row")
     result = json.loads((out / "transfer.json").read_text())
     assert (out / "transfer.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = result["datasets"]

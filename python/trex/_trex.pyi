@@ -1,5 +1,7 @@
 # Stubs of the Rust extension. User-facing documentation lives in the Python wrappers.
+# Checked against the built extension by `python -m mypy.stubtest trex._trex` (tests/test_typing.py).
 import torch
+from typing import final
 
 __version__: str
 build_profile: str
@@ -45,23 +47,26 @@ def sample_resized_crops(
 ) -> torch.Tensor: ...
 
 # Multi-crop loader (src/py/loader.rs); trex.MultiCropLoader wraps it.
+@final
 class Loader:
-    def __init__(
-        self, paths: list[str], labels: list[int], groups: list[object], *, batch_size: int, seed: int,
+    def __new__(
+        cls, paths: list[str], labels: list[int], groups: list[object], *, batch_size: int, seed: int,
         shuffle: bool, drop_last: bool, rank: int, world_size: int, num_threads: int, prefetch: int, dtype: str,
         on_error: str, max_pixels: int | None, return_params: bool, dct_scaling: bool,
         mean: tuple[float, float, float], std: tuple[float, float, float], pin_memory: bool,
-    ) -> None: ...
+    ) -> Loader: ...
     def __len__(self) -> int: ...
     def epoch_batches(self, epoch: int) -> list[list[int]]: ...
     def outputs(self) -> list[tuple[int, int, int]]: ...
     def iter_epoch(self, epoch: int) -> EpochIter: ...
     def pooled(self) -> int: ...
 
+@final
 class BatchBuffer:
     """Rust-owned batch memory lent to Python (buffer protocol; torch.frombuffer keeps it alive)."""
     def __len__(self) -> int: ...
 
+@final
 class EpochIter:
     def next_batch(
         self,

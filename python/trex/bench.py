@@ -19,14 +19,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import torch
-
 import trex
-from trex import _trex
-from trex.data.recipes import PRESETS, create_recipe
+
+# torch, the extension and the recipes are imported where used: `trex --help` imports this module
+# for NAME and HELP and must not import torch.
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from trex.data.recipes import PRESETS
+
     p.add_argument("--threads", type=int, default=2, help="threads for trex and DataLoader workers for the reference (default 2)")
     p.add_argument("--recipe", default="trex", choices=sorted(PRESETS), help="multi-crop recipe (default trex: 1x224 + 8x96)")
     p.add_argument("--images", type=int, default=512, help="images timed per pipeline (default 512)")
@@ -79,6 +80,8 @@ def trex_rounds(samples, recipe, threads: int, batch_size: int, dtype: str, dct_
 
 
 def time_reference(samples, recipe, threads: int, batch_size: int) -> float:
+    import torch
+
     from trex.data.reference import ReferenceDataset, ReferenceMultiCrop
 
     ds = ReferenceDataset(samples, ReferenceMultiCrop(recipe))
@@ -104,6 +107,11 @@ def time_decode(samples, threads: int) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from trex import _trex
+    from trex.data.recipes import create_recipe
+
     if _trex.build_profile != "release":
         print(f"trex bench: refusing to time a {_trex.build_profile!r} build; build with `make build` (release)",
               file=sys.stderr)

@@ -10,10 +10,8 @@ import math
 import numbers
 import operator
 import os
-from collections.abc import Sequence
-from typing import Literal
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Iterable, Sequence
+from typing import Literal, SupportsFloat, cast
 
 import torch
 
@@ -54,7 +52,7 @@ def decode(
     if not isinstance(data, bytes):
         # Only objects that export bytes (buffer protocol): bytes(5) would be five zero bytes.
         try:
-            data = memoryview(data).tobytes()  # type: ignore[arg-type]
+            data = memoryview(data).tobytes()
         except TypeError:
             raise TypeError(f"data must be bytes, bytearray or memoryview, got {type(data).__name__}") from None
     return _trex.decode_image(data, max_pixels=max_pixels, name=name)
@@ -121,14 +119,14 @@ def normalize(
 
 def _channel_stats(name: str, values: object, *, positive: bool) -> tuple[float, float, float]:
     try:
-        out = tuple(float(v) for v in values)  # type: ignore[union-attr]
+        out = tuple(float(v) for v in cast(Iterable[SupportsFloat], values))  # not iterable: TypeError
     except TypeError:
         raise TypeError(f"{name} must be 3 real numbers, got {values!r}") from None
     if len(out) != 3:
         raise ValueError(f"{name} must hold 3 values (one per channel), got {len(out)}")
     if not all(math.isfinite(v) and (v > 0 or not positive) for v in out):
         raise ValueError(f"{name} {out} must be finite{' and > 0' if positive else ''}")
-    return out  # type: ignore[return-value]
+    return out[0], out[1], out[2]
 
 
 def _image(img: object, op: str) -> torch.Tensor:
@@ -324,7 +322,7 @@ def _output_size(size: int | Sequence[int]) -> tuple[int, int]:
         h, w = (operator.index(v) for v in size)
     else:
         try:
-            h = w = operator.index(size)  # type: ignore[arg-type]
+            h = w = operator.index(size)
         except TypeError:
             raise TypeError(f"size must be an int or a pair (h, w) of ints, got {type(size).__name__}") from None
     if h <= 0 or w <= 0:
@@ -377,7 +375,9 @@ def resized_crop(
     box = [operator.index(v) for v in (top, left, height, width)]
     if any(abs(v) >= 2**63 for v in box):  # past int64: the extension could not even take it
         raise ValueError(f"crop {box[3]}x{box[2]} at ({box[1]},{box[0]}) exceeds {img.shape[1]}x{img.shape[0]} image")
-    return _trex.resized_crop(img, *box, out_h, out_w, interpolation=_interpolation_name(interpolation))
+    top, left, height, width = box
+    return _trex.resized_crop(img, top, left, height, width, out_h, out_w,
+                              interpolation=_interpolation_name(interpolation))
 
 
 def hflip(img: torch.Tensor) -> torch.Tensor:

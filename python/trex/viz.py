@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-
-import torch
-from PIL import Image
+from typing import TYPE_CHECKING
 
 import trex
-from trex.data.recipes import PRESETS
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# torch, Pillow and the recipes are imported where used: `trex --help` imports this module for
+# NAME and HELP and must not import torch.
 
 NAME = "grid"
 HELP = "save a PNG grid of the multi-crop views of a few images (global crop first in each row)"
@@ -23,6 +26,9 @@ def crop_grid(batch: trex.Batch, images: int, pad: int = 4) -> Image.Image:
         batch: a uint8 batch from a MultiCropLoader.
         images: rows to draw (at most the batch size).
     """
+    import torch
+    from PIL import Image
+
     if batch.groups[0].dtype != torch.uint8:
         raise ValueError("crop_grid needs a uint8 batch (MultiCropLoader(dtype='uint8'))")
     rows = min(images, batch.labels.numel())
@@ -51,6 +57,8 @@ def save_crop_grid(source: str | os.PathLike[str] | list[tuple[str, int]], path:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from trex.data.recipes import PRESETS
+
     p.add_argument("--data", type=Path, default=None,
                    help="ImageFolder root; default: ImageNet-sized JPEGs cut from the bundled real photos")
     p.add_argument("--recipe", default="trex", choices=sorted(PRESETS), help="multi-crop recipe (default trex)")

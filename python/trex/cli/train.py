@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 
@@ -39,5 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) == 0 and "val_top1" in result:
         print(f"done in {time.perf_counter() - t0:.0f}s: validation top-1 {result['val_top1']:.2f}% after "
               f"epoch {result['epoch']}\n  checkpoint: {result['checkpoint']}\n  backbone:   {result['backbone']}\n"
-              f"  plot:       {result['plot']}\n  metrics:    {result['metrics']}")
+              f"  plot:       {result['plot']}\n  metrics:    {result['metrics']}\n"
+              f"next, how well its features transfer to unseen classes:\n"
+              f"  trex transfer --backbone {shlex.quote(result['backbone'])}")
     return 0

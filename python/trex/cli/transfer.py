@@ -41,7 +41,7 @@ def parse_grid(text: str) -> tuple[float, ...]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("input")
-    g.add_argument("--backbone", required=True,
+    g.add_argument("--backbone", metavar="PATH", required=True,
                    help="the backbone.pt written by `trex train` (or its run folder)")
     g.add_argument("--dataset", action="append", default=None, metavar="NAME=ROOT",
                    help="an ImageFolder root with train/ and test/ (or val/); repeat for several. A bare name picks "
@@ -49,30 +49,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "training run), digits (scikit-learn's 8x8 digits, upscaled), fashion (all 10 Fashion-MNIST "
                         "classes) or glyphs-unseen (the glyph benchmark's 500 unseen ideographs in held-out font "
                         "faces). Default: fashion-unseen and digits")
-    g.add_argument("--train-per-class", type=int, default=None,
+    g.add_argument("--train-per-class", metavar="N", type=int, default=None,
                    help="fit the probes on the first N training images of each class (default: all)")
-    g.add_argument("--test-per-class", type=int, default=None,
+    g.add_argument("--test-per-class", metavar="N", type=int, default=None,
                    help="test on the first N test images of each class (default: all; a budget knob, the same "
                         "subset for every backbone)")
     g = p.add_argument_group("protocol")
     g.add_argument("--knn", action="store_true", help="also report weighted kNN top-1 (cosine, DINO's vote)")
-    g.add_argument("--knn-k", type=int, default=20, help="kNN neighbours (default 20)")
-    g.add_argument("--knn-temperature", type=float, default=0.07, help="kNN vote temperature (default 0.07)")
-    g.add_argument("--c-grid", type=parse_grid, default=None,
+    g.add_argument("--knn-k", metavar="K", type=int, default=20, help="kNN neighbours (default 20)")
+    g.add_argument("--knn-temperature", metavar="T", type=float, default=0.07, help="kNN vote temperature (default 0.07)")
+    g.add_argument("--c-grid", metavar="GRID", type=parse_grid, default=None,
                    help="inverse regularisation values tried on the held-out 20%% per class: LO:HI:N log-spaced or "
                         "C1,C2,... (default 1e-4:1e4:9, one per decade)")
-    g.add_argument("--image-size", type=int, default=None,
+    g.add_argument("--image-size", metavar="PX", type=int, default=None,
                    help="Resize + CenterCrop side (default: the backbone's training resolution)")
     g = p.add_argument_group("run")
-    g.add_argument("--out", default=None, help="folder for transfer.json and transfer.png (default: "
+    g.add_argument("--out", metavar="DIR", default=None, help="folder for transfer.json and transfer.png (default: "
                                                "<backbone folder>/transfer)")
-    g.add_argument("--cache", default=None, help="feature cache folder (default $TREX_CACHE/transfer-features or "
+    g.add_argument("--cache", metavar="DIR", default=None, help="feature cache folder (default $TREX_CACHE/transfer-features or "
                                                  "~/.cache/trex/transfer-features)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write cached features")
-    g.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256)")
-    g.add_argument("--threads", type=int, default=None, help="decode and torch threads (default: all cores)")
-    g.add_argument("--device", default="cpu", help="device of the backbone (default cpu; cuda for a GPU)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the held-out split (default 0)")
+    g.add_argument("--batch-size", metavar="N", type=int, default=256, help="images per forward pass (default 256)")
+    g.add_argument("--threads", metavar="N", type=int, default=None, help="decode and torch threads (default: all cores)")
+    g.add_argument("--device", metavar="DEVICE", default="cpu", help="device of the backbone (default cpu; cuda for a GPU)")
+    g.add_argument("--seed", metavar="N", type=int, default=0, help="seed of the held-out split (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,7 +126,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"trex transfer: error: cannot write the results to {out} ({err.strerror or err}); the table above "
               "holds them", file=sys.stderr)
         return 2
-    print(f"  results: {json_path}\n  chart:   {png_path}")
+    print(f"  results: {json_path}\n  chart:   {png_path}\n"
+          "look at the mean (log-odds) row: the higher, the better these features transfer; `trex compare` "
+          "sets baseline, t-ReX and t-ReX* side by side on one benchmark")
     return 0
 
 

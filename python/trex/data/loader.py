@@ -18,7 +18,7 @@ import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, SupportsIndex, cast
 
 import torch
 
@@ -68,7 +68,7 @@ _MAX_BATCH_SIZE = 2**31
 def _check_int(name: str, value: object, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         try:
-            value = operator.index(value)  # NumPy integers
+            value = operator.index(cast(SupportsIndex, value))  # NumPy integers
         except TypeError:
             raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
     if not low <= value <= high:
@@ -87,10 +87,16 @@ def _check_stats(name: str, values: Sequence[float], *, positive: bool) -> None:
             raise ValueError(f"{name} {values} must be finite{' and positive' if positive else ''}")
 
 
-def _sample(i: int, item: object) -> tuple[str, int]:
+def _rgb(values: Sequence[float]) -> tuple[float, float, float]:
+    """Three checked channel values (see _check_stats) as the extension takes them."""
+    r, g, b = (float(v) for v in values)
+    return r, g, b
+
+
+def _sample(i: int, item: Any) -> tuple[str, int]:
     """The i-th (path, label) of a sample list, checked: a label is an integer >= 0."""
     try:
-        path, label = item  # type: ignore[misc]
+        path, label = item
     except (TypeError, ValueError):
         raise ValueError(f"sample {i} must be a (path, label) pair, got {item!r}") from None
     try:
@@ -164,10 +170,12 @@ class MultiCropLoader:
     Each ``iter(loader)`` runs one epoch: the epoch given to :meth:`set_epoch`, then the next one.
 
     Raises:
-        ValueError: an option out of its range (``prefetch`` in [1, 64], ``num_threads`` in
-            [1, 1024], crop sizes of at most ``trex.constants.MAX_OUTPUT_PIXELS`` pixels, at most
-            256 crops per image, ``std`` > 0, finite ``mean``), or a sample whose label is not an
-            integer >= 0 (the message names the sample). Nothing is started then.
+        ValueError: fewer samples on this rank than one batch with ``drop_last=True`` (there would
+            be no batch at all; the message gives both numbers), an option out of its range
+            (``prefetch`` in [1, 64], ``num_threads`` in [1, 1024], crop sizes of at most
+            ``trex.constants.MAX_OUTPUT_PIXELS`` pixels, at most 256 crops per image, ``std`` > 0,
+            finite ``mean``), or a sample whose label is not an integer >= 0 (the message names
+            the sample). Nothing is started then.
         TypeError: an option of the wrong type.
 
     Files are read only when they are regular files of at most ``trex.constants.MAX_FILE_BYTES``
@@ -206,6 +214,7 @@ class MultiCropLoader:
             return_params=return_params, global_size=global_size, local_size=local_size,
             max_pixels=max_pixels, dct_scaling=dct_scaling, mean=tuple(mean), std=tuple(std),
         )
+        self.classes: list[str] | None  # the class folder names (None for a list of samples)
         if isinstance(source, (str, os.PathLike)):
             self.samples, self.classes = scan_image_folder(source)
         else:
@@ -227,6 +236,14 @@ class MultiCropLoader:
         _check_int("rank", self.rank, 0, self.world_size - 1)
         if max_pixels is not None:
             _check_int("max_pixels", max_pixels, 1, 2**64 - 1)
+        # As the core counts them (DistributedSampler's rule): with drop_last each rank sees
+        # len // world_size samples and drops a partial batch, so fewer than one batch means none.
+        shard = len(self.samples) // self.world_size
+        if drop_last and shard < batch_size:
+            on_rank = f" (this rank's shard of {len(self.samples)} over {self.world_size} ranks)" \
+                if self.world_size > 1 else ""
+            raise ValueError(f"{shard} samples{on_rank} are fewer than one batch of {batch_size}, so drop_last=True "
+                             "would give no batch at all; lower batch_size or pass drop_last=False")
         for name, values in (("mean", mean), ("std", std)):
             _check_stats(name, values, positive=name == "std")
         self.dtype = dtype
@@ -240,7 +257,7 @@ class MultiCropLoader:
             paths, labels, list(self.recipe.groups), batch_size=batch_size, seed=seed, shuffle=shuffle,
             drop_last=drop_last, rank=self.rank, world_size=self.world_size, num_threads=self.num_threads,
             prefetch=prefetch, dtype=dtype, on_error=on_error, max_pixels=max_pixels,
-            return_params=return_params, dct_scaling=dct_scaling, mean=tuple(mean), std=tuple(std),
+            return_params=return_params, dct_scaling=dct_scaling, mean=_rgb(mean), std=_rgb(std),
             pin_memory=pin_memory,
         )
 

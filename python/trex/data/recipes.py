@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from trex.constants import GLOBAL_CROP_SIZE, LOCAL_CROP_SIZE
 from trex.ops import Interpolation
@@ -67,6 +68,14 @@ class CropGroup:
     blur_sigma: tuple[float, float] = (0.1, 2.0)
     solarize_p: float = 0.0
     solarize_threshold: int = 128
+
+    if TYPE_CHECKING:  # the constructor type checkers see: it also takes an int size (a square crop),
+        # which __post_init__ turns into the (h, w) the field holds; defaults are the fields' above.
+        def __init__(self, count: int = ..., size: int | tuple[int, int] = ..., scale: tuple[float, float] = ...,
+                     ratio: tuple[float, float] = ..., interpolation: Interpolation = ..., flip_p: float = ...,
+                     jitter: ColorJitter = ..., grayscale_p: float = ..., blur_p: float = ...,
+                     blur_sigma: tuple[float, float] = ..., solarize_p: float = ..., solarize_threshold: int = ...
+                     ) -> None: ...
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", _pair(self.size))
@@ -144,7 +153,7 @@ def trex_recipe(s: float = 0.25, global_size: int = GLOBAL_CROP_SIZE, local_size
                 local_crops: int = 8, name: str = "trex") -> MultiCropRecipe:
     """t-ReX multi-crop: 1 global crop at scale (s, 1) and ``local_crops`` at (0.05, s); other sizes
     than the paper's 224 / 96 keep its proportions (see :meth:`MultiCropRecipe.resized`)."""
-    common = dict(flip_p=0.5, jitter=_TREX_JITTER, grayscale_p=0.2)
+    common: dict[str, Any] = dict(flip_p=0.5, jitter=_TREX_JITTER, grayscale_p=0.2)
     glob = CropGroup(1, GLOBAL_CROP_SIZE, (s, 1.0), blur_p=0.2, solarize_p=0.2, **common)
     local = CropGroup(local_crops, LOCAL_CROP_SIZE, (0.05, s), blur_p=0.5, **common)
     return MultiCropRecipe((glob, local), name=name).resized(global_size, local_size)
@@ -155,7 +164,7 @@ def dino_recipe(global_scale: tuple[float, float] = (0.4, 1.0), local_scale: tup
                 local_crops: int = 8, name: str = "dino") -> MultiCropRecipe:
     """DINO's DataAugmentationDINO: two global crops (blur p=1; blur p=0.1 + solarize p=0.2); other
     sizes than 224 / 96 keep its proportions (see :meth:`MultiCropRecipe.resized`)."""
-    common = dict(flip_p=0.5, jitter=_TREX_JITTER, grayscale_p=0.2)
+    common: dict[str, Any] = dict(flip_p=0.5, jitter=_TREX_JITTER, grayscale_p=0.2)
     g1 = CropGroup(1, GLOBAL_CROP_SIZE, global_scale, blur_p=1.0, **common)
     g2 = CropGroup(1, GLOBAL_CROP_SIZE, global_scale, blur_p=0.1, solarize_p=0.2, **common)
     local = CropGroup(local_crops, LOCAL_CROP_SIZE, local_scale, blur_p=0.5, **common)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -9,12 +11,15 @@ from torch import nn
 from trex.models._checks import positive_float, positive_int
 from trex.models.distributed import all_gather_rows, is_distributed
 from trex.models.memory import PrototypeMemory, _autocast_off, prototype_logits
-from trex.models.presets import INIT_STD, MEMORY_SIZE, PROJECTOR_HIDDEN_DIM, PROJECTOR_OUT_DIM, TEMPERATURE
+from trex.models.presets import (
+    INIT_STD,
+    MEMORY_INITS,
+    MEMORY_SIZE,
+    PROJECTOR_HIDDEN_DIM,
+    PROJECTOR_OUT_DIM,
+    TEMPERATURE,
+)
 from trex.models.projector import Projector
-
-
-# How the memory starts: empty (zero prototypes) or full of random unit vectors (the published code).
-MEMORY_INITS = ("empty", "noise")
 
 
 class PrototypeHead(nn.Module):
@@ -89,8 +94,21 @@ class PrototypeHead(nn.Module):
             self.weight = nn.Parameter(torch.empty(self.num_classes, self.feature_dim))
             nn.init.trunc_normal_(self.weight, std=INIT_STD)
 
+    if TYPE_CHECKING:  # what nn.Module.__call__ returns: forward's type (it is typed Any in torch)
+        def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of backbone features ``x`` (float [N, in_dim]) -> float32 [N, num_classes]."""
+        """Logits of backbone features ``x`` (float [N, in_dim]) -> float32 [N, num_classes].
+
+        Raises:
+            TypeError: ``x`` is not a floating-point tensor (uint8 crops: call
+                :func:`trex.normalize` first, then the backbone).
+            ValueError: without a projector, ``x`` is not [N, in_dim].
+        """
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+            raise TypeError(f"PrototypeHead takes float features [N, in_dim], got {got}; uint8 crops: call "
+                            "trex.normalize first, then the backbone")
         if isinstance(self.projector, nn.Identity) and (x.dim() != 2 or x.shape[1] != self.feature_dim):
             raise ValueError(f"PrototypeHead expects a [N, {self.feature_dim}] input, got {list(x.shape)}")
         return self.logits(self.projector(x))

@@ -100,8 +100,8 @@ class PrototypeMemory(nn.Module):
         for name, tensor in zip(_STATE, _trex.bank_empty(self.size, self.dim, self.num_classes)):
             self.register_buffer(name, tensor if device is None else tensor.to(device))
 
-    def _state(self) -> tuple[torch.Tensor, ...]:
-        return tuple(getattr(self, name) for name in _STATE)
+    def _state(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.features, self.labels, self.sums, self.counts, self.position, self.pushes  # _STATE's order
 
     def push(self, features: torch.Tensor, labels: torch.Tensor) -> None:
         """Writes a batch of entries (no gradient is recorded).
@@ -165,8 +165,9 @@ class PrototypeMemory(nn.Module):
             if value.dtype.is_floating_point != current.dtype.is_floating_point or value.dtype == torch.bool:
                 raise MemoryBankError(f"{key} has dtype {value.dtype}, the memory's is {current.dtype}")
             candidate.append(value.detach().to(device=current.device, dtype=current.dtype))
-        _trex.bank_validate(tuple(candidate))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[arg-type]
+        features, labels, sums, counts, position, pushes = candidate  # _STATE's order
+        _trex.bank_validate((features, labels, sums, counts, position, pushes))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> PrototypeMemory:
         # Moves follow `fn`; dtype casts do not: a cast memory would lose its precision.
@@ -174,7 +175,8 @@ class PrototypeMemory(nn.Module):
             out = fn(t)
             return out if out.dtype == t.dtype else t.to(device=out.device)
 
-        return super()._apply(move_only, recurse)
+        super()._apply(move_only, recurse)  # type: ignore[no-untyped-call]  # (unannotated in torch; returns self)
+        return self
 
 
 def prototype_logits(z: torch.Tensor, prototypes: torch.Tensor, temperature: float = TEMPERATURE) -> torch.Tensor:

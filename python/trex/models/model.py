@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +12,7 @@ from torch import nn
 
 from trex.models._checks import positive_int, unit_interval
 from trex.models.head import PrototypeHead
+from trex.models.memory import PrototypeMemory
 from trex.models.presets import (
     EMA_MOMENTUM,
     MEMORY_SIZE,
@@ -130,7 +132,7 @@ class TReX(nn.Module):
         ...                   hidden_dim=64, out_dim=32, memory_size=64)
         >>> groups = [torch.zeros(4, 3, 64, 64), torch.zeros(8, 3, 32, 32)]  # 1 global + 2 local crops, B=4
         >>> loss, logits = model(groups, torch.tensor([0, 1, 2, 3]))
-        >>> logits.shape, len(model.head.memory)
+        >>> logits.shape, len(model.memory)
         (torch.Size([12, 10]), 4)
     """
 
@@ -160,7 +162,9 @@ class TReX(nn.Module):
         self.ema_momentum = unit_interval("ema_momentum", ema_momentum)
         self.feature_dim = feature_dim_of(backbone) if feature_dim is None else positive_int("feature_dim", feature_dim)
         self.backbone = backbone
-        self.head: nn.Module
+        # The recipe's classifier: PrototypeHead (t-ReX, t-ReX*) or nn.Linear (baseline). For the
+        # memory, typed, see the `memory` property.
+        self.head: PrototypeHead | nn.Linear
         self.ema: nn.ModuleDict | None = None
         if baseline:
             self.head = nn.Linear(self.feature_dim, self.num_classes)
@@ -175,9 +179,28 @@ class TReX(nn.Module):
             self.ema = nn.ModuleDict({"backbone": copy.deepcopy(backbone), "projector": copy.deepcopy(head.projector)})
             self.ema.requires_grad_(False)
 
+    @property
+    def memory(self) -> PrototypeMemory:
+        """The prototype memory of the head (``model.head.memory``), typed as such.
+
+        Raises:
+            RuntimeError: the model has none (``recipe="baseline"`` or ``memory_size=0``).
+        """
+        memory = self.head.memory if isinstance(self.head, PrototypeHead) else None
+        if memory is None:
+            raise RuntimeError(f"this TReX model (recipe {self.recipe!r}) has no prototype memory: "
+                               + ("the baseline has a linear classifier" if self.recipe == "baseline"
+                                  else "memory_size=0 gives a learned cosine classifier"))
+        return memory
+
+    if TYPE_CHECKING:  # what nn.Module.__call__ returns: forward's types (it is typed Any in torch)
+        def __call__(self, groups: Sequence[torch.Tensor] | torch.Tensor, labels: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Backbone features of float [N, 3, H, W] images -> [N, feature_dim]."""
-        return self.backbone(images).flatten(1)
+        features: torch.Tensor = self.backbone(images)
+        return features.flatten(1)
 
     def forward(
         self, groups: Sequence[torch.Tensor] | torch.Tensor, labels: torch.Tensor
@@ -197,6 +220,8 @@ class TReX(nn.Module):
 
         Raises:
             ValueError: empty groups, or a group whose size is not a multiple of B.
+            TypeError: a group that is not floating point (uint8 crops: call :func:`trex.normalize`
+                first).
         """
         groups = [groups] if isinstance(groups, torch.Tensor) else list(groups)
         if not groups:
@@ -209,6 +234,9 @@ class TReX(nn.Module):
             if not isinstance(g, torch.Tensor) or g.dim() < 1 or g.shape[0] == 0 or g.shape[0] % batch:
                 got = list(g.shape) if isinstance(g, torch.Tensor) else type(g).__name__
                 raise ValueError(f"groups[{i}] must be [n_crops * {batch}, ...] (B = len(labels)), got {got}")
+            if not g.is_floating_point():
+                raise TypeError(f"groups[{i}] is {g.dtype}, the model takes float images; uint8 crops: call "
+                                "trex.normalize first (trex.normalize(group.to(device)) per group)")
 
         features = torch.cat([self.features(g) for g in groups]) if len(groups) > 1 else self.features(groups[0])
         logits = self.head(features)
@@ -229,8 +257,8 @@ class TReX(nn.Module):
         """(EMA parameters, online parameters) of backbone + projector, in matching order."""
         if self.ema is None or not isinstance(self.head, PrototypeHead):
             return [], []
-        online = [*self.backbone.parameters(), *self.head.projector.parameters()]
-        ema = [*self.ema["backbone"].parameters(), *self.ema["projector"].parameters()]
+        online: list[torch.Tensor] = [*self.backbone.parameters(), *self.head.projector.parameters()]
+        ema: list[torch.Tensor] = [*self.ema["backbone"].parameters(), *self.ema["projector"].parameters()]
         if len(online) != len(ema) or any(a.shape != b.shape for a, b in zip(online, ema)):
             raise RuntimeError("the EMA copy no longer matches the backbone + projector (modified after construction?)")
         return ema, online

@@ -28,6 +28,9 @@ RECOMPUTE_EVERY = 1000
 # EMA of backbone + projector (parameters only) whose global-crop features feed the memory.
 EMA_MOMENTUM = 0.999
 
+# How the memory starts: empty (zero prototypes) or full of random unit vectors (the published code).
+MEMORY_INITS = ("empty", "noise")
+
 Recipe = Literal["trex", "trex-star", "baseline"]
 
 # Projector hidden layers per recipe; None: no projector, no memory, a linear classifier.
@@ -67,6 +70,7 @@ def resolve_projector_layers(recipe: str, override: int | None = None) -> int:
 __all__ = [
     "EMA_MOMENTUM",
     "INIT_STD",
+    "MEMORY_INITS",
     "MEMORY_SIZE",
     "PROJECTOR_HIDDEN_DIM",
     "PROJECTOR_OUT_DIM",

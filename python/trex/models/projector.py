@@ -66,7 +66,8 @@ class Projector(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 2 or x.shape[1] != self.in_dim:
             raise ValueError(f"Projector expects a [N, {self.in_dim}] input, got {list(x.shape)}")
-        return self.layers(F.normalize(x, dim=1))
+        out: torch.Tensor = self.layers(F.normalize(x, dim=1))
+        return out
 
     def extra_repr(self) -> str:
         return f"in_dim={self.in_dim}, hidden_layers={self.hidden_layers}, out_dim={self.out_dim}"

@@ -11,6 +11,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from trex.train.config import ARCH_NAMES
+
 
 def _torchvision(name: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
@@ -87,6 +89,8 @@ ARCHS: dict[str, Callable[[], nn.Module]] = {
     "resnet-small": lambda: SmallResNet((32, 64, 128, 256)),
     "resnet-tiny": lambda: SmallResNet((16, 32, 64, 128)),
 }
+if tuple(ARCHS) != ARCH_NAMES:  # the flags offer trex.train.config.ARCH_NAMES: exactly these
+    raise ImportError(f"trex.train.backbones builds {tuple(ARCHS)} but trex.train.config names {ARCH_NAMES}")
 
 
 class Pixels(nn.Module):

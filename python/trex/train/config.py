@@ -23,13 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trex.models.head import MEMORY_INITS
-from trex.models.presets import resolve_projector_layers
-from trex.train.backbones import ARCHS
+from trex.models.presets import MEMORY_INITS, resolve_projector_layers
 from trex.train.errors import TrainConfigError
-from trex.train.precision import AMP_CHOICES
 
+# This module imports no torch (`trex train --help` and flag errors answer at once), so the
+# choices that other modules implement are named here: trex.train.backbones builds ARCHS for
+# exactly ARCH_NAMES (checked on import), trex.train.precision resolves AMP_CHOICES.
 RECIPES = ("trex", "trex-star", "baseline")
+ARCH_NAMES = ("resnet50", "resnet18", "resnet-small", "resnet-tiny")
+AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 # A bound far above any real run (the schedule is computed per step, so it costs nothing): beyond
 # it, an --epochs value is a typo.
 MAX_EPOCHS = 1_000_000
@@ -142,7 +144,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="validation: resize the short side to this, then centre-crop --global-size (default: "
                         "global-size x 256/224 with --data, global-size for the built-in run)")
     g.add_argument("--workers", metavar="N", type=int, default=None,
-                   help="loader decode/augment threads (default: the cores available to this process)")
+                   help="loader decode/augment threads per process (default: the --threads count)")
     g.add_argument("--on-error", choices=("raise", "skip"), default="raise",
                    help="unreadable image: stop with an error naming it (raise, default) or skip it and count it")
     g = p.add_argument_group("model")
@@ -160,7 +162,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "projector, the prototypes or cosine classifier act on the backbone features (default: "
                         "3 for trex, 1 for trex-star; the baseline has no projector)")
     g.add_argument("--arch", metavar="NAME", default=None,
-                   help=f"backbone: {', '.join(ARCHS)} ({_dual('arch')}); resnet-small and resnet-tiny are "
+                   help=f"backbone: {', '.join(ARCH_NAMES)} ({_dual('arch')}); resnet-small and resnet-tiny are "
                         "narrow ResNets for 32-64 px images")
     g.add_argument("--hidden-dim", metavar="N", type=int, default=None, help=f"projector hidden width ({_dual('hidden_dim')})")
     g.add_argument("--out-dim", metavar="N", type=int, default=None,
@@ -205,7 +207,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--save-every", metavar="N", type=int, default=0,
                    help="also keep checkpoint-epochNNNN.pt every N epochs (default 0: only the latest)")
     g.add_argument("--threads", metavar="N", type=int, default=None,
-                   help="torch CPU threads (default: the cores available, divided among local processes)")
+                   help="torch CPU threads per process (default: the cores this process may run on, i.e. its CPU "
+                        "affinity, divided among the processes on this machine; the same count whatever the "
+                        "machine's load, so lower it on a machine busy with other work); the count used is in "
+                        "the log and in config.json")
     g.add_argument("--log-every", metavar="S", type=float, default=30.0, dest="log_every_s",
                    help="seconds between progress lines when the output is not a terminal (default 30)")
     # Tests: every rank writes its final model state here (checks that ranks stay in sync).
@@ -263,8 +268,8 @@ def check_config(cfg: TrainConfig) -> None:
                                    "classifier and no projector; use --recipe trex or trex-star for a projector")
     if cfg.memory_init is not None and cfg.memory_init not in MEMORY_INITS:
         raise TrainConfigError(f"unknown memory start {cfg.memory_init!r}; use --memory-init {' | '.join(MEMORY_INITS)}")
-    if cfg.arch not in ARCHS:
-        raise TrainConfigError(f"unknown architecture {cfg.arch!r}; use --arch {' | '.join(ARCHS)}")
+    if cfg.arch not in ARCH_NAMES:
+        raise TrainConfigError(f"unknown architecture {cfg.arch!r}; use --arch {' | '.join(ARCH_NAMES)}")
     positive = ("epochs", "batch_size", "global_size", "local_size", "hidden_dim", "out_dim")
     for name in positive:
         if getattr(cfg, name) < 1:
@@ -302,21 +307,23 @@ def val_resize(cfg: TrainConfig) -> int:
     return cfg.global_size if cfg.builtin else round(cfg.global_size * 256 / 224)
 
 
-def default_threads(local_processes: int, cpu_training: bool) -> int:
-    """torch threads per process: the cores available, shared among the local processes.
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity; ``os.cpu_count()`` where there is none)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
-    When training on the CPU of a machine that is already busy (1-minute load average), only the
-    cores left idle are used: torch's OpenMP threads spin-wait at every barrier, so one thread too
-    many on a shared machine costs far more than one too few (measured on 2 busy cores: a ResNet
-    step 4x slower with 2 threads than with 1). ``--threads`` overrides.
+
+def default_threads(local_processes: int) -> int:
+    """torch threads per process when ``--threads`` is not given: :func:`available_cores` divided
+    among the processes of this machine (at least 1).
+
+    Deterministic: the same machine and launch give the same count whatever the machine is doing
+    (a rule that read the load average gave 1 thread right after a build and 2 a minute later).
+    On a machine busy with other work, pass ``--threads`` lower: torch's OpenMP threads
+    spin-wait at every barrier, so one thread too many costs far more than one too few
+    (measured on 2 busy cores: a ResNet step 4x slower with 2 threads than with 1).
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    share = max(1, cores // max(local_processes, 1))
-    if not cpu_training or not hasattr(os, "getloadavg"):
-        return share
-    idle = (os.cpu_count() or cores) - os.getloadavg()[0]
-    return max(1, min(share, int(idle + 0.5) // max(local_processes, 1)))
+    return max(1, available_cores() // max(local_processes, 1))
 
 
-__all__ = ["DUAL_DEFAULTS", "RECIPES", "TrainConfig", "add_arguments", "check_config", "config_from_args",
-           "default_out", "default_threads", "make_config", "val_resize"]
+__all__ = ["AMP_CHOICES", "ARCH_NAMES", "DUAL_DEFAULTS", "RECIPES", "TrainConfig", "add_arguments", "available_cores",
+           "check_config", "config_from_args", "default_out", "default_threads", "make_config", "val_resize"]

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import torch
 
+from trex.train.config import AMP_CHOICES
 from trex.train.errors import TrainConfigError
 
-AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 
 
 def cpu_has_native_bf16() -> bool:

@@ -84,28 +84,41 @@ PLOT_POINTS = 2000
 
 def plot_metrics(records: list[dict[str, Any]], lr_curve: Sequence[float], steps_per_epoch: int, path: Path,
                  title: str) -> None:
-    """Saves a PNG with train/val loss, validation top-1 and the learning rate against epochs.
+    """Saves a PNG with train/val loss, validation top-1 and the learning rate against epochs
+    (see :func:`metrics_figure`)."""
+    from trex._plot import pyplot
+    from trex.train.files import atomic_write
+
+    fig = metrics_figure(records, lr_curve, steps_per_epoch, title)
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, dpi=90, format="png"))
+    finally:
+        pyplot().close(fig)
+
+
+def metrics_figure(records: list[dict[str, Any]], lr_curve: Sequence[float], steps_per_epoch: int,
+                   title: str) -> Any:
+    """The figure of :func:`plot_metrics` (a matplotlib Figure; close it with ``plt.close``).
 
     The learning-rate panel shows the whole planned schedule (per iteration) and marks how far the
-    run has come.
+    run has come. Epoch axes tick whole epochs only.
     """
-    import matplotlib
+    from matplotlib.ticker import MaxNLocator
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    from trex._plot import pyplot
+
+    plt = pyplot()
 
     epochs = [r["epoch"] for r in records]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     ax = axes[0]
     ax.plot(epochs, [r["train_loss"] for r in records], "o-", label="train")
     ax.plot(epochs, [r["val_loss"] for r in records], "s-", label="val")
-    ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy")
     ax.set_title("loss")
     ax.legend()
     ax = axes[1]
     ax.plot(epochs, [r["val_top1"] for r in records], "o-", color="C2")
-    ax.set_xlabel("epoch")
     ax.set_ylabel("top-1 (%)")
     ax.set_title("validation accuracy")
     ax = axes[2]
@@ -119,19 +132,15 @@ def plot_metrics(records: list[dict[str, Any]], lr_curve: Sequence[float], steps
     done = (epochs[-1] if epochs else 0) * steps_per_epoch
     n_done = sum(1 for i in its if i < done)
     ax.plot(x[:n_done], y[:n_done], color="C3", label="done")
-    ax.set_xlabel("epoch")
     ax.set_title("learning rate")
     ax.legend()
     for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epoch 1, 2, 3; never 1.5
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    from trex.train.files import atomic_write
-
-    try:
-        atomic_write(path, lambda f: fig.savefig(f, dpi=90, format="png"))
-    finally:
-        plt.close(fig)
+    return fig
 
 
-__all__ = ["Progress", "plot_metrics", "read_metrics", "write_metrics"]
+__all__ = ["Progress", "metrics_figure", "plot_metrics", "read_metrics", "write_metrics"]

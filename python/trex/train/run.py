@@ -18,7 +18,7 @@ import trex
 from trex.train import checkpoint as ckpt
 from trex.train import files
 from trex.train.backbones import create_backbone
-from trex.train.config import TrainConfig, default_out, default_threads, val_resize
+from trex.train.config import TrainConfig, available_cores, default_out, default_threads, val_resize
 from trex.train.data import create_train_loader, load_splits
 from trex.train.distributed import Dist, all_mean, average_batchnorm_stats, init_distributed, shutdown
 from trex.train.epoch import check_finite_model, train_one_epoch
@@ -115,7 +115,8 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
     # ---------------------------------------------------------------- setup
     if not dist.is_main:
         log.setLevel(logging.WARNING)
-    threads = cfg.threads or default_threads(dist.local_world_size, cpu_training=device.type == "cpu")
+    threads = cfg.threads or default_threads(dist.local_world_size)
+    workers = cfg.workers or threads
     torch.set_num_threads(threads)
     torch.manual_seed(cfg.seed)
     cuda = device.type == "cuda"
@@ -126,17 +127,21 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
     # that all stop together).
     files.check_out_dir(out)
     ckpt.check_no_other_run(out, resume_path, cfg.overwrite)
-    log.info("trex %s (git %s), torch %s, %s x%d, %d threads (machine load %.1f on %d cores), precision %s",
-             trex.__version__, _git_sha(), torch.__version__, device.type, dist.world_size, threads,
-             os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0, os.cpu_count() or 1, precision.name)
+    local = dist.local_world_size
+    rule = "--threads" if cfg.threads else \
+        f"{available_cores()} cores available / {local} local process{'es' if local > 1 else ''}"
+    log.info("trex %s (git %s), torch %s, %s x%d, %d torch threads (%s) and %d loader threads per process "
+             "(machine load %.1f), precision %s", trex.__version__, _git_sha(), torch.__version__, device.type,
+             dist.world_size, threads, rule, workers, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0,
+             precision.name)
 
     # ---------------------------------------------------------------- data
-    splits = load_splits(cfg, dist, cfg.workers or threads)
-    loader = create_train_loader(cfg, splits, dist, cfg.workers or threads, pin_memory=cuda)
-    if len(loader) == 0:
+    splits = load_splits(cfg, dist, workers)
+    if len(splits.train) // dist.world_size < cfg.batch_size:  # the loader's own rule, said in flags
         raise TrainConfigError(f"{len(splits.train)} training images are fewer than one batch of "
                                f"{cfg.batch_size} x {dist.world_size} processes; lower --batch-size")
-    val_images = EvalImages(splits.val, val_resize(cfg), cfg.global_size, cfg.batch_size, cfg.workers or threads,
+    loader = create_train_loader(cfg, splits, dist, workers, pin_memory=cuda)
+    val_images = EvalImages(splits.val, val_resize(cfg), cfg.global_size, cfg.batch_size, workers,
                             dist.rank, dist.world_size, on_error=cfg.on_error)
     log.info("data: %d training images (%s), %d validation images, %d classes, %d steps per epoch, crops %s",
              len(splits.train), splits.train_root, len(splits.val), len(splits.classes), len(loader),
@@ -149,7 +154,7 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
                       memory_size=cfg.memory_size, temperature=cfg.temperature, ema_momentum=cfg.ema_momentum,
                       memory_init=cfg.memory_init or "empty")
     if dist.enabled and cuda:
-        model.head = nn.SyncBatchNorm.convert_sync_batchnorm(model.head)
+        nn.SyncBatchNorm.convert_sync_batchnorm(model.head)  # in place: the head is no BatchNorm itself
     model.to(device)
     if cuda:
         model.to(memory_format=torch.channels_last)
@@ -206,7 +211,8 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
             log.info("removed %d temporary files of an interrupted run in %s: %s", len(stale), out, ", ".join(stale))
         files.write_text(out / "config.json", json.dumps(
             {**cfg.to_json(), "resolved": {"out": str(out), "base_lr": base_lr, "total_batch": total_batch,
-                                           "world_size": dist.world_size, "precision": precision.name,
+                                           "world_size": dist.world_size, "threads": threads, "workers": workers,
+                                           "precision": precision.name,
                                            "classes": splits.classes, "git": _git_sha()}}, indent=2) + "\n")
         if resume_path is not None and out.resolve() == resume_path.parent.resolve():
             _repair_run_files(out, model, records, start_epoch, cfg, feature_dim, splits.classes)

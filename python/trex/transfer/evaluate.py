@@ -78,7 +78,7 @@ def evaluate_transfer(backbone_path: str | Path, datasets: Sequence[TransferData
                                                k=options.knn_k, temperature=options.knn_temperature,
                                                num_classes=len(ds.classes))
         row["seconds"] = round(time.perf_counter() - t0, 2)
-        log.info("%s: linear top-1 %.2f%% (C=%.3g)%s, %d/%d images, %.1fs%s", ds.name, row["linear_top1"], probe.c,
+        log.info("%s: linear top-1 %.2f%% (C=%.3g)%s, train %d / test %d images, %.1fs%s", ds.name, row["linear_top1"], probe.c,
                  f", kNN top-1 {row['knn_top1']:.2f}%" if options.knn else "", len(ds.train), len(ds.test),
                  row["seconds"], " (cached features)" if cached else "")
         rows.append(row)

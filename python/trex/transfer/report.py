@@ -33,10 +33,9 @@ def write_json(result: dict[str, Any], path: Path) -> Path:
 
 def plot_bars(result: dict[str, Any], path: Path, title: str | None = None) -> Path:
     """Bar chart PNG: top-1 per data set and the mean (log-odds) bar, linear probe and kNN side by side."""
-    import matplotlib
+    from trex._plot import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = [r["name"] for r in result["datasets"]] + ["mean\n(log-odds)"]
     kinds = ["linear"] + (["knn"] if "knn_log_odds" in result["mean"] else [])
