@@ -62,8 +62,13 @@ test-python: build ## pytest suite
 test: test-rust test-python ## every test (what CI runs)
 
 .PHONY: run
-run: build ## the main job: trex train on the built-in Fashion-MNIST default (minutes on a CPU)
+run: build glyphs ## the main job: trex train on the built-in Fashion-MNIST default (minutes on a CPU)
 	trex train
+
+.PHONY: glyphs
+glyphs: build ## the glyph benchmark's data, rendered once from the font packages into the cache
+	@python -c 'import time; t = time.time(); from trex.data.glyphs import prepare_glyph_folder as p; \
+	print(f"glyph benchmark data: {p()} ({time.time() - t:.0f} s)")'
 
 .PHONY: bench
 bench: build ## loader and decode benchmarks
