@@ -7,6 +7,7 @@ import gc
 import os
 import pickle
 import shutil
+import signal
 import threading
 import time
 from pathlib import Path
@@ -323,13 +324,33 @@ def test_early_break_del_and_consumer_exception_stop_the_threads(photo_folder: P
 
 def test_keyboard_interrupt_while_waiting_stops_the_producer(photo_folder: Path) -> None:
     ld = trex.MultiCropLoader(photo_folder, 24, "trex", num_threads=1, prefetch=1)  # slow: 24 x 9 full-size crops
-    timer = threading.Timer(0.05, _thread.interrupt_main)
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        for _ in range(100):
-            for _ in ld:
-                pass
-    timer.cancel()
+    # Ctrl-C as a user presses it, again until it lands: a single interrupt was lost once in a full
+    # run on a loaded machine (Python drops an exception that lands inside a finaliser of earlier
+    # tests' garbage), and this test is about the loader, not about that. The handler raises
+    # once and ignores the rest, so no stray interrupt outlives the test.
+    raised = threading.Event()
+
+    def once(signum: int, frame: object) -> None:
+        if not raised.is_set():
+            raised.set()
+            raise KeyboardInterrupt
+
+    def press() -> None:
+        while not raised.wait(0.05):
+            _thread.interrupt_main()
+
+    previous = signal.signal(signal.SIGINT, once)
+    presser = threading.Thread(target=press, daemon=True)
+    try:
+        presser.start()
+        with pytest.raises(KeyboardInterrupt):
+            for _ in range(100):
+                for _ in ld:
+                    pass
+    finally:
+        raised.set()
+        presser.join()
+        signal.signal(signal.SIGINT, previous)
     assert wait_for_no_threads("trex-loader-pro") == []
 
 
