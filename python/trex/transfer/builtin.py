@@ -20,6 +20,7 @@ it never trains on (:func:`trex.data.glyphs.prepare_glyph_folder`, ``unseen/``):
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -65,52 +66,29 @@ def prepare_digits_folder(root: str | os.PathLike[str] | None = None, *, size: i
     return root
 
 
-def _fashion_unseen(size: int) -> Path:
-    try:
-        return prepare_fashion_mnist_folder(size=64) / "unseen"
-    except ForeignFolderError as err:
-        raise TransferError(f"built-in dataset fashion-unseen: {err}") from err
-    except FileNotFoundError as err:
-        raise TransferError(f"built-in dataset fashion-unseen needs Fashion-MNIST: {err}") from err
-
-
-def _digits(size: int) -> Path:
-    try:
-        return prepare_digits_folder(size=size)
-    except ForeignFolderError as err:
-        raise TransferError(f"built-in dataset digits: {err}") from err
-
-
-def _fashion(size: int) -> Path:
+def _fashion_fine() -> Path:
     from trex.data.fashion_coarse_fine import prepare_fashion_fine_folder
 
-    try:
-        return prepare_fashion_fine_folder()
-    except ForeignFolderError as err:
-        raise TransferError(f"built-in dataset fashion: {err}") from err
-    except FileNotFoundError as err:
-        raise TransferError(f"built-in dataset fashion needs Fashion-MNIST: {err}") from err
+    return prepare_fashion_fine_folder()
 
 
-def _glyphs_unseen(size: int) -> Path:
+def _glyphs_unseen() -> Path:
     from trex.data.glyphs import prepare_glyph_folder
 
-    try:
-        return prepare_glyph_folder() / "unseen"
-    except ForeignFolderError as err:
-        raise TransferError(f"built-in dataset glyphs-unseen: {err}") from err
-    except FileNotFoundError as err:
-        raise TransferError(f"built-in dataset glyphs-unseen needs the CJK font packages: {err}") from err
+    return prepare_glyph_folder() / "unseen"
 
 
 # name -> preparer(size); images are resized to the backbone's resolution when features are taken,
 # so the stored size matters little (it is the size of the source data).
-BUILTIN_DATASETS = {
-    "fashion-unseen": _fashion_unseen,
-    "digits": _digits,
-    "fashion": _fashion,
-    "glyphs-unseen": _glyphs_unseen,
+BUILTIN_DATASETS: dict[str, Callable[[int], Path]] = {
+    "fashion-unseen": lambda size: prepare_fashion_mnist_folder(size=64) / "unseen",
+    "digits": lambda size: prepare_digits_folder(size=size),
+    "fashion": lambda size: _fashion_fine(),
+    "glyphs-unseen": lambda size: _glyphs_unseen(),
 }
+# What each needs installed, for the error when its source files are missing.
+_SOURCES = {"fashion-unseen": "Fashion-MNIST", "digits": "scikit-learn's bundled digits",
+            "fashion": "Fashion-MNIST", "glyphs-unseen": "the CJK font packages"}
 # Those of them that `trex transfer` evaluates when no --dataset is given (the built-in run's).
 DEFAULT_DATASETS = ("fashion-unseen", "digits")
 
@@ -119,12 +97,18 @@ def builtin_dataset_root(name: str, size: int = 64) -> Path:
     """The root of the built-in transfer set ``name``, prepared on first use.
 
     Raises:
-        TransferError: an unknown name.
+        TransferError: an unknown name, its source data missing (the message says what to
+            install), or a folder trex did not build where its cache goes (never replaced).
     """
     if name not in BUILTIN_DATASETS:
         raise TransferError(f"unknown built-in dataset {name!r}; choose {', '.join(BUILTIN_DATASETS)}, or pass "
                             "NAME=ROOT for an ImageFolder root")
-    return BUILTIN_DATASETS[name](size)
+    try:
+        return BUILTIN_DATASETS[name](size)
+    except ForeignFolderError as err:
+        raise TransferError(f"built-in dataset {name}: {err}") from err
+    except FileNotFoundError as err:
+        raise TransferError(f"built-in dataset {name} needs {_SOURCES[name]}: {err}") from err
 
 
 def resolve_dataset_specs(specs: list[str] | None, *, image_size: int = 64,
