@@ -25,14 +25,13 @@ tested on the official test images, which no training run sees.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from trex.data.cache_tree import build_tree, is_complete
 from trex.data.fashion_mnist import DEFAULT_ROOT, load_fashion_mnist
-from trex.data.fashion_mnist_folder import _write_jpegs, cache_root, class_folder_name
+from trex.data.fashion_mnist_folder import cache_root, class_folder_name, write_jpegs
 
 # Super-class -> its Fashion-MNIST classes; folder names start with the super-class index so that
 # their sorted order is the label order.
@@ -68,11 +67,8 @@ def _convert(tmp: Path, parts: list[tuple[str, np.ndarray, list[str]]], size: in
         paths = [tmp / part / rel for rel in rel_paths]
         for folder in {p.parent for p in paths}:
             folder.mkdir(parents=True, exist_ok=True)
-        for start in range(0, len(paths), 1000):  # chunks keep every thread busy
-            jobs.append((images[start:start + 1000], paths[start:start + 1000]))
-    with ThreadPoolExecutor(max_workers=threads or len(os.sched_getaffinity(0))) as pool:
-        for future in [pool.submit(_write_jpegs, imgs, paths, size, 90) for imgs, paths in jobs]:
-            future.result()
+        jobs.append((images, paths))
+    write_jpegs(jobs, size, threads=threads)
 
 
 def prepare_fashion_coarse_folder(root: str | os.PathLike[str] | None = None, *, size: int = DEFAULT_SIZE,

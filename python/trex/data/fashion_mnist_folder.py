@@ -59,6 +59,18 @@ def _write_jpegs(images: np.ndarray, paths: list[Path], size: int, quality: int)
         img.save(path, format="JPEG", quality=quality)
 
 
+def write_jpegs(parts: list[tuple[np.ndarray, list[Path]]], size: int, quality: int = 90,
+                threads: int | None = None) -> None:
+    """Writes each part's grey images (uint8 [N, 28, 28]) to its paths as ``size`` px RGB JPEGs
+    (bicubic), on ``threads`` threads (default all cores; Pillow releases the GIL). The parent
+    folders must exist."""
+    chunks = [(images[start:start + 1000], paths[start:start + 1000])  # chunks keep every thread busy
+              for images, paths in parts for start in range(0, len(paths), 1000)]
+    with ThreadPoolExecutor(max_workers=threads or len(os.sched_getaffinity(0))) as pool:
+        for future in [pool.submit(_write_jpegs, imgs, paths, size, quality) for imgs, paths in chunks]:
+            future.result()
+
+
 def prepare_fashion_mnist_folder(
     root: str | os.PathLike[str] | None = None,
     *,
@@ -97,21 +109,17 @@ def prepare_fashion_mnist_folder(
         return root
     splits = {name: load_fashion_mnist(name, source) for name in ("train", "test")}
     with build_tree(root, stamp) as tmp:
-        jobs: list[tuple[np.ndarray, list[Path]]] = []
+        parts: list[tuple[np.ndarray, list[Path]]] = []
         for folder, split, classes in _PARTS:
             images, labels = (t.numpy() for t in splits[split])
             for label in classes:
                 out = tmp / folder / class_folder_name(label)
                 out.mkdir(parents=True)
                 index = np.flatnonzero(labels == label)[:per_class]
-                paths = [out / f"{split}-{i:05d}.jpg" for i in index]
-                for start in range(0, len(index), 1000):  # chunks keep every thread busy
-                    jobs.append((images[index[start:start + 1000]], paths[start:start + 1000]))
-        workers = threads or len(os.sched_getaffinity(0))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for future in [pool.submit(_write_jpegs, imgs, paths, size, quality) for imgs, paths in jobs]:
-                future.result()
+                parts.append((images[index], [out / f"{split}-{i:05d}.jpg" for i in index]))
+        write_jpegs(parts, size, quality, threads)
     return root
 
 
-__all__ = ["SEEN_CLASSES", "UNSEEN_CLASSES", "cache_root", "class_folder_name", "prepare_fashion_mnist_folder"]
+__all__ = ["SEEN_CLASSES", "UNSEEN_CLASSES", "cache_root", "class_folder_name", "prepare_fashion_mnist_folder",
+           "write_jpegs"]
