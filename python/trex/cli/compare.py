@@ -6,7 +6,6 @@ training-task accuracy against transfer accuracy."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -70,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from trex.compare.benchmarks import load_transfer_sets
     from trex.data.cache_tree import ForeignFolderError
     from trex.train import NonFiniteLossError, TrainConfigError
-    from trex.train.config import BUILTIN, DUAL_DEFAULTS
+    from trex.train.config import BUILTIN, DUAL_DEFAULTS, default_threads
     from trex.transfer import TransferError, TransferOptions, default_cache_dir, load_dataset, resolve_dataset_specs
 
     bench = BENCHMARKS[args.benchmark]
@@ -88,8 +87,7 @@ def run(args: argparse.Namespace) -> int:
     jobs = preset.jobs if args.jobs is None else args.jobs
     if seeds < 1 or jobs < 1:
         return _error("--seeds and --jobs must be at least 1")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    threads = args.threads or max(1, cores // jobs)
+    threads = args.threads or default_threads(jobs)  # the cores shared among the runs at once
     root = Path(args.out or f"runs/compare-{bench.name}")
     t0 = time.perf_counter()
     try:
