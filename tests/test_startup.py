@@ -66,10 +66,10 @@ def test_help_and_flag_errors_import_no_torch(argv: list[str], rc: int, expected
     assert proc.returncode == rc, proc.stderr[-2000:]
     assert expected in proc.stdout + proc.stderr
     timed = imported_modules(proc.stderr)
-    assert {"trex.cli.train", "trex.bench", "argparse"} <= timed  # the importtime lines were read
+    assert {"trex.cli.train", "trex.cli.bench", "argparse"} <= timed  # the importtime lines were read
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("MODULES ")]
     loaded = set(json.loads(line.removeprefix("MODULES ")))
-    assert {"trex.cli.train", "trex.bench"} <= loaded
+    assert {"trex.cli.train", "trex.cli.bench"} <= loaded
     heavy = sorted(m for m in timed | loaded if m.split(".")[0] in ("torch", "numpy", "matplotlib") or m == "trex._trex")
     assert not heavy, heavy
 
