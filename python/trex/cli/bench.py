@@ -1,9 +1,13 @@
-"""`trex bench` / `python -m trex.bench`: multi-crop loader throughput against the torchvision +
-PIL + DataLoader reference on the same real-photo JPEGs, with decode-only as the ceiling.
+"""`trex bench` / `python -m trex.cli.bench`: multi-crop loader throughput against the torchvision
++ PIL + DataLoader reference on the same real-photo JPEGs, with decode-only as the ceiling.
 
 All figures come from one run on one machine and are reported as ratios; absolute images/s
-depend on the machine. Decode-only and trex are timed in alternating rounds and each reported as
-its median round, so that a burst of load from elsewhere on a shared machine hits both alike.
+depend on the machine. The three pipelines are timed in alternating rounds (decode-only, trex,
+reference, then again), each round a whole pass over its images at steady state: a first round
+of each warms thread pools, DataLoader workers and allocators and is discarded. Each pipeline is
+reported as the min / median / max of its rounds, and each ratio per round, from the two
+pipelines' timings in that same round, so that a burst of load from elsewhere on a shared
+machine hits numerator and denominator alike.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import trex
 
@@ -40,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="trex output dtype (default uint8, the loader's default: normalise on the device with "
                         "trex.normalize); the reference always produces normalised float32 on the CPU")
     p.add_argument("--rounds", type=int, default=3,
-                   help="alternating rounds of decode-only and trex; the median round of each is reported (default 3)")
+                   help="timed rounds: decode-only, trex and the reference alternate, after one warm-up round of "
+                        "each that is discarded; min / median / max reported, ratios per round (default 3)")
     p.add_argument("--no-reference", action="store_true", help="skip the torchvision reference")
     p.add_argument("--no-dct-scaling", action="store_true", help="decode at full size always")
     p.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
@@ -62,15 +69,18 @@ def _cycle(files: list[str], n: int) -> list[tuple[str, int]]:
     return [(files[i % len(files)], i % 10) for i in range(n)]
 
 
-def trex_rounds(samples, recipe, threads: int, batch_size: int, dtype: str, dct_scaling: bool):
+Sample = tuple[str, int]
+Rounds = Generator[float, None, None]
+
+
+def trex_rounds(samples: list[Sample], recipe: Any, threads: int, batch_size: int, dtype: str,
+                dct_scaling: bool) -> Rounds:
     """A generator: each ``next()`` times one epoch of MultiCropLoader, in images/s."""
     loader = trex.MultiCropLoader(samples, batch_size, recipe, num_threads=threads, shuffle=False,
                                   drop_last=True, dtype=dtype, dct_scaling=dct_scaling, prefetch=2)
-    for _ in zip(range(2), loader):  # warm-up: thread pool, allocator
-        pass
     epoch = 0
     while True:
-        # Timed from the start of an epoch to its end, as the reference is.
+        # Timed from the start of an epoch to its end: nothing is prefetched before the clock starts.
         loader.set_epoch(epoch)
         n, t0 = 0, time.perf_counter()
         for batch in loader:
@@ -79,7 +89,9 @@ def trex_rounds(samples, recipe, threads: int, batch_size: int, dtype: str, dct_
         epoch += 1
 
 
-def time_reference(samples, recipe, threads: int, batch_size: int) -> float:
+def reference_rounds(samples: list[Sample], recipe: Any, threads: int, batch_size: int) -> Rounds:
+    """A generator: each ``next()`` times one epoch of the torchvision + PIL DataLoader, in images/s.
+    Its workers persist between epochs (as in a long run) and sit idle while the others are timed."""
     import torch
 
     from trex.data.reference import ReferenceDataset, ReferenceMultiCrop
@@ -87,23 +99,58 @@ def time_reference(samples, recipe, threads: int, batch_size: int) -> float:
     ds = ReferenceDataset(samples, ReferenceMultiCrop(recipe))
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=threads, shuffle=False,
                                      drop_last=True, persistent_workers=True)
-    for _ in zip(range(2), dl):  # warm-up: workers started once (persistent), as in a long run
-        pass
-    # A whole epoch, timed from its start: prefetched batches cannot hide work here.
-    n, t0 = 0, time.perf_counter()
-    for _, labels in dl:
-        n += labels.numel()
-    return n / (time.perf_counter() - t0)
+    while True:
+        # A whole epoch, timed from its start: the workers get the epoch's indices only then.
+        n, t0 = 0, time.perf_counter()
+        for _, labels in dl:
+            n += labels.numel()
+        yield n / (time.perf_counter() - t0)
 
 
-def time_decode(samples, threads: int) -> float:
+def decode_rounds(samples: list[Sample], threads: int) -> Rounds:
+    """A generator: each ``next()`` times ``trex.ops.decode_file`` over every file, in images/s."""
     paths = [p for p, _ in samples]
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(trex.ops.decode_file, paths[: threads * 4]))
-        t0 = time.perf_counter()
-        for _ in pool.map(trex.ops.decode_file, paths):
-            pass
-    return len(paths) / (time.perf_counter() - t0)
+        while True:
+            t0 = time.perf_counter()
+            for _ in pool.map(trex.ops.decode_file, paths):
+                pass
+            yield len(paths) / (time.perf_counter() - t0)
+
+
+LABELS = {"decode_only": "decode only (trex.ops.decode_file)", "trex": "trex MultiCropLoader",
+          "reference": "torchvision + PIL + DataLoader"}
+# (numerator, denominator) of each ratio, both taken from the same round.
+RATIOS = {"trex / reference": ("trex", "reference"), "trex / decode_only": ("trex", "decode_only")}
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def measure(pipelines: dict[str, Rounds], rounds: int) -> dict[str, Any]:
+    """Times the pipelines in alternating rounds, in the order given: one warm-up round of each,
+    discarded, then ``rounds`` timed rounds. Returns the warm-up figures, each pipeline's rounds,
+    the timeline (which pipeline was timed when), each ratio per round and the spreads."""
+    warmup = {name: next(gen) for name, gen in pipelines.items()}
+    timed: dict[str, list[float]] = {name: [] for name in pipelines}
+    timeline: list[list[Any]] = []
+    for r in range(rounds):
+        for name, gen in pipelines.items():
+            timed[name].append(next(gen))
+            timeline.append([r, name])
+    for gen in pipelines.values():
+        gen.close()
+    per_round = {key: [a / b for a, b in zip(timed[num], timed[den], strict=True)]
+                 for key, (num, den) in RATIOS.items() if num in timed and den in timed}
+    return {
+        "warmup": warmup,
+        "rounds": timed,
+        "timeline": timeline,
+        "ratios_per_round": per_round,
+        "images_per_s": {name: spread(v) for name, v in timed.items()},
+        "ratios": {key: spread(v) for key, v in per_round.items()},
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,44 +163,42 @@ def run(args: argparse.Namespace) -> int:
         print(f"trex bench: refusing to time a {_trex.build_profile!r} build; build with `make build` (release)",
               file=sys.stderr)
         return 2
+    if args.rounds < 1 or args.images < 1 or args.reference_images < 1:
+        raise SystemExit("trex bench: --rounds, --images and --reference-images must be at least 1")
     torch.set_num_threads(1)
     recipe = create_recipe(args.recipe)
     files = _files(args)
     for f in files:  # page cache warm for every pipeline alike
         Path(f).read_bytes()
     print(f"trex {trex.__version__} ({_trex.build_profile}), torch {torch.__version__}, python {platform.python_version()}, "
-          f"{os.cpu_count()} cores, {args.threads} threads")
+          f"{os.cpu_count()} cores, {args.threads} threads, load {os.getloadavg()[0]:.1f}")
     print(f"recipe {recipe.name}: {recipe.num_crops} crops {[o for o in recipe.outputs]}, "
-          f"{len(files)} JPEG files, batch {args.batch_size}, trex dtype {args.dtype}, {args.rounds} rounds")
-    results: dict[str, float] = {}
+          f"{len(files)} JPEG files, batch {args.batch_size}, trex dtype {args.dtype}")
     samples = _cycle(files, args.images)
-    trex_epochs = trex_rounds(samples, recipe, args.threads, args.batch_size, args.dtype, not args.no_dct_scaling)
-    rounds: dict[str, list[float]] = {"decode_only": [], "trex": []}
-    for _ in range(max(1, args.rounds)):
-        rounds["decode_only"].append(time_decode(samples, args.threads))
-        rounds["trex"].append(next(trex_epochs))
-    trex_epochs.close()
-    for k, v in rounds.items():
-        results[k] = statistics.median(v)
+    pipelines: dict[str, Rounds] = {
+        "decode_only": decode_rounds(samples, args.threads),
+        "trex": trex_rounds(samples, recipe, args.threads, args.batch_size, args.dtype, not args.no_dct_scaling),
+    }
     if not args.no_reference:
-        results["reference"] = time_reference(_cycle(files, args.reference_images), recipe, args.threads,
-                                              args.batch_size)
-    labels = {"decode_only": "decode only (trex.ops.decode_file)", "trex": "trex MultiCropLoader",
-              "reference": "torchvision + PIL + DataLoader"}
-    print(f"\n{'pipeline':40s} {'images/s':>10s}   rounds (median reported)")
-    for key, v in results.items():
-        spread = " ".join(f"{r:.0f}" for r in rounds.get(key, []))
-        print(f"{labels[key]:40s} {v:10.1f}   {spread}")
-    ratios = {"trex / decode_only": results["trex"] / results["decode_only"]}
-    if "reference" in results:
-        ratios["trex / reference"] = results["trex"] / results["reference"]
-    for k, v in ratios.items():
-        print(f"{k:40s} {v:10.2f}x")
+        pipelines["reference"] = reference_rounds(_cycle(files, args.reference_images), recipe, args.threads,
+                                                  args.batch_size)
+    sizes = {"decode_only": args.images, "trex": args.images, "reference": args.reference_images}
+    print(f"{args.rounds} timed rounds of {', '.join(f'{k} ({sizes[k]} images)' for k in pipelines)}, "
+          f"alternating, after one warm-up round of each (discarded)")
+    result = measure(pipelines, args.rounds)
+
+    print(f"\n{'pipeline':36s} {'min':>8s} {'median':>8s} {'max':>8s}   images/s per round")
+    for key, s in result["images_per_s"].items():
+        per = " ".join(f"{v:.1f}" for v in result["rounds"][key])
+        print(f"{LABELS[key]:36s} {s['min']:8.1f} {s['median']:8.1f} {s['max']:8.1f}   {per}")
+    print(f"\n{'ratio (same round)':36s} {'min':>8s} {'median':>8s} {'max':>8s}   per round")
+    for key, s in result["ratios"].items():
+        per = " ".join(f"{v:.2f}" for v in result["ratios_per_round"][key])
+        print(f"{key:36s} {s['min']:7.2f}x {s['median']:7.2f}x {s['max']:7.2f}x   {per}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"images_per_s": results, "ratios": ratios, "rounds": rounds,
-                                         "threads": args.threads, "recipe": recipe.name, "dtype": args.dtype,
-                                         "files": len(files)}, indent=2))
+        args.json.write_text(json.dumps({**result, "images": sizes, "threads": args.threads, "recipe": recipe.name,
+                                         "dtype": args.dtype, "files": len(files)}, indent=2))
     return 0
 
 
@@ -162,7 +207,7 @@ HELP = "loader throughput vs the torchvision + PIL reference, and decode-only"
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m trex.bench", description=HELP)
+    p = argparse.ArgumentParser(prog="python -m trex.cli.bench", description=HELP)
     add_arguments(p)
     return run(p.parse_args(argv))
 
