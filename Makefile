@@ -49,6 +49,10 @@ install: build ## everything: system packages, venv, release build
 wheel: venv system-deps ## abi3 wheel in dist/
 	maturin build --release --auditwheel skip --out dist
 
+.PHONY: sdist
+sdist: venv ## source distribution in dist/ (pip install dist/trex-*.tar.gz builds it, with torch as a build requirement)
+	maturin sdist --out dist
+
 .PHONY: test-rust
 test-rust: venv system-deps ## cargo tests: image core, then the tch-backed parts
 	cargo test --release -q
@@ -82,6 +86,10 @@ bench-decode: build ## decode throughput on real photos: trex vs Pillow vs torch
 .PHONY: check-wheel
 check-wheel: ## build the abi3 wheel, install it --no-deps next to torch in a fresh venv, decode there
 	scripts/check-wheel
+
+.PHONY: check-sdist
+check-sdist: venv system-deps ## build the sdist, install it with build isolation into a fresh venv (uv), decode and load a batch there
+	scripts/check-sdist
 
 .PHONY: fuzz
 fuzz: build ## one-minute cargo-fuzz run of the decoder (needs the nightly toolchain and cargo-fuzz)
