@@ -23,7 +23,7 @@ import time
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import trex
 
@@ -73,7 +73,7 @@ Sample = tuple[str, int]
 Rounds = Generator[float, None, None]
 
 
-def trex_rounds(samples: list[Sample], recipe: Any, threads: int, batch_size: int, dtype: str,
+def trex_rounds(samples: list[Sample], recipe: Any, threads: int, batch_size: int, dtype: Literal["uint8", "float32"],
                 dct_scaling: bool) -> Rounds:
     """A generator: each ``next()`` times one epoch of MultiCropLoader, in images/s."""
     loader = trex.MultiCropLoader(samples, batch_size, recipe, num_threads=threads, shuffle=False,
