@@ -2,10 +2,11 @@
 builds the sdist, installs it with uv into a fresh virtualenv (the build gets maturin and torch
 from pyproject's build requirements, LIBTORCH_USE_PYTORCH from .cargo/config.toml, nothing from
 this process's environment), then imports trex there, decodes a PNG and loads one multi-crop
-batch. It compiles the extension from scratch (libjpeg-turbo, torch-sys's C++, the crate), as
-a fresh machine does: about as long as the first `make build` (3-4 minutes on 2 idle cores) plus
-a minute; 22 minutes when measured on the 2-core machine shared with other builds (nice 10-19).
-torch comes from uv's cache (the index when the cache lacks it)."""
+batch. It compiles the extension from scratch (libjpeg-turbo, torch-sys's C++, the crate: 109
+crates), as a fresh machine does: 118 s for the whole test on this 2-core machine when idle
+(cargo: "Finished release in 1m 48s"), 22 minutes when it was shared with other builds (load
+6-12), which the timeout does not allow. torch comes from uv's cache (the index when the cache
+lacks it)."""
 
 import os
 import shutil
