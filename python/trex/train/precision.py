@@ -14,7 +14,7 @@ from trex.train.errors import TrainConfigError
 # default (`trex train`, 3 seeds, 2 threads, a CPU with AVX512-BF16) bf16 autocast and float32 end
 # at the same validation accuracy within the seeds' spread (mean 73.3% vs 73.8%, each seed's
 # pair differing by -5.0 to +3.3 points either way), and bf16 trains faster (a training step
-# takes 0.73x float32's, alternating rounds in one process; fastest epochs 12.6 s vs 17.3 s), so
+# takes 0.73x float32's, alternating rounds in one process; epochs 8.6 s vs 11.9 s), so
 # it is the default where the CPU runs it natively. Elsewhere bf16 is emulated and slower than
 # float32: off.
 CPU_AUTO_NATIVE_BF16 = "bf16"
