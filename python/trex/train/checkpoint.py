@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trex.models.presets import resolve_projector_layers
+from trex.defaults import resolve_projector_layers
 from trex.train.errors import TrainConfigError
 from trex.train.files import atomic_write
 
