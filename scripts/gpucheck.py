@@ -1,7 +1,10 @@
-"""`python -m trex.gpucheck`: the CUDA paths proven on a real GPU, as one prepared run.
+#!/usr/bin/env python3
+"""`scripts/gpucheck.py`: the CUDA paths proven on a real GPU, as one prepared run.
 
-Run by ``scripts/gpu-check`` on a GPU machine (and with ``--dry-run`` on CPU in CI, at tiny sizes,
-so the same code path is exercised everywhere). Writes a JSON report with:
+A development tool, not part of the installed package: it runs the repository's tests. Run by
+``scripts/gpu-check`` on a GPU machine (and with ``--dry-run`` on CPU in CI, at tiny sizes, so the
+same code path is exercised everywhere) with trex installed (the wheel there, the develop install here).
+Writes a JSON report with:
 
 1. the CUDA-marked tests (``pytest -m cuda``): bank, logits, gradients vs CPU, autocast, devices;
 2. one ResNet-50 t-ReX training step (batch 256, 1 x 224 + 8 x 96 crops, bf16, channels_last):
@@ -28,6 +31,7 @@ from typing import Any
 import torch
 
 import trex
+from trex.defaults import PAPER, TEMPERATURE
 
 
 def _sync(device: torch.device) -> None:
@@ -79,7 +83,7 @@ def build_model(arch: str, num_classes: int, device: torch.device, channels_last
 
 def make_step(model: trex.TReX, device: torch.device, amp_dtype: torch.dtype | None):
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-4)
+    opt = torch.optim.SGD(params, lr=PAPER["lr"], momentum=PAPER["momentum"], weight_decay=PAPER["weight_decay"])
 
     def step(groups: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
@@ -112,7 +116,7 @@ def bank_share(model: trex.TReX, batch: int, crops: int, device: torch.device, r
 
     def bank_ops() -> None:
         protos = head.memory.prototypes()
-        logits = trex.prototype_logits(z, protos, head.temperature if hasattr(head, "temperature") else 0.1)
+        logits = trex.prototype_logits(z, protos, getattr(head, "temperature", TEMPERATURE))
         logits.sum().backward()
         head.memory.push(feats, labels)
 
@@ -133,7 +137,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     channels_last = not dry
     amp = torch.bfloat16
     report: dict[str, Any] = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "dry_run": dry, "torch": torch.__version__, "trex": trex.__version__, "python": platform.python_version(),
         "cpu_cores": len(os.sched_getaffinity(0)),
@@ -224,7 +228,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m trex.gpucheck", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="scripts/gpucheck.py", description=__doc__.splitlines()[0])
     p.add_argument("--out", default=os.environ.get("OUT", "gpucheck-out"), help="folder for the JSON report")
     p.add_argument("--repo", default=".", help="repository root (for the tests)")
     p.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes: exercise the same code without a GPU")
