@@ -1,4 +1,4 @@
-"""Pictures of what the augmentation does: a grid of every crop of a few images."""
+"""`trex grid`: a picture of what the augmentation does, a grid of every crop of a few images."""
 
 from __future__ import annotations
 
