@@ -2,6 +2,6 @@
 
 import sys
 
-from trex.cli.main import main
+from trex.train.command import main
 
-sys.exit(main(["train", *sys.argv[1:]]))
+sys.exit(main())
