@@ -1,9 +1,10 @@
 """The configuration of a `trex train` run: command-line flags, their defaults, and the resolved
 :class:`TrainConfig` saved as ``config.json``.
 
-Two sets of defaults: the paper's (ResNet-50, 224/96 px crops, 100 epochs, batch 256, ...) when
-``--data`` is given, and a small CPU-sized run on Fashion-MNIST (the built-in default) when it is
-not. An explicit flag always wins.
+Two sets of defaults, the presets of :mod:`trex.defaults` (where every value is written): the
+paper's (ResNet-50, 224/96 px crops, 100 epochs, batch 256, ...) when ``--data`` is given, and a
+small CPU-sized run on Fashion-MNIST (the built-in default) when it is not. Every flag's argparse
+default is None, resolved from the preset that applies; an explicit flag always wins.
 
 The built-in run makes about 600 SGD steps, so it departs from the paper where the paper's values
 assume 500,000: EMA momentum 0.9 (0.999 would leave the memory fed by a nearly untrained copy
