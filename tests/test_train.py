@@ -328,7 +328,7 @@ def test_resume_after_epoch_1_matches_uninterrupted_run(tiny: Path, tmp_path: Pa
 def test_two_process_gloo_run_stays_in_sync(tiny: Path, tmp_path: Path) -> None:
     out, dump = tmp_path / "out", tmp_path / "ranks"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "trex.train", "--data", str(tiny / "seen"), "--recipe", "trex", "--epochs", "2", *SMALL,
+           "-m", "trex", "train", "--data", str(tiny / "seen"), "--recipe", "trex", "--epochs", "2", *SMALL,
            "--memory-size", "64", "--out", str(out), "--dump-rank-state", str(dump)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
@@ -421,7 +421,7 @@ def test_bad_input_gives_one_line_errors(tiny: Path, runs: dict[str, Path], tmp_
 
 
 def test_cli_error_has_no_traceback(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "trex.train", "--data", str(tmp_path / "missing")],
+    proc = subprocess.run([sys.executable, "-m", "trex", "train", "--data", str(tmp_path / "missing")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
