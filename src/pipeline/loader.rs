@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 
-use super::augment::{normalize_lut, render_crop, write_chw_f32, write_chw_u8, Decoded};
+use super::augment::{normalize_lut, render_crop, render_geometry, write_chw_f32, write_chw_u8, Decoded};
 use super::recipe::{CropParams, Recipe, PARAM_FIELDS};
 use crate::image::decode::{self, DecodeOptions, Header};
 use crate::image::file::{read_image_file, FileError, MAX_FILE_BYTES};
@@ -71,6 +71,10 @@ pub struct LoaderConfig {
     pub dct_scaling: bool,
     pub mean: [f32; 3],
     pub std: [f32; 3],
+    /// Leave the colour stage (jitter, grayscale, blur, solarize) to the consumer: crops are only
+    /// resampled and flipped, written as uint8 (needs `dtype` U8), and every batch carries its
+    /// parameters (as with `return_params`) for the device stage (`src/augment`) to apply.
+    pub defer_colour: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -160,7 +164,7 @@ pub struct Batch<B> {
     pub labels: Vec<i64>,
     /// The dataset index each sample came from (a replacement's when a file was skipped).
     pub indices: Vec<i64>,
-    /// [n_crops][B][PARAM_FIELDS] when `return_params`, else empty.
+    /// [n_crops][B][PARAM_FIELDS] when `return_params` or `defer_colour`, else empty.
     pub params: Vec<f64>,
     /// Files skipped while building this batch, with the reason.
     pub skipped: Vec<SampleError>,
@@ -194,6 +198,9 @@ impl Loader {
         }
         if c.mean.iter().any(|m| !m.is_finite()) {
             return Err(LoaderError::Config(format!("mean {:?} must be finite", c.mean)));
+        }
+        if c.defer_colour && c.dtype != OutDtype::U8 {
+            return Err(LoaderError::Config("a deferred colour stage needs uint8 crops".into()));
         }
         if samples.is_empty() {
             return Err(LoaderError::Config("the dataset is empty".into()));
@@ -351,7 +358,7 @@ impl Loader {
             batch.skipped.extend(outcome.skipped);
             params.push(outcome.params);
         }
-        if self.config.return_params {
+        if self.config.return_params || self.config.defer_colour {
             batch.params.reserve(n_crops * b * PARAM_FIELDS);
             for c in 0..n_crops {
                 for p in &params {
@@ -441,7 +448,11 @@ impl Loader {
             scale_y: dh as f64 / height as f64,
         };
         for ((group, p), slot) in self.recipe.crop_groups().zip(&params).zip(slots.iter_mut()) {
-            render_crop(&img, group, p, &mut scratch.crop, &mut scratch.blur).map_err(image_err)?;
+            if self.config.defer_colour {
+                render_geometry(&img, group, p, &mut scratch.crop).map_err(image_err)?;
+            } else {
+                render_crop(&img, group, p, &mut scratch.crop, &mut scratch.blur).map_err(image_err)?;
+            }
             match &lut {
                 None => write_chw_u8(&scratch.crop, slot),
                 Some(lut) => {
@@ -622,6 +633,7 @@ mod tests {
             dct_scaling: true,
             mean: [0.485, 0.456, 0.406],
             std: [0.229, 0.224, 0.225],
+            defer_colour: false,
         }
     }
 

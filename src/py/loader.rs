@@ -382,6 +382,7 @@ impl PyLoader {
             dct_scaling,
             mean,
             std,
+            defer_colour: false,
         };
         let inner = Loader::new(samples, Recipe { groups }, config).map_err(loader_error)?;
         let capacity = pool_capacity(inner.config().prefetch, inner.recipe().outputs().len());
