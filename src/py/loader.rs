@@ -18,7 +18,9 @@ use pyo3::{ffi, intern};
 use tch::{Device, Kind, Tensor};
 
 use super::convert::{tch_error, to_py};
+use super::device::{apply_batch, colour_stage, host_view, GroupCrops};
 use super::errors::{image_error, io_error_message, released, TrexError};
+use crate::augment::DeviceColour;
 use crate::image::decode::DecodeOptions;
 use crate::image::resize::Interpolation;
 use crate::pipeline::loader::{
@@ -221,6 +223,8 @@ impl Drop for Pooled {
 enum BatchOut {
     Host(Pooled),
     Pinned(Tensor),
+    /// The device colour stage's output (normalised float32 on the device).
+    Device(Tensor),
 }
 
 /// Buffers from the pool, or fresh ones. With `pin`, each filled buffer is copied into pinned
@@ -310,6 +314,10 @@ pub struct PyLoader {
     inner: Arc<Loader>,
     pin_memory: bool,
     pool: Pool,
+    /// With `device`: the colour stage that runs there (the workers defer it).
+    colour: Option<Arc<DeviceColour>>,
+    /// Whether batches carry their parameters for the user (`return_params`).
+    return_params: bool,
 }
 
 /// Buffers the pool keeps at most: enough for the batches in flight (prefetch + the one being
@@ -322,7 +330,8 @@ fn pool_capacity(prefetch: usize, outputs: usize) -> usize {
 impl PyLoader {
     #[new]
     #[pyo3(signature = (paths, labels, groups, *, batch_size, seed, shuffle, drop_last, rank, world_size,
-        num_threads, prefetch, dtype, on_error, max_pixels, return_params, dct_scaling, mean, std, pin_memory))]
+        num_threads, prefetch, dtype, on_error, max_pixels, return_params, dct_scaling, mean, std, pin_memory,
+        device = None, channels_last = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         paths: Vec<PathBuf>,
@@ -344,11 +353,18 @@ impl PyLoader {
         mean: [f32; 3],
         std: [f32; 3],
         pin_memory: bool,
+        device: Option<&str>,
+        channels_last: bool,
+        py: Python<'_>,
     ) -> PyResult<Self> {
         if paths.len() != labels.len() {
             return Err(PyValueError::new_err(format!("{} paths but {} labels", paths.len(), labels.len())));
         }
+        if channels_last && device.is_none() {
+            return Err(PyValueError::new_err("channels_last needs a device (the colour stage's output)"));
+        }
         let dtype = match dtype {
+            _ if device.is_some() => OutDtype::U8, // the device stage takes uint8 crops
             "uint8" => OutDtype::U8,
             "float32" => OutDtype::F32,
             other => return Err(PyValueError::new_err(format!("dtype must be 'uint8' or 'float32', got {other:?}"))),
@@ -382,12 +398,18 @@ impl PyLoader {
             dct_scaling,
             mean,
             std,
-            defer_colour: false,
+            defer_colour: device.is_some(),
         };
         let inner = Loader::new(samples, Recipe { groups }, config).map_err(loader_error)?;
+        let colour = match device {
+            Some(d) => Some(colour_stage(py, d, mean, std, channels_last)?),
+            None => None,
+        };
+        // On CUDA the crops are staged in pinned memory, so that the copy does not block.
+        let pin_memory = pin_memory || colour.as_ref().is_some_and(|c| c.device() != Device::Cpu);
         let capacity = pool_capacity(inner.config().prefetch, inner.recipe().outputs().len());
         let pool = Arc::new(Mutex::new(BufPool { free: Vec::new(), capacity }));
-        Ok(PyLoader { inner: Arc::new(inner), pin_memory, pool })
+        Ok(PyLoader { inner: Arc::new(inner), pin_memory, pool, colour, return_params })
     }
 
     fn __len__(&self) -> usize {
@@ -419,6 +441,9 @@ impl PyLoader {
             num_crops: self.inner.recipe().num_crops(),
             outputs: self.inner.recipe().outputs(),
             dtype: self.inner.config().dtype,
+            colour: self.colour.clone(),
+            recipe: self.inner.recipe().clone(),
+            return_params: self.return_params,
         })
     }
 }
@@ -431,6 +456,9 @@ pub struct PyEpochIter {
     num_crops: usize,
     outputs: Vec<(usize, usize, usize)>,
     dtype: OutDtype,
+    colour: Option<Arc<DeviceColour>>,
+    recipe: Recipe,
+    return_params: bool,
 }
 
 /// Dropped without `close` (an iterator never advanced, garbage collection): the producer is
@@ -488,8 +516,11 @@ impl PyEpochIter {
 }
 
 impl PyEpochIter {
-    fn convert(&self, py: Python<'_>, batch: crate::pipeline::loader::Batch<BatchOut>) -> PyResult<PyBatch> {
+    fn convert(&self, py: Python<'_>, mut batch: crate::pipeline::loader::Batch<BatchOut>) -> PyResult<PyBatch> {
         let b = batch.labels.len() as i64;
+        if let Some(stage) = &self.colour {
+            self.device_colour(py, stage, &mut batch)?;
+        }
         let torch = py.import(intern!(py, "torch"))?;
         let frombuffer = torch.getattr(intern!(py, "frombuffer"))?;
         let dtype = match self.dtype {
@@ -503,7 +534,7 @@ impl PyEpochIter {
             .into_iter()
             .zip(&self.outputs)
             .map(|(out, &(h, w, n))| match out {
-                BatchOut::Pinned(t) => to_py(py, t),
+                BatchOut::Pinned(t) | BatchOut::Device(t) => to_py(py, t),
                 BatchOut::Host(buf) => {
                     let owner = Bound::new(py, PyBatchBuffer { buf })?;
                     let shape = PyTuple::new(py, [n as i64 * b, 3, h as i64, w as i64])?;
@@ -514,7 +545,7 @@ impl PyEpochIter {
             .collect::<PyResult<Vec<_>>>()?;
         let labels = to_py(py, Tensor::f_from_slice(&batch.labels).map_err(tch_error)?)?;
         let indices = to_py(py, Tensor::f_from_slice(&batch.indices).map_err(tch_error)?)?;
-        let params = if batch.params.is_empty() {
+        let params = if batch.params.is_empty() || self.colour.is_some() && !self.return_params {
             None
         } else {
             let t = Tensor::f_from_slice(&batch.params)
@@ -532,6 +563,36 @@ impl PyEpochIter {
             })
             .collect();
         Ok((tensors, labels, indices, params, skipped))
+    }
+}
+
+impl PyEpochIter {
+    /// With a device: runs the colour stage on the batch's uint8 crops (GIL released) and
+    /// replaces each buffer with the stage's output on the device.
+    fn device_colour(
+        &self,
+        py: Python<'_>,
+        stage: &DeviceColour,
+        batch: &mut crate::pipeline::loader::Batch<BatchOut>,
+    ) -> PyResult<()> {
+        let b = batch.labels.len();
+        let mut crops = Vec::with_capacity(batch.buffers.len());
+        let mut keep = Vec::new();
+        for (out, &(h, w, n)) in std::mem::take(&mut batch.buffers).into_iter().zip(&self.outputs) {
+            match out {
+                BatchOut::Pinned(t) | BatchOut::Device(t) => crops.push(GroupCrops { crops: t, pinned: true }),
+                BatchOut::Host(buf) => {
+                    // SAFETY: `buf` holds the whole [n * b, 3, h, w] uint8 batch and is kept (in
+                    // `keep`) until the stage, which reads the view and keeps none of it, is done.
+                    let view = unsafe { host_view(buf.ptr(), [n * b, 3, h, w])? };
+                    crops.push(GroupCrops { crops: view, pinned: false });
+                    keep.push(buf);
+                }
+            }
+        }
+        let out = apply_batch(py, stage, &self.recipe, crops, &batch.params, b, keep)?;
+        batch.buffers = out.into_iter().map(BatchOut::Device).collect();
+        Ok(())
     }
 }
 

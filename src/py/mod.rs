@@ -3,6 +3,7 @@
 
 mod bank;
 mod convert;
+mod device;
 mod errors;
 mod loader;
 mod ops;

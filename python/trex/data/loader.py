@@ -165,12 +165,22 @@ class MultiCropLoader:
         max_pixels: refuse images with more pixels (Pillow's limit by default); None for no limit.
         dct_scaling: decode JPEGs at 1/2, 1/4 or 1/8 scale when every crop of the image still
             downsamples from at least its output size (much faster on large photos).
-        mean, std: normalisation for ``dtype="float32"``.
+        mean, std: normalisation for ``dtype="float32"`` (and for ``device``).
+        device: None (default): the whole pipeline on the CPU, as above. ``"cuda"``, ``"cuda:N"`` or
+            ``"cpu"`` (or a ``torch.device``): the Rust threads only decode and cut the crops
+            (resized crop + flip); the colour stage (jitter, grayscale, blur, solarize, normalise)
+            runs there as batched torch operations over each crop group, with every crop's own
+            keyed draws, so the values equal the CPU path's. Batches then arrive on that device as
+            normalised float32 (``dtype`` and ``pin_memory`` apply to the CPU path only); labels
+            and indices too, params stay on the CPU. On CUDA the crops are staged in pinned memory
+            and copied and processed on a side stream that the consuming stream waits for.
+        channels_last: with ``device``, return the crop groups in channels_last memory format.
 
     Each ``iter(loader)`` runs one epoch: the epoch given to :meth:`set_epoch`, then the next one.
 
     Raises:
-        ValueError: fewer samples on this rank than one batch with ``drop_last=True`` (there would
+        ValueError: a ``device`` that is not ``"cpu"``/``"cuda[:N]"``, or a CUDA device when none is
+            available (nothing is started then); ``channels_last`` without ``device``; fewer samples on this rank than one batch with ``drop_last=True`` (there would
             be no batch at all; the message gives both numbers), an option out of its range
             (``prefetch`` in [1, 64], ``num_threads`` in [1, 1024], crop sizes of at most
             ``trex.constants.MAX_OUTPUT_PIXELS`` pixels, at most 256 crops per image, ``std`` > 0,
@@ -206,6 +216,8 @@ class MultiCropLoader:
         dct_scaling: bool = True,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        device: str | torch.device | None = None,
+        channels_last: bool = False,
     ) -> None:
         self._args = dict(
             source=source, batch_size=batch_size, recipe=recipe, seed=seed, shuffle=shuffle,
@@ -213,7 +225,9 @@ class MultiCropLoader:
             world_size=world_size, dtype=dtype, pin_memory=pin_memory, on_error=on_error,
             return_params=return_params, global_size=global_size, local_size=local_size,
             max_pixels=max_pixels, dct_scaling=dct_scaling, mean=tuple(mean), std=tuple(std),
+            device=device, channels_last=channels_last,
         )
+        self.device = _check_device(device, channels_last)
         self.classes: list[str] | None  # the class folder names (None for a list of samples)
         if isinstance(source, (str, os.PathLike)):
             self.samples, self.classes = scan_image_folder(source)
@@ -246,7 +260,7 @@ class MultiCropLoader:
                              "would give no batch at all; lower batch_size or pass drop_last=False")
         for name, values in (("mean", mean), ("std", std)):
             _check_stats(name, values, positive=name == "std")
-        self.dtype = dtype
+        self.dtype = dtype if self.device is None else "float32"
         self.return_params = return_params
         self.skipped: list[tuple[str, str]] = []
         self.skip_count = 0
@@ -258,8 +272,12 @@ class MultiCropLoader:
             drop_last=drop_last, rank=self.rank, world_size=self.world_size, num_threads=self.num_threads,
             prefetch=prefetch, dtype=dtype, on_error=on_error, max_pixels=max_pixels,
             return_params=return_params, dct_scaling=dct_scaling, mean=_rgb(mean), std=_rgb(std),
-            pin_memory=pin_memory,
+            pin_memory=pin_memory and self.device is None,
+            **_device_kwargs(self.device, channels_last),
         )
+        # CUDA: the copy and the colour stage run on this side stream (see _device_batch).
+        self._side_stream = torch.cuda.Stream(self.device) if self.device is not None \
+            and self.device.type == "cuda" else None
 
     def __len__(self) -> int:
         """Batches per epoch on this rank."""
@@ -289,7 +307,7 @@ class MultiCropLoader:
     def _iterate(self, stream: Any) -> Iterator[Batch]:
         try:
             while True:
-                item = stream.next_batch()
+                item = stream.next_batch() if self.device is None else self._device_batch(stream)
                 if item is None:
                     return
                 batch = self._batch(*item)
@@ -300,6 +318,30 @@ class MultiCropLoader:
             # Early break, an exception in the consumer, Ctrl-C or garbage collection: stop the
             # producer thread now rather than when the stream is collected.
             stream.close()
+
+    def _device_batch(self, stream: Any) -> Any:
+        """The next batch with the device colour stage: on CUDA its kernels and copies are queued
+        on the side stream, and the caller's current stream waits for them."""
+        if self._side_stream is None:
+            item = stream.next_batch()
+            if item is None:
+                return None
+            groups, labels, indices, params, skipped = item
+            return groups, labels.to(self.device), indices.to(self.device), params, skipped
+        # The side stream does not wait for the training step queued before this call (that would
+        # serialise them); memory safety across the two streams comes from record_stream below.
+        current = torch.cuda.current_stream(self.device)
+        with torch.cuda.stream(self._side_stream):
+            item = stream.next_batch()
+            if item is None:
+                return None
+            groups, labels, indices, params, skipped = item
+            labels = labels.pin_memory().to(self.device, non_blocking=True)
+            indices = indices.pin_memory().to(self.device, non_blocking=True)
+        current.wait_stream(self._side_stream)
+        for t in (*groups, labels, indices):
+            t.record_stream(current)
+        return groups, labels, indices, params, skipped
 
     def _batch(self, groups: list[torch.Tensor], labels: torch.Tensor, indices: torch.Tensor,
                params: torch.Tensor | None, skipped: list[tuple[str, str]]) -> Batch:
@@ -330,7 +372,41 @@ class MultiCropLoader:
     def __repr__(self) -> str:
         return (f"MultiCropLoader({len(self.samples)} images, recipe={self.recipe.name!r}, "
                 f"batch_size={self.batch_size}, crops={self.recipe.num_crops}, threads={self.num_threads}, "
-                f"rank={self.rank}/{self.world_size}, dtype={self.dtype!r})")
+                f"rank={self.rank}/{self.world_size}, dtype={self.dtype!r}"
+                + (f", device={str(self.device)!r})" if self.device is not None else ")"))
+
+
+def _check_device(device: str | torch.device | None, channels_last: bool) -> torch.device | None:
+    """The device of the colour stage, checked before anything starts (None: the CPU path)."""
+    if not isinstance(channels_last, bool):
+        raise TypeError(f"channels_last must be a bool, got {type(channels_last).__name__}")
+    if device is None:
+        if channels_last:
+            raise ValueError("channels_last=True needs a device (it is the device colour stage's output format)")
+        return None
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be None, a str or a torch.device, got {type(device).__name__}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={str(device)!r} but CUDA is not available (torch sees no GPU)")
+        index = torch.cuda.current_device() if dev.index is None else dev.index
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device={str(device)!r} but there are only {torch.cuda.device_count()} CUDA devices")
+        dev = torch.device("cuda", index)
+    return dev
+
+
+def _device_kwargs(device: torch.device | None, channels_last: bool) -> dict[str, Any]:
+    """The extension's device arguments (none for the CPU path, whose call is unchanged)."""
+    if device is None:
+        return {}
+    return {"device": str(device), "channels_last": channels_last}
 
 
 def _rebuild(args: dict[str, Any], state: dict[str, Any]) -> MultiCropLoader:
