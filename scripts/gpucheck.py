@@ -11,7 +11,11 @@ Writes a JSON report with:
    images/s, and the memory bank's share of the step (push + prototypes + logits, CUDA events);
 3. the loader alone with all cores (images/s), the data-wait share when it feeds the step, and
    how many cores keep one GPU busy;
-4. the uint8 pinned-memory path normalised on the GPU equals the CPU float32 output.
+4. the uint8 pinned-memory path normalised on the GPU equals the CPU float32 output;
+5. the device colour path (``MultiCropLoader(device=...)``, issue 16) against the uint8 path:
+   its output against the CPU path's (fraction within one level, largest difference), loader
+   images/s and the loader threads' CPU time per image, the data-wait share feeding the step, and
+   cores per GPU for ResNet-50 and ResNet-18 t-ReX steps (step images/s x loader CPU s/image).
 """
 
 from __future__ import annotations
@@ -223,8 +227,109 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report["pinned"] = bool(u8.groups[0].is_pinned()) if pin else False
     print("uint8 pinned path == float32 CPU path:", equal, flush=True)
 
+    # 5. the device colour path against the uint8 path
+    report["device_colour"] = device_colour_check(args, samples, recipe, batch, device, channels_last, step,
+                                                  step_ips, sizes, amp)
+
     (out / "gpucheck.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def _feed(loader, step, device: torch.device, steps: int, prepare) -> float:
+    """The data-wait share of ``steps`` steps fed by ``loader`` (after one warm-up batch)."""
+    wait = busy = 0.0
+    n = 0
+    it = iter(loader)
+    next(it)
+    t_prev = time.perf_counter()
+    for b in it:
+        t_got = time.perf_counter()
+        wait += t_got - t_prev
+        gs, labels = prepare(b)
+        step(gs, labels)
+        _sync(device)
+        t_prev = time.perf_counter()
+        busy += t_prev - t_got
+        n += 1
+        if n >= steps:
+            break
+    del it
+    return wait / max(wait + busy, 1e-9)
+
+
+def device_colour_check(args, samples, recipe, batch, device, channels_last, step, step_ips, sizes, amp):
+    from trex.bench import loader_cpu_seconds
+
+    dry = args.dry_run
+    threads = len(os.sched_getaffinity(0))
+    steps = 2 if dry else args.steps
+    result: dict[str, Any] = {"threads": threads}
+
+    # Agreement with the CPU path on real photos (every preset's colour ops are in "dino").
+    std = torch.tensor(trex.constants.IMAGENET_STD, dtype=torch.float64).view(1, 3, 1, 1)
+    kw = dict(seed=3, return_params=True, **sizes)
+    cpu_b = next(iter(trex.MultiCropLoader(samples, batch, "dino", dtype="float32", **kw)))
+    dev_b = next(iter(trex.MultiCropLoader(samples, batch, "dino", device=str(device), **kw)))
+    diffs = [((a.double() - b.cpu().double()).abs() * std * 255).flatten() for a, b in zip(cpu_b.groups, dev_b.groups)]
+    d = torch.cat(diffs)
+    result["agreement"] = {"values": d.numel(), "within_1_level": float((d <= 1 + 1e-6).double().mean()),
+                           "equal": float((d == 0).double().mean()), "max_levels": float(d.max()),
+                           "params_equal": all(torch.equal(cpu_b.params[k], dev_b.params[k]) for k in cpu_b.params)}
+    print("device colour path vs CPU path:", result["agreement"], flush=True)
+
+    def loader_alone(**lkw) -> dict[str, float]:
+        ld = trex.MultiCropLoader(samples, batch, recipe, num_threads=threads, seed=0, **sizes, **lkw)
+        for _ in zip(range(1), ld):
+            pass
+        c0, t0, n = loader_cpu_seconds(), time.perf_counter(), 0
+        for b in ld:
+            n += b.labels.numel()
+        _sync(device)
+        secs = time.perf_counter() - t0
+        ips = n / secs
+        cpu = (loader_cpu_seconds() - c0) / n
+        return {"images_per_s": ips, "images_per_s_per_core": ips / threads, "loader_cpu_s_per_image": cpu}
+
+    pin = device.type == "cuda"
+    paths = {"uint8": loader_alone(pin_memory=pin), "device": loader_alone(device=str(device),
+                                                                           channels_last=channels_last)}
+
+    def prep_uint8(b):
+        b = b.to(device, non_blocking=True)
+        gs = [trex.normalize(g) for g in b.groups]
+        if channels_last:
+            gs = [g.contiguous(memory_format=torch.channels_last) for g in gs]
+        return gs, b.labels
+
+    def prep_device(b):
+        return b.groups, b.labels
+
+    # ResNet-18: its own synthetic step speed.
+    torch.manual_seed(0)
+    arch18 = "resnet18"
+    model18 = build_model(arch18, 1000, device, channels_last)
+    step18 = make_step(model18, device, amp)
+    groups = synthetic_groups(recipe, batch, device, channels_last)
+    labels = torch.randint(0, 1000, (batch,), device=device)
+    step18_ips = batch / _timed(lambda: step18(groups, labels), device, 2 if dry else args.steps)
+    del groups
+    result["step_images_per_s"] = {"step": step_ips, arch18: step18_ips}  # "step": section 2 (ResNet-50 on a GPU)
+    for name, fig in paths.items():
+        kw2 = dict(pin_memory=pin) if name == "uint8" else dict(device=str(device), channels_last=channels_last)
+        prep = prep_uint8 if name == "uint8" else prep_device
+        for arch, st, ips in (("step", step, step_ips), (arch18, step18, step18_ips)):
+            ld = trex.MultiCropLoader(samples, batch, recipe, num_threads=threads, seed=1, **sizes, **kw2)
+            fig[f"data_wait_share_{arch}"] = _feed(ld, st, device, steps, prep)
+            fig[f"cores_per_gpu_{arch}"] = ips * fig["loader_cpu_s_per_image"]
+            fig[f"cores_per_gpu_{arch}_from_throughput"] = ips / fig["images_per_s_per_core"]
+        print(f"{name} path: {fig['images_per_s']:.0f} images/s on {threads} threads, loader CPU "
+              f"{1e3 * fig['loader_cpu_s_per_image']:.2f} ms/image; cores per GPU: step "
+              f"{fig['cores_per_gpu_step']:.2f}, {arch18} {fig[f'cores_per_gpu_{arch18}']:.2f}; data wait "
+              f"{100 * fig['data_wait_share_step']:.1f}% / {100 * fig[f'data_wait_share_{arch18}']:.1f}%", flush=True)
+    result["paths"] = paths
+    base = paths["uint8"]["loader_cpu_s_per_image"]  # 0 in a dry run: too few images for the clock tick
+    result["loader_cpu_share_moved"] = 1 - paths["device"]["loader_cpu_s_per_image"] / base if base else None
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", type=int, default=256, help="distinct JPEGs for the loader")
     p.add_argument("--corpus-repeat", type=int, default=4, help="passes over the corpus per loader epoch")
     report = run(p.parse_args(argv))
-    failed = report["cuda_tests"]["returncode"] not in (0, 5) or not report["pinned_uint8_equals_cpu_float32"]
+    agreement = report["device_colour"]["agreement"]
+    failed = report["cuda_tests"]["returncode"] not in (0, 5) or not report["pinned_uint8_equals_cpu_float32"] \
+        or agreement["within_1_level"] < 0.999 or not agreement["params_equal"]
     return 1 if failed else 0
 
 

@@ -224,3 +224,29 @@ def test_early_exits_and_errors_do_not_hang(photo_folder: Path, tmp_path: Path) 
             n = sum(b.labels.numel() for b in skip)
         assert n == 8 and skip.skip_count == 1, (n, skip.skip_count)
     ''')
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_device_cuda_matches_the_cpu_path(photo_folder: Path, preset: str) -> None:
+    """On a GPU (scripts/gpu-check): the same bounds, batches on the GPU, channels_last honoured."""
+    if not torch.cuda.is_available():
+        pytest.fail("needs a CUDA device (run by scripts/gpu-check)")
+    kw = dict(batch_size=6, recipe=preset, seed=11, num_threads=2, return_params=True, **SMALL)
+    cpu = trex.MultiCropLoader(photo_folder, dtype="float32", **kw)
+    dev = trex.MultiCropLoader(photo_folder, device="cuda", channels_last=True, **kw)
+    b = next(iter(dev))
+    assert all(g.is_cuda and g.is_contiguous(memory_format=torch.channels_last) for g in b.groups)
+    assert b.labels.is_cuda and b.indices.is_cuda
+
+    class OnCpu:  # the device batches brought back, for compare()
+        def __iter__(self):
+            for x in dev:
+                torch.cuda.synchronize()
+                x.groups = [g.cpu() for g in x.groups]
+                x.labels, x.indices = x.labels.cpu(), x.indices.cpu()
+                yield x
+
+    stats = compare(cpu, OnCpu())  # type: ignore[arg-type]
+    assert stats["within"] >= 0.999, stats
+    assert stats["max"] <= BOUND_LEVELS and stats["max_blur"] <= BOUND_LEVELS, stats

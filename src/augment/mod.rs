@@ -123,6 +123,8 @@ fn host_hue_tables() -> &'static (Vec<u8>, Vec<u8>) {
 struct Tables {
     /// `[3 * 256]` f32: the normalised value of each channel value.
     norm: Tensor,
+    /// `[3]` i64: 0, 256, 512, each channel's offset into `norm`.
+    offsets: Tensor,
     /// `[2^24, 2]` u8 and `[2^24, 3]` u8 (see [`host_hue_tables`]), once a crop needs the hue op.
     hue: Option<(Tensor, Tensor)>,
 }
@@ -265,7 +267,8 @@ impl DeviceColour {
         let lut = normalize_lut(mean, std);
         let flat: Vec<f32> = lut.iter().flatten().copied().collect();
         let norm = Tensor::f_from_slice(&flat)?.f_to_device_(device, Kind::Float, false, false)?;
-        Ok(DeviceColour { device, channels_last, tables: Mutex::new(Tables { norm, hue: None }) })
+        let offsets = Tensor::f_from_slice(&[0i64, 256, 512])?.f_to_device_(device, Kind::Int64, false, false)?;
+        Ok(DeviceColour { device, channels_last, tables: Mutex::new(Tables { norm, offsets, hue: None }) })
     }
 
     pub fn device(&self) -> Device {
@@ -309,9 +312,16 @@ impl DeviceColour {
         let mut tables = self.tables.lock().map_err(|_| AugmentError::Input("colour tables lock poisoned".into()))?;
         if tables.hue.is_none() && plan.segments.iter().any(|s| matches!(s.step, Step::Hue)) {
             let (hs, rgb) = host_hue_tables();
-            let hs = Tensor::f_from_slice(hs)?.f_view([-1, 2])?;
-            let rgb = Tensor::f_from_slice(rgb)?.f_view([-1, 3])?;
-            tables.hue = Some((self.upload(hs, false)?, self.upload(rgb, false)?));
+            // Views of the process-wide tables (used as they are on a CPU device, copied once to
+            // another): they live as long as the process and nothing writes to them.
+            let view = |t: &'static [u8], width: i64| -> Result<Tensor> {
+                // SAFETY: `t` is 'static and holds 2^24 * width bytes; the tensor is only read
+                // (index_select), never written, and may be dropped at any time.
+                Ok(unsafe {
+                    Tensor::f_from_blob(t.as_ptr().cast_mut(), &[1 << 24, width], &[width, 1], Kind::Uint8, Device::Cpu)
+                }?)
+            };
+            tables.hue = Some((self.upload(view(hs, 2)?, false)?, self.upload(view(rgb, 3)?, false)?));
         }
         let packed = if plan.packed.is_empty() {
             None
@@ -331,10 +341,10 @@ impl DeviceColour {
             }
         }
         // Normalise: the CPU's table, indexed by value + 256 * channel.
-        let offsets = Tensor::f_from_slice(&[0i64, 256, 512])?.f_to_device_(self.device, Kind::Int64, false, false)?;
+        let offsets = &tables.offsets;
         let values = x.f_to_kind(Kind::Int64)?;
         if self.channels_last {
-            let idx = values.f_permute([0, 2, 3, 1])?.f_add(&offsets)?;
+            let idx = values.f_permute([0, 2, 3, 1])?.f_add(offsets)?;
             Ok(tables.norm.f_take(&idx)?.f_permute([0, 3, 1, 2])?)
         } else {
             let idx = values.f_add(&offsets.f_view([1, 3, 1, 1])?)?;

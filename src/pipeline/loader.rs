@@ -709,6 +709,10 @@ mod tests {
             |c| c.batch_size = 0,
             |c| c.mean[1] = f32::NAN,
             |c| c.std[2] = 0.0,
+            |c| {
+                c.defer_colour = true; // the device stage takes uint8 crops
+                c.dtype = OutDtype::F32;
+            },
         ] {
             let mut c = config(0, 1, true);
             edit(&mut c);
