@@ -154,6 +154,7 @@ def test_bad_devices_are_refused_before_anything_starts(photo_folder: Path) -> N
             (dict(device=3), TypeError, "device must be"),
             (dict(channels_last=True), ValueError, "channels_last"),
             (dict(device="cpu", channels_last="yes"), TypeError, "channels_last"),
+            (dict(device="cpu", dtype="float16"), ValueError, "dtype"),
         ]
         if not torch.cuda.is_available():
             cases += [(dict(device="cuda"), ValueError, "CUDA is not available"),

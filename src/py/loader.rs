@@ -364,11 +364,12 @@ impl PyLoader {
             return Err(PyValueError::new_err("channels_last needs a device (the colour stage's output)"));
         }
         let dtype = match dtype {
-            _ if device.is_some() => OutDtype::U8, // the device stage takes uint8 crops
             "uint8" => OutDtype::U8,
             "float32" => OutDtype::F32,
             other => return Err(PyValueError::new_err(format!("dtype must be 'uint8' or 'float32', got {other:?}"))),
         };
+        // With a device the workers write uint8 crops for the device stage (which outputs float32).
+        let dtype = if device.is_some() { OutDtype::U8 } else { dtype };
         let on_error = match on_error {
             "raise" => OnError::Raise,
             "skip" => OnError::Skip,
