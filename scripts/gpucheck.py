@@ -309,10 +309,10 @@ def device_colour_check(args, samples, recipe, batch, device, channels_last, ste
     arch18 = "resnet18"
     model18 = build_model(arch18, 1000, device, channels_last)
     step18 = make_step(model18, device, amp)
-    groups = synthetic_groups(recipe, batch, device, channels_last)
+    synthetic = synthetic_groups(recipe, batch, device, channels_last)
     labels = torch.randint(0, 1000, (batch,), device=device)
-    step18_ips = batch / _timed(lambda: step18(groups, labels), device, 2 if dry else args.steps)
-    del groups
+    step18_ips = batch / _timed(lambda: step18(synthetic, labels), device, 2 if dry else args.steps)
+    synthetic.clear()
     result["step_images_per_s"] = {"step": step_ips, arch18: step18_ips}  # "step": section 2 (ResNet-50 on a GPU)
     for name, fig in paths.items():
         kw2 = dict(pin_memory=pin) if name == "uint8" else dict(device=str(device), channels_last=channels_last)

@@ -235,7 +235,8 @@ def compare_colour_paths(args: argparse.Namespace, samples, recipe) -> dict:
     for base in ("float32", "uint8"):
         cpu = out[f"cpu_path_{base}"]["median"]["loader_cpu_s_per_image"]
         out[f"loader_cpu_share_moved_vs_{base}"] = 1 - dev / cpu
-        print(f"loader-thread CPU time per image moved to the device, vs the {base} CPU path: {100 * (1 - dev / cpu):.1f}%")
+        print(f"loader-thread CPU time per image moved to the device, vs the {base} CPU path: "
+              f"{100 * (1 - dev / cpu):.1f}%")
     return out
 
 

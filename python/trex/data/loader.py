@@ -180,7 +180,8 @@ class MultiCropLoader:
 
     Raises:
         ValueError: a ``device`` that is not ``"cpu"``/``"cuda[:N]"``, or a CUDA device when none is
-            available (nothing is started then); ``channels_last`` without ``device``; fewer samples on this rank than one batch with ``drop_last=True`` (there would
+            available (nothing is started then); ``channels_last`` without ``device``; fewer samples
+            on this rank than one batch with ``drop_last=True`` (there would
             be no batch at all; the message gives both numbers), an option out of its range
             (``prefetch`` in [1, 64], ``num_threads`` in [1, 1024], crop sizes of at most
             ``trex.constants.MAX_OUTPUT_PIXELS`` pixels, at most 256 crops per image, ``std`` > 0,
