@@ -35,7 +35,8 @@ class Batch:
 
     Attributes:
         groups: one tensor per crop resolution, [n_crops * B, 3, H, W], crop-major (all samples'
-            first crop, then all samples' second crop, ...), uint8 0-255 or normalised float32, CPU.
+            first crop, then all samples' second crop, ...), uint8 0-255 or normalised float32, CPU
+            (with the loader's ``device``: normalised float32 on that device).
         crops: per-crop views into ``groups``, [B, 3, H, W] each, the global crop first.
         labels: int64 [B].
         indices: int64 [B], the dataset index of each sample.
