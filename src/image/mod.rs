@@ -11,6 +11,8 @@ pub mod layout;
 pub mod resize;
 pub mod rng;
 mod simd;
+#[cfg(test)]
+pub(crate) mod testdata;
 
 pub use error::{ImageError, Result};
 
