@@ -27,7 +27,7 @@ use std::str::FromStr;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use super::geometry::{hflip, CropBox};
-use super::{ImageError, Result};
+use super::{ImageError, Named, Result};
 
 /// Fractional bits of the fixed-point filter coefficients: a normalised weight is below 2 in
 /// magnitude, so it fits an i16 with 14 fractional bits (Pillow keeps 22 in an i32, which needs
@@ -47,18 +47,13 @@ pub enum Interpolation {
     Bicubic,
 }
 
+impl Named for Interpolation {
+    const WHAT: &'static str = "interpolation";
+    const ALL: &'static [(&'static str, Self)] =
+        &[("nearest", Interpolation::Nearest), ("bilinear", Interpolation::Bilinear), ("bicubic", Interpolation::Bicubic)];
+}
+
 impl Interpolation {
-    /// The accepted names, in the order error messages list them.
-    pub const NAMES: [&'static str; 3] = ["nearest", "bilinear", "bicubic"];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Interpolation::Nearest => "nearest",
-            Interpolation::Bilinear => "bilinear",
-            Interpolation::Bicubic => "bicubic",
-        }
-    }
-
     /// Half-width of the filter at scale 1.
     fn support(self) -> f64 {
         match self {
@@ -108,14 +103,7 @@ impl FromStr for Interpolation {
     type Err = ImageError;
 
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "nearest" => Ok(Interpolation::Nearest),
-            "bilinear" => Ok(Interpolation::Bilinear),
-            "bicubic" => Ok(Interpolation::Bicubic),
-            other => Err(ImageError::Parameter(format!(
-                "interpolation must be one of 'nearest', 'bilinear', 'bicubic', got '{other}'"
-            ))),
-        }
+        Self::parse_name(s)
     }
 }
 
@@ -988,18 +976,10 @@ pub fn resized_crop(
 mod tests {
     use super::*;
 
-    /// A real photo (Debian's plasma-workspace-wallpapers, installed by `make system-deps`):
-    /// the top-left `w` x `h` pixels of a 400x250 picture of coloured cups.
+    /// The top-left `w` x `h` pixels of a real 400 x 250 photo (tests/fixtures,
+    /// `crate::image::testdata`).
     fn test_image(w: usize, h: usize) -> Vec<u8> {
-        const PHOTO: &str = "/usr/share/wallpapers/ColorfulCups/contents/screenshot.jpg";
-        let data = std::fs::read(PHOTO).expect("real test photo missing: run `make system-deps`");
-        let img = crate::image::decode::decode(&data, &Default::default()).unwrap();
-        assert!(w <= img.width && h <= img.height);
-        let mut v = Vec::with_capacity(w * h * 3);
-        for y in 0..h {
-            v.extend_from_slice(&img.data[y * img.width * 3..][..w * 3]);
-        }
-        v
+        crate::image::testdata::chelsea_crop(w, h)
     }
 
     const ALL: [Interpolation; 3] = [Interpolation::Nearest, Interpolation::Bilinear, Interpolation::Bicubic];
@@ -1275,7 +1255,7 @@ mod tests {
 
     #[test]
     fn interpolation_names_round_trip() {
-        for name in Interpolation::NAMES {
+        for &(name, _) in Interpolation::ALL {
             assert_eq!(name.parse::<Interpolation>().unwrap().name(), name);
         }
         let err = "lanczos".parse::<Interpolation>().unwrap_err().to_string();
