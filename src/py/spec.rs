@@ -42,9 +42,9 @@ impl<'py, T: Named> FromPyObject<'py> for Wrap<T> {
             )));
         };
         let name = name.to_cow()?;
-        T::from_name(&name).map(Wrap).ok_or_else(|| {
-            PyValueError::new_err(format!("{} must be one of {}, got '{name}'", T::WHAT, T::choices()))
-        })
+        T::from_name(&name)
+            .map(Wrap)
+            .ok_or_else(|| PyValueError::new_err(format!("{} must be one of {}, got '{name}'", T::WHAT, T::choices())))
     }
 }
 

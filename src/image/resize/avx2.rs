@@ -53,13 +53,7 @@ fn coeff_table(c: &Coeffs, groups: usize) -> Vec<__m256i> {
 /// shuffle that pairs the taps channel by channel, and one `madd`; rounding, packing and
 /// the RGBX -> RGB compression run on 8 output pixels at a time.
 #[target_feature(enable = "avx2")]
-pub(super) fn horizontal(
-    rows: Rows<'_>,
-    first: usize,
-    c: &Coeffs,
-    out: &mut [u8],
-    wide: &mut Vec<i16>,
-) -> Result<()> {
+pub(super) fn horizontal(rows: Rows<'_>, first: usize, c: &Coeffs, out: &mut [u8], wide: &mut Vec<i16>) -> Result<()> {
     // Every pixel runs the same number of groups of 4 taps, enough for the widest one
     // (coefficients past a pixel's own taps are zero).
     let groups = c.count.iter().copied().max().unwrap_or(0).div_ceil(4).max(1);

@@ -58,7 +58,13 @@ fn vertical_generic(rows: Rows<'_>, first: usize, c: &Coeffs, out: &mut [u8]) ->
     Ok(())
 }
 
-pub(super) fn horizontal(rows: Rows<'_>, first: usize, c: &Coeffs, out: &mut [u8], scratch: &mut Scratch) -> Result<()> {
+pub(super) fn horizontal(
+    rows: Rows<'_>,
+    first: usize,
+    c: &Coeffs,
+    out: &mut [u8],
+    scratch: &mut Scratch,
+) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && !force_generic() {
         // SAFETY: the CPU supports AVX2, checked just above; the function is otherwise safe.

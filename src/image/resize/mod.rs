@@ -54,8 +54,11 @@ pub enum Interpolation {
 
 impl Named for Interpolation {
     const WHAT: &'static str = "interpolation";
-    const ALL: &'static [(&'static str, Self)] =
-        &[("nearest", Interpolation::Nearest), ("bilinear", Interpolation::Bilinear), ("bicubic", Interpolation::Bicubic)];
+    const ALL: &'static [(&'static str, Self)] = &[
+        ("nearest", Interpolation::Nearest),
+        ("bilinear", Interpolation::Bilinear),
+        ("bicubic", Interpolation::Bicubic),
+    ];
 }
 
 impl FromStr for Interpolation {
