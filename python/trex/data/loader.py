@@ -13,7 +13,6 @@ bit-identical batches whatever ``num_threads`` is, and a run resumed at an epoch
 from __future__ import annotations
 
 import dataclasses
-import functools
 import inspect
 import math
 import operator
@@ -87,15 +86,16 @@ def _takes_spec(
     for type checkers and ``help()`` alike: the options are listed once, in :class:`LoaderSpec`."""
 
     def decorate(init: Callable[[_Self, Source, LoaderSpec], None]) -> Callable[Concatenate[_Self, Source, _P], None]:
-        @functools.wraps(init)
         def wrapper(self: _Self, source: Source, *args: _P.args, **kwargs: _P.kwargs) -> None:
             init(self, source, spec(*args, **kwargs))
 
+        for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+            setattr(wrapper, name, getattr(init, name))
         params = list(inspect.signature(init).parameters.values())[:2]
-        wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [*params, *inspect.signature(spec).parameters.values()], return_annotation=None)
-        del wrapper.__wrapped__  # type: ignore[attr-defined]  # help() shows __signature__
-        return wrapper
+        setattr(wrapper, "__signature__", inspect.Signature(  # what help() and inspect show
+            [*params, *inspect.signature(spec).parameters.values()], return_annotation=None))
+        # `source` stays a keyword at run time, as it always was; type checkers see it positional.
+        return cast(Callable[Concatenate[_Self, Source, _P], None], wrapper)
 
     return decorate
 
@@ -385,7 +385,8 @@ class MultiCropLoader:
 
 
 def _rebuild(args: dict[str, Any], state: dict[str, Any]) -> MultiCropLoader:
-    loader = MultiCropLoader(**args)
+    options = dict(args)
+    loader = MultiCropLoader(options.pop("source"), **options)
     loader.load_state_dict(state)
     return loader
 
