@@ -239,6 +239,8 @@ class MultiCropLoader:
         mean, std: normalisation for ``dtype="float32"``.
 
     Each ``iter(loader)`` runs one epoch: the epoch given to :meth:`set_epoch`, then the next one.
+    The arguments after ``source`` are the fields of :class:`LoaderSpec` (the one list of them);
+    ``loader.spec`` holds them as given.
 
     Raises:
         ValueError: fewer samples on this rank than one batch with ``drop_last=True`` (there would
