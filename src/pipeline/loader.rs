@@ -739,6 +739,14 @@ mod tests {
     }
 
     #[test]
+    fn a_stopped_batch_is_cancelled_not_a_config_error() {
+        let loader = Loader::new(samples(8), recipe(), config(0, 1, true)).unwrap();
+        let stop = AtomicBool::new(true);
+        let err = loader.build_batch(&VecAllocator, 0, &[0, 1, 2, 3], &stop).err().unwrap();
+        assert!(matches!(err, LoaderError::Cancelled), "{err:?}");
+    }
+
+    #[test]
     fn unreadable_files_are_skipped_without_reading_them() {
         let dir = std::env::temp_dir().join(format!("trex-loader-skip-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
