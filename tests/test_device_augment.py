@@ -169,21 +169,21 @@ def test_bad_devices_are_refused_before_anything_starts(photo_folder: Path) -> N
                 raise AssertionError(f"{extra} was accepted")
         assert loader_threads() == [], loader_threads()
         # The extension refuses a bad device itself too (ValueError), before any thread starts.
+        import dataclasses
         from trex import _trex
         ld = trex.MultiCropLoader(FOLDER, **kw)
-        args = dict(batch_size=4, seed=0, shuffle=True, drop_last=True, rank=0, world_size=1, num_threads=2,
-                    prefetch=2, dtype="uint8", on_error="raise", max_pixels=None, return_params=False,
-                    dct_scaling=True, mean=(0.5,) * 3, std=(0.5,) * 3, pin_memory=False)
+        resolved = dataclasses.replace(ld.spec, recipe=ld.recipe, global_size=None, local_size=None,
+                                       num_threads=2, rank=0, world_size=1)
         paths = [p for p, _ in ld.samples]
         for bad in ["nonsense", "cuda:x", "mps"] + ([] if torch.cuda.is_available() else ["cuda", "cuda:0"]):
             try:
-                _trex.Loader(paths, [0] * len(paths), list(ld.recipe.groups), device=bad, **args)
+                _trex.Loader(paths, [0] * len(paths), dataclasses.replace(resolved, device=bad), pin_device=None)
             except ValueError as e:
                 assert "device" in str(e), e
             else:
                 raise AssertionError(bad)
         try:
-            _trex.Loader(paths, [0] * len(paths), list(ld.recipe.groups), channels_last=True, **args)
+            _trex.Loader(paths, [0] * len(paths), dataclasses.replace(resolved, channels_last=True), pin_device=None)
         except ValueError as e:
             assert "channels_last" in str(e), e
         else:

@@ -20,7 +20,7 @@ use super::recipe::{CropParams, Recipe, PARAM_FIELDS};
 use crate::image::decode::{self, DecodeOptions, Header};
 use crate::image::file::{read_image_file, FileError, MAX_FILE_BYTES};
 use crate::image::rng::Rng;
-use crate::image::ImageError;
+use crate::image::{ImageError, Named};
 
 /// Stream tag for the epoch shuffle, apart from the per-sample streams.
 const SHUFFLE_STREAM: u64 = u64::MAX;
@@ -31,6 +31,7 @@ pub const MAX_PREFETCH: usize = 64;
 /// Decode threads at most.
 pub const MAX_THREADS: usize = 1024;
 
+/// The element type of the batches: uint8 0-255, or float32 normalised with (mean, std).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutDtype {
     U8,
@@ -46,12 +47,26 @@ impl OutDtype {
     }
 }
 
+impl Named for OutDtype {
+    const WHAT: &'static str = "dtype";
+    const ALL: &'static [(&'static str, Self)] = &[("uint8", OutDtype::U8), ("float32", OutDtype::F32)];
+}
+
+/// What an unreadable file does: raise an error naming it, or be replaced by the next readable one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnError {
     Raise,
     Skip,
 }
 
+impl Named for OnError {
+    const WHAT: &'static str = "on_error";
+    const ALL: &'static [(&'static str, Self)] = &[("raise", OnError::Raise), ("skip", OnError::Skip)];
+}
+
+/// Every option of a [`Loader`] but the samples and the recipe. The bindings read it, field by
+/// field, from `trex.data.loader.LoaderSpec` (src/py/spec.rs): a new option is a field here and
+/// one line there, and a field of `LoaderSpec` in Python.
 #[derive(Clone, Debug)]
 pub struct LoaderConfig {
     pub batch_size: usize,
@@ -101,14 +116,27 @@ impl std::fmt::Display for SampleError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoaderError {
+    /// A file could not be loaded (`on_error = raise`).
     #[error("{0}")]
     Sample(SampleError),
+    /// `on_error = skip` gave up: this many files in a row, from dataset index `from`, could not
+    /// be read; `last` is the last one's error.
+    #[error("{count} consecutive files from index {from} could not be read (last: {last})")]
+    TooManyUnreadable { count: usize, from: usize, last: String },
+    /// An option out of its range (the caller's mistake).
     #[error("{0}")]
     Config(String),
     #[error("could not allocate a batch: {0}")]
     Alloc(String),
     #[error("{0}")]
     Image(#[from] ImageError),
+    /// The consumer went away while a batch was being built; nobody is left to see this.
+    #[error("the epoch was stopped")]
+    Cancelled,
+    /// Something that should not happen: a poisoned lock, a thread that could not be started, a
+    /// producer that died without a word.
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// Where the producer puts a batch: one buffer per output resolution.
@@ -265,7 +293,7 @@ impl Loader {
 
     /// The rayon pool, rebuilt after a fork (a forked child has none of the parent's threads).
     fn pool(&self) -> Result<Arc<rayon::ThreadPool>, LoaderError> {
-        let mut slot = self.pool.lock().map_err(|_| LoaderError::Config("loader pool lock poisoned".into()))?;
+        let mut slot = self.pool.lock().map_err(|_| LoaderError::Internal("loader pool lock poisoned".into()))?;
         let pid = std::process::id();
         if let Some((owner, pool)) = slot.as_ref() {
             if *owner == pid {
@@ -276,7 +304,7 @@ impl Loader {
             .num_threads(self.config.num_threads)
             .thread_name(|i| format!("trex-loader-{i}"))
             .build()
-            .map_err(|e| LoaderError::Config(format!("cannot start {} threads: {e}", self.config.num_threads)))?;
+            .map_err(|e| LoaderError::Internal(format!("cannot start {} threads: {e}", self.config.num_threads)))?;
         let pool = Arc::new(pool);
         *slot = Some((pid, pool.clone()));
         Ok(pool)
@@ -306,7 +334,7 @@ impl Loader {
                     }
                 }
             })
-            .map_err(|e| LoaderError::Config(format!("cannot start the producer thread: {e}")))?;
+            .map_err(|e| LoaderError::Internal(format!("cannot start the producer thread: {e}")))?;
         Ok(EpochStream { rx: Some(rx), handle: Some(handle), stop, remaining })
     }
 
@@ -337,7 +365,7 @@ impl Loader {
             .zip(indices.par_iter())
             .map_init(Scratch::default, |scratch, (mut sample_slots, &index)| {
                 if stop.load(Ordering::Relaxed) {
-                    return Err(LoaderError::Config("stopped".into()));
+                    return Err(LoaderError::Cancelled);
                 }
                 self.load_sample(epoch, index, &mut sample_slots, scratch)
             })
@@ -409,10 +437,7 @@ impl Loader {
             }
         }
         let last = skipped.last().map(|e| e.to_string()).unwrap_or_default();
-        Err(LoaderError::Config(format!(
-            "{} consecutive files from index {index} could not be read (last: {last})",
-            skipped.len()
-        )))
+        Err(LoaderError::TooManyUnreadable { count: skipped.len(), from: index, last })
     }
 
     fn render_sample(
@@ -559,7 +584,7 @@ impl<B: Send + 'static> EpochStream<B> {
             Err(RecvTimeoutError::Disconnected) => {
                 self.remaining = 0;
                 self.shutdown();
-                Next::Batch(Err(LoaderError::Config("the loader's producer thread stopped unexpectedly".into())))
+                Next::Batch(Err(LoaderError::Internal("the loader's producer thread stopped unexpectedly".into())))
             }
         }
     }
@@ -730,6 +755,14 @@ mod tests {
     }
 
     #[test]
+    fn a_stopped_batch_is_cancelled_not_a_config_error() {
+        let loader = Loader::new(samples(8), recipe(), config(0, 1, true)).unwrap();
+        let stop = AtomicBool::new(true);
+        let err = loader.build_batch(&VecAllocator, 0, &[0, 1, 2, 3], &stop).err().unwrap();
+        assert!(matches!(err, LoaderError::Cancelled), "{err:?}");
+    }
+
+    #[test]
     fn unreadable_files_are_skipped_without_reading_them() {
         let dir = std::env::temp_dir().join(format!("trex-loader-skip-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -745,5 +778,6 @@ mod tests {
         // Every file is unreadable: the loader gives up with an error naming the last one.
         let err = loader.stream(0, VecAllocator).unwrap().next_blocking().unwrap().err().unwrap();
         assert!(err.to_string().contains("could not be read"), "{err}");
+        assert!(matches!(err, LoaderError::TooManyUnreadable { count: 4, from: 0, .. }), "{err:?}");
     }
 }
