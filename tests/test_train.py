@@ -303,11 +303,31 @@ def test_checkpoint_without_the_new_settings_resumes_as_the_recipe(runs: dict[st
 
 # ------------------------------------------------------------------------------- resume
 
+def test_resume_takes_the_runs_settings_for_flags_not_given(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    saved = config_of("--data", str(tmp_path / "data"), "--recipe", "baseline", "--epochs", "3", "--lr", "0.3",
+                      "--global-size", "40", "--out", str(run), "--threads", "1")
+    (run / "config.json").write_text(json.dumps({**saved.to_json(), "resolved": {"threads": 1}}))
+    resumed = config_of("--resume", str(run / "checkpoint.pt"))
+    assert {**resumed.to_json(), "resume": None, "out": str(run)} == saved.to_json()
+    longer = config_of("--resume", str(run), "--epochs", "5", "--recipe", "trex")  # flags given win
+    assert (longer.epochs, longer.recipe, longer.lr, longer.global_size) == (5, "trex", 0.3, 40)
+    # No config.json (a checkpoint copied elsewhere): the presets, as without --resume.
+    assert config_of("--resume", str(tmp_path / "ckpt.pt")) == config_of("--resume", str(tmp_path / "ckpt.pt"),
+                                                                        "--recipe", "trex")
+    assert config_of("--resume", str(tmp_path / "ckpt.pt")).epochs == config_of().epochs
+    (run / "config.json").write_text("{not json")
+    with pytest.raises(TrainConfigError, match="cannot read the run's settings"):
+        config_of("--resume", str(run))
+
+
 def test_resume_after_epoch_1_matches_uninterrupted_run(tiny: Path, tmp_path: Path) -> None:
     full, resumed = tmp_path / "full", tmp_path / "resumed"
     common = ["--data", str(tiny / "seen"), "--recipe", "trex", "--epochs", "2", *SMALL]
     assert train(*common, "--out", str(full), "--save-every", "1") == 0
-    assert train(*common, "--out", str(resumed), "--resume", str(full / "checkpoint-epoch0001.pt")) == 0
+    # --resume alone: every other setting is the resumed run's (its config.json)
+    assert train("--out", str(resumed), "--resume", str(full / "checkpoint-epoch0001.pt")) == 0
     a = [json.loads(line) for line in (full / "metrics.jsonl").read_text().splitlines()]
     b = [json.loads(line) for line in (resumed / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in a] == [r["epoch"] for r in b] == [1, 2]

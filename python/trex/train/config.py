@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -224,7 +225,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seed of the model initialisation and of the data order")
     g.add_argument("--out", metavar="DIR", default=None,
                    help="output folder (default runs/<recipe>-<timestamp>; on --resume, the checkpoint's folder)")
-    g.add_argument("--resume", metavar="PATH", default=None, help="continue from a checkpoint file or a run folder")
+    g.add_argument("--resume", metavar="PATH", default=None,
+                   help="continue from a checkpoint file or a run folder, with that run's settings (its "
+                        "config.json) for every flag not given here (e.g. --epochs N to train it longer)")
     g.add_argument("--overwrite", action="store_true", default=None,
                    help="let this run replace the run already in --out (its checkpoint.pt, backbone.pt, "
                         "metrics.jsonl); without it such a run is refused, except --resume of that folder's own "
@@ -246,13 +249,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Resolves the flags into a :class:`TrainConfig`: each flag not given (None) takes the value of the
-    preset of trex.defaults that applies ("paper" with --data, "builtin" without); values checked.
+    preset of trex.defaults that applies ("paper" with --data, "builtin" without), or with --resume
+    first the resumed run's own setting (its config.json); values checked.
 
     Raises:
         TrainConfigError: an unknown recipe or architecture, or a value out of range.
     """
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     values = {k: v for k, v in vars(args).items() if k in names}
+    if values.get("resume") is not None:  # a flag not given takes the resumed run's setting
+        for name, saved in _saved_settings(values["resume"]).items():
+            if name in names and name not in _NOT_RESUMED and values.get(name) is None:
+                values[name] = saved
     preset = PRESETS[BUILTIN if values.get("data") is None else PAPER]
     for name, default in preset.items():  # a flag not given (None) takes its preset's value
         if values.get(name) is None:
@@ -260,6 +268,27 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     cfg = TrainConfig(**values)
     check_config(cfg)
     return cfg
+
+
+# Settings of the run itself, not of its training: a resumed run does not take them from config.json.
+_NOT_RESUMED = ("resume", "out", "overwrite", "dump_rank_state")
+
+
+def _saved_settings(resume: str | os.PathLike[str]) -> dict[str, Any]:
+    """The settings in the ``config.json`` of the run that ``--resume`` names (a run folder, or a
+    checkpoint in one); none when there is no such file (a checkpoint copied elsewhere)."""
+    path = Path(resume)
+    path = (path if path.is_dir() else path.parent) / "config.json"
+    if not path.is_file():
+        return {}
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise TrainConfigError(f"--resume {resume}: cannot read the run's settings in {path} ({err}); fix or "
+                               "remove that file (then every flag not given takes its default)") from err
+    if not isinstance(saved, dict):
+        raise TrainConfigError(f"--resume {resume}: {path} does not hold a run's settings")
+    return {k: v for k, v in saved.items() if k != "resolved"}
 
 
 def make_config(**overrides: Any) -> TrainConfig:
