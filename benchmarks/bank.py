@@ -22,8 +22,10 @@ import torch.nn.functional as F
 
 import trex
 from trex import _trex
+from trex.defaults import MEMORY_SIZE, PAPER, PROJECTOR_OUT_DIM, TEMPERATURE
 
-SIZE, DIM, CLASSES, BATCH, CROPS, TAU = 8192, 256, 1000, 256, 9, 0.1
+# The paper's sizes (trex.defaults); 1000 classes (ImageNet); 9 crops (trex recipe: 1 global + 8 local).
+SIZE, DIM, CLASSES, BATCH, CROPS, TAU = MEMORY_SIZE, PROJECTOR_OUT_DIM, 1000, PAPER["batch_size"], 9, TEMPERATURE
 
 
 class PlainMemory:
@@ -58,7 +60,8 @@ def main() -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"trex {trex.__version__} ({_trex.build_profile}), torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"trex {trex.__version__} ({_trex.build_profile}), torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}")
     print(f"memory {SIZE} x {DIM}, {CLASSES} classes, {CROPS} crops x {BATCH} images, tau {TAU}, CPU")
 
     g = torch.Generator().manual_seed(0)
@@ -102,13 +105,15 @@ def main() -> int:
         times: dict[str, list[float]] = {"trex": [], "plain": []}
         for i in range(args.repeats + 3):
             f, l = ema_batch()
-            for label, fn in (("trex", ours_fn), ("plain", plain_fn)) if i % 2 else (("plain", plain_fn), ("trex", ours_fn)):
+            order = (("trex", ours_fn), ("plain", plain_fn)) if i % 2 else (("plain", plain_fn), ("trex", ours_fn))
+            for label, fn in order:
                 t = time.perf_counter()
                 fn(f, l)
                 if i >= 3:  # warm-up
                     times[label].append(time.perf_counter() - t)
         t_ours, t_plain = (statistics.median(times[k]) * 1e3 for k in ("trex", "plain"))
-        print(f"{name:46s} trex {t_ours:8.3f} ms   plain PyTorch {t_plain:8.3f} ms   plain/trex {t_plain / t_ours:5.2f}x")
+        print(f"{name:46s} trex {t_ours:8.3f} ms   plain PyTorch {t_plain:8.3f} ms   "
+              f"plain/trex {t_plain / t_ours:5.2f}x")
     # Same memory contents after the same pushes: the comparison is like for like.
     torch.testing.assert_close(ours.prototypes(), plain.prototypes(), rtol=1e-5, atol=1e-5)
     return 0

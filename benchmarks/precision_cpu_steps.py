@@ -14,6 +14,7 @@ import statistics
 import time
 
 import torch
+
 import trex
 from trex.train.backbones import create_backbone
 

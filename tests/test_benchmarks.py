@@ -178,7 +178,8 @@ def test_presets_resolve_to_valid_train_configs(name: str, tmp_path: Path) -> No
 def test_differences_from_the_baseline_against_twice_the_pooled_std() -> None:
     from trex.compare.report import differences, differences_markdown
 
-    runs = [_run("baseline", 0, 60.0, {"near": 40.0, "f1": 80.0}), _run("baseline", 1, 62.0, {"near": 42.0, "f1": 82.0}),
+    runs = [_run("baseline", 0, 60.0, {"near": 40.0, "f1": 80.0}),
+            _run("baseline", 1, 62.0, {"near": 42.0, "f1": 82.0}),
             _run("trex", 0, 59.0, {"near": 50.0, "f1": 81.0}), _run("trex", 1, 61.0, {"near": 52.0, "f1": 81.0}),
             _run("raw-pixels", 0, None, {"near": 5.0, "f1": 70.0})]
     rows = summarise(runs, {}, {"near": "near", "f1": "far"})

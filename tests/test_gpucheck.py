@@ -11,7 +11,8 @@ from pathlib import Path
 def test_gpucheck_dry_run_writes_a_complete_report(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[1]
     proc = subprocess.run(
-        [sys.executable, "-m", "trex.gpucheck", "--dry-run", "--out", str(tmp_path), "--repo", str(repo)],
+        [sys.executable, str(repo / "scripts" / "gpucheck.py"), "--dry-run", "--out", str(tmp_path),
+         "--repo", str(repo)],
         capture_output=True, text=True, timeout=500,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -24,3 +25,9 @@ def test_gpucheck_dry_run_writes_a_complete_report(tmp_path: Path) -> None:
     loader = report["loader"]
     assert loader["images_per_s"] > 0 and 0 <= loader["data_wait_share"] <= 1 and loader["fed_steps"] == 2
     assert report["pinned_uint8_equals_cpu_float32"] is True
+    colour = report["device_colour"]
+    assert colour["agreement"]["within_1_level"] >= 0.999 and colour["agreement"]["params_equal"] is True
+    for path in ("uint8", "device"):
+        fig = colour["paths"][path]
+        assert fig["images_per_s"] > 0 and 0 <= fig["data_wait_share_step"] <= 1
+        assert "cores_per_gpu_step" in fig and "cores_per_gpu_resnet18" in fig

@@ -518,3 +518,67 @@ def test_resized_recipes_keep_the_papers_proportions() -> None:
     assert small.resized(224, 96).groups[1].blur_sigma == pytest.approx((0.1, 2.0))
     # the loader cuts with the scaled recipe
     assert trex.MultiCropLoader([("x.jpg", 0)], 1, "trex", global_size=64, local_size=28).recipe == small
+
+
+# ---- one definition of each option: LoaderSpec in Python, the core's lists in Rust ----
+
+
+def test_the_loader_signature_is_its_spec() -> None:
+    import dataclasses
+    import inspect
+
+    from trex.data.loader import LoaderSpec
+
+    params = list(inspect.signature(trex.MultiCropLoader).parameters.values())
+    assert params[0].name == "source"
+    spec_params = list(inspect.signature(LoaderSpec).parameters.values())
+    assert params[1:] == spec_params
+    doc = trex.MultiCropLoader.__doc__ or ""
+    undocumented = [f.name for f in dataclasses.fields(LoaderSpec) if f"{f.name}:" not in doc and f"{f.name}," not in doc]
+    assert undocumented == [], "options missing from MultiCropLoader's docstring"
+    with pytest.raises(TypeError):
+        trex.MultiCropLoader([("a.jpg", 0)], 1, "trex", 5)  # options after the recipe are keywords
+
+
+def test_named_options_and_params_come_from_the_core() -> None:
+    from typing import get_args
+
+    from trex import _trex
+    from trex.data.loader import Dtype, OnError
+    from trex.data.recipes import PARAM_NAMES
+    from trex.ops import Interpolation
+
+    assert list(get_args(Interpolation)) == _trex.INTERPOLATIONS == ["nearest", "bilinear", "bicubic"]
+    assert list(get_args(Dtype)) == _trex.DTYPES
+    assert list(get_args(OnError)) == _trex.ON_ERRORS
+    assert PARAM_NAMES == tuple(n for n, _ in _trex.CROP_PARAMS) and len(PARAM_NAMES) == 17
+    assert {k for _, k in _trex.CROP_PARAMS} == {"int", "bool", "float"}
+    for name, values in (("dtype", _trex.DTYPES), ("on_error", _trex.ON_ERRORS)):
+        with pytest.raises(ValueError, match=f"{name} must be one of {', '.join(map(repr, values))}, got 'x'"):
+            trex.MultiCropLoader([("a.jpg", 0)], 1, drop_last=False, **{name: "x"})
+    with pytest.raises(ValueError, match="interpolation must be one of 'nearest', 'bilinear', 'bicubic'"):
+        CropGroup(interpolation="lanczos")  # type: ignore[arg-type]
+
+
+def test_recipe_outputs_are_the_core_s() -> None:
+    recipe = MultiCropRecipe((CropGroup(2, 32), CropGroup(1, 32), CropGroup(3, (16, 24)), CropGroup(1, 32)))
+    assert recipe.outputs == [((32, 32), 3), ((16, 24), 3), ((32, 32), 1)]
+    ld = trex.MultiCropLoader([("a.jpg", 0)], 1, recipe, drop_last=False)
+    assert [((h, w), n) for h, w, n in ld._inner.outputs()] == recipe.outputs
+
+
+def test_pickled_loader_keeps_its_spec(photo_folder: Path) -> None:
+    ld = loader(photo_folder, seed=9, dtype="float32", mean=[0.5, 0.5, 0.5])
+    copy = pickle.loads(pickle.dumps(ld))
+    assert copy.spec == ld.spec and copy.spec.mean == (0.5, 0.5, 0.5)
+    assert same(batches(ld, 2), batches(copy, 2))
+
+
+def test_giving_up_on_unreadable_files_is_its_own_error(tmp_path: Path) -> None:
+    for i in range(3):
+        (tmp_path / f"{i}.jpg").write_bytes(b"not an image")
+    samples = [(str(tmp_path / f"{i}.jpg"), 0) for i in range(3)]
+    ld = trex.MultiCropLoader(samples, 2, on_error="skip", drop_last=False, **SMALL)
+    with pytest.raises(trex.UnreadableFilesError, match=r"^3 consecutive files from index \d could not be read") as e:
+        batches(ld)
+    assert isinstance(e.value, trex.TrexError) and isinstance(e.value, ValueError)

@@ -3,6 +3,7 @@
 
 import pytest
 import torch
+
 from trex.train import precision
 from trex.train.errors import TrainConfigError
 from trex.train.precision import resolve_precision

@@ -303,11 +303,31 @@ def test_checkpoint_without_the_new_settings_resumes_as_the_recipe(runs: dict[st
 
 # ------------------------------------------------------------------------------- resume
 
+def test_resume_takes_the_runs_settings_for_flags_not_given(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    saved = config_of("--data", str(tmp_path / "data"), "--recipe", "baseline", "--epochs", "3", "--lr", "0.3",
+                      "--global-size", "40", "--out", str(run), "--threads", "1")
+    (run / "config.json").write_text(json.dumps({**saved.to_json(), "resolved": {"threads": 1}}))
+    resumed = config_of("--resume", str(run / "checkpoint.pt"))
+    assert {**resumed.to_json(), "resume": None, "out": str(run)} == saved.to_json()
+    longer = config_of("--resume", str(run), "--epochs", "5", "--recipe", "trex")  # flags given win
+    assert (longer.epochs, longer.recipe, longer.lr, longer.global_size) == (5, "trex", 0.3, 40)
+    # No config.json (a checkpoint copied elsewhere): the presets, as without --resume.
+    assert config_of("--resume", str(tmp_path / "ckpt.pt")) == config_of("--resume", str(tmp_path / "ckpt.pt"),
+                                                                        "--recipe", "trex")
+    assert config_of("--resume", str(tmp_path / "ckpt.pt")).epochs == config_of().epochs
+    (run / "config.json").write_text("{not json")
+    with pytest.raises(TrainConfigError, match="cannot read the run's settings"):
+        config_of("--resume", str(run))
+
+
 def test_resume_after_epoch_1_matches_uninterrupted_run(tiny: Path, tmp_path: Path) -> None:
     full, resumed = tmp_path / "full", tmp_path / "resumed"
     common = ["--data", str(tiny / "seen"), "--recipe", "trex", "--epochs", "2", *SMALL]
     assert train(*common, "--out", str(full), "--save-every", "1") == 0
-    assert train(*common, "--out", str(resumed), "--resume", str(full / "checkpoint-epoch0001.pt")) == 0
+    # --resume alone: every other setting is the resumed run's (its config.json)
+    assert train("--out", str(resumed), "--resume", str(full / "checkpoint-epoch0001.pt")) == 0
     a = [json.loads(line) for line in (full / "metrics.jsonl").read_text().splitlines()]
     b = [json.loads(line) for line in (resumed / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in a] == [r["epoch"] for r in b] == [1, 2]
@@ -328,7 +348,7 @@ def test_resume_after_epoch_1_matches_uninterrupted_run(tiny: Path, tmp_path: Pa
 def test_two_process_gloo_run_stays_in_sync(tiny: Path, tmp_path: Path) -> None:
     out, dump = tmp_path / "out", tmp_path / "ranks"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "trex.train", "--data", str(tiny / "seen"), "--recipe", "trex", "--epochs", "2", *SMALL,
+           "-m", "trex", "train", "--data", str(tiny / "seen"), "--recipe", "trex", "--epochs", "2", *SMALL,
            "--memory-size", "64", "--out", str(out), "--dump-rank-state", str(dump)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
@@ -421,7 +441,7 @@ def test_bad_input_gives_one_line_errors(tiny: Path, runs: dict[str, Path], tmp_
 
 
 def test_cli_error_has_no_traceback(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "trex.train", "--data", str(tmp_path / "missing")],
+    proc = subprocess.run([sys.executable, "-m", "trex", "train", "--data", str(tmp_path / "missing")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

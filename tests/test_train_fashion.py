@@ -13,7 +13,6 @@ import shutil
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
@@ -111,7 +110,7 @@ def test_short_trex_training_on_fashion_mnist_beats_chance(one_thread):
     )  # fmt: skip
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.05, momentum=0.9)
     batch = 64
-    for epoch in range(2):
+    for _ in range(2):
         order = torch.randperm(train_x.shape[0], generator=g)
         for start in range(0, order.numel() - batch + 1, batch):
             idx = order[start : start + batch]

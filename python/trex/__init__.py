@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from trex._lazy import submodule as _submodule
 from trex.constants import TORCH_VERSION as _TORCH_VERSION
-from trex.exceptions import DecodeError, MemoryBankError, SkippedFileWarning, TrexError
+from trex.exceptions import DecodeError, MemoryBankError, SkippedFileWarning, TrexError, UnreadableFilesError
 
 if TYPE_CHECKING:  # what a type checker sees: the names, eagerly (they are loaded lazily at run time)
     from trex import data, models, ops
@@ -93,5 +93,5 @@ def __dir__() -> list[str]:
 __all__ = [
     "Batch", "ColorJitter", "CropGroup", "DecodeError", "MemoryBankError", "MultiCropLoader",
     "MultiCropRecipe", "PrototypeHead", "PrototypeMemory", "Projector", "SkippedFileWarning", "TReX",
-    "TrexError", "__version__", "create_recipe", "normalize", "ops", "prototype_logits", "prototype_loss",
+    "TrexError", "UnreadableFilesError", "__version__", "create_recipe", "normalize", "ops", "prototype_logits", "prototype_loss",
 ]

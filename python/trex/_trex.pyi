@@ -10,6 +10,15 @@ MAX_OUTPUT_PIXELS: int
 MAX_PREFETCH: int
 MAX_THREADS: int
 MAX_CROPS: int
+# The valid names of the named options (the core's lists), and the (name, kind) of each field of a
+# return_params row, kind "int", "bool" or "float" (src/pipeline/recipe.rs, CROP_PARAMS).
+INTERPOLATIONS: list[str]
+DTYPES: list[str]
+ON_ERRORS: list[str]
+CROP_PARAMS: list[tuple[str, str]]
+
+# (height, width, crops) of each output tensor of a MultiCropRecipe.
+def recipe_outputs(recipe: object) -> list[tuple[int, int, int]]: ...
 
 def decode_image(data: bytes, *, max_pixels: int | None, name: str | None = None) -> torch.Tensor: ...
 def decode_image_file(path: str, *, max_pixels: int | None) -> torch.Tensor: ...
@@ -49,12 +58,8 @@ def sample_resized_crops(
 # Multi-crop loader (src/py/loader.rs); trex.MultiCropLoader wraps it.
 @final
 class Loader:
-    def __new__(
-        cls, paths: list[str], labels: list[int], groups: list[object], *, batch_size: int, seed: int,
-        shuffle: bool, drop_last: bool, rank: int, world_size: int, num_threads: int, prefetch: int, dtype: str,
-        on_error: str, max_pixels: int | None, return_params: bool, dct_scaling: bool,
-        mean: tuple[float, float, float], std: tuple[float, float, float], pin_memory: bool,
-    ) -> Loader: ...
+    # spec: a trex.data.loader.LoaderSpec with its defaults resolved, read by attribute name.
+    def __new__(cls, paths: list[str], labels: list[int], spec: object, *, pin_device: int | None) -> Loader: ...
     def __len__(self) -> int: ...
     def epoch_batches(self, epoch: int) -> list[list[int]]: ...
     def outputs(self) -> list[tuple[int, int, int]]: ...

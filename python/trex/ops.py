@@ -306,10 +306,8 @@ def _interpolation_name(interpolation: object) -> str:
     if isinstance(interpolation, enum.Enum):
         interpolation = interpolation.value
     if not isinstance(interpolation, str):
-        raise TypeError(
-            "interpolation must be one of 'nearest', 'bilinear', 'bicubic', "
-            f"got {type(interpolation).__name__}"
-        )
+        raise TypeError(f"interpolation must be one of {', '.join(map(repr, _trex.INTERPOLATIONS))}, "
+                        f"got {type(interpolation).__name__}")
     return interpolation
 
 

@@ -298,17 +298,11 @@ fn blur_rows / blur_rows_baseline(buf: &mut [u8], w: usize, h: usize, kernel: &[
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::image::{decode, RgbImage};
+    use crate::image::RgbImage;
 
+    /// A real photo (tests/fixtures, `crate::image::testdata`).
     fn photo() -> RgbImage {
-        let root = env!("CARGO_MANIFEST_DIR");
-        for py in ["python3.11", "python3.12"] {
-            let path = format!("{root}/.venv/lib/{py}/site-packages/skimage/data/astronaut.png");
-            if let Ok(bytes) = std::fs::read(&path) {
-                return decode::decode(&bytes, &Default::default()).unwrap();
-            }
-        }
-        panic!("skimage's astronaut.png not found under {root}/.venv: run `make venv` first");
+        crate::image::testdata::astronaut()
     }
 
     /// Direct 2-D convolution in f64 on the reflect-padded image: the definition, slowly.

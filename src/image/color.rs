@@ -468,18 +468,10 @@ simd_dispatch! {
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::image::decode;
 
-    /// A real photo: scikit-image's chelsea.png from the project venv (`make venv`).
+    /// A real photo (tests/fixtures, `crate::image::testdata`), HWC RGB.
     fn photo() -> Vec<u8> {
-        let root = env!("CARGO_MANIFEST_DIR");
-        for py in ["python3.11", "python3.12"] {
-            let path = format!("{root}/.venv/lib/{py}/site-packages/skimage/data/chelsea.png");
-            if let Ok(bytes) = std::fs::read(&path) {
-                return decode::decode(&bytes, &Default::default()).unwrap().data;
-            }
-        }
-        panic!("skimage's chelsea.png not found under {root}/.venv: run `make venv` first");
+        crate::image::testdata::chelsea().data
     }
 
     #[test]

@@ -11,8 +11,39 @@ pub mod layout;
 pub mod resize;
 pub mod rng;
 mod simd;
+#[cfg(test)]
+pub(crate) mod testdata;
 
 pub use error::{ImageError, Result};
+
+/// An option whose values have names (what Python passes as strings: an interpolation, a dtype):
+/// the one list of those names, in the order error messages give them.
+pub trait Named: Sized + Copy + PartialEq + 'static {
+    /// What the option is called, for error messages ("interpolation").
+    const WHAT: &'static str;
+    /// Every value with its name.
+    const ALL: &'static [(&'static str, Self)];
+
+    fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, v)| *v == self).map_or("?", |(n, _)| n)
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+
+    /// "'a', 'b', 'c'": the valid names, for error messages.
+    fn choices() -> String {
+        Self::ALL.iter().map(|(n, _)| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+    }
+
+    /// [`Named::from_name`], or an error that lists the valid names.
+    fn parse_name(name: &str) -> Result<Self> {
+        Self::from_name(name).ok_or_else(|| {
+            ImageError::Parameter(format!("{} must be one of {}, got '{name}'", Self::WHAT, Self::choices()))
+        })
+    }
+}
 
 /// Output images (a resized crop, a loader crop size) with more pixels than this are refused
 /// before any memory is allocated: the decoder's own limit, Pillow's `MAX_IMAGE_PIXELS`.

@@ -26,6 +26,13 @@ pub fn render_crop(
     crop: &mut Vec<u8>,
     blur: &mut Vec<f32>,
 ) -> Result<()> {
+    render_geometry(img, group, p, crop)?;
+    render_colour(group, p, crop, blur)
+}
+
+/// The geometric part of [`render_crop`]: the resized crop, flipped, as HWC RGB into `crop`.
+/// With the colour stage on a device (`LoaderConfig::defer_colour`) this is all the CPU does.
+pub fn render_geometry(img: &Decoded<'_>, group: &CropGroup, p: &CropParams, crop: &mut Vec<u8>) -> Result<()> {
     let (out_h, out_w) = group.size;
     crop.resize(out_h * out_w * 3, 0);
     let b = p.crop;
@@ -36,7 +43,13 @@ pub fn render_crop(
         ((b.top + b.height) as f64 * img.scale_y).min(img.height as f64),
     ];
     // The flip is fused into the resampler (mirrored output order): same bytes, one pass fewer.
-    resample_region_flip(img.data, img.width, img.height, region, out_w, out_h, group.interpolation, p.flip, crop)?;
+    resample_region_flip(img.data, img.width, img.height, region, out_w, out_h, group.interpolation, p.flip, crop)
+}
+
+/// The colour part of [`render_crop`], in place on the HWC crop: jitter in the drawn order,
+/// grayscale, blur, solarize (`src/augment` runs the same stage batched with tch).
+pub fn render_colour(group: &CropGroup, p: &CropParams, crop: &mut [u8], blur: &mut Vec<f32>) -> Result<()> {
+    let (out_h, out_w) = group.size;
     if p.jitter {
         for op in p.order {
             match op {
@@ -51,9 +64,7 @@ pub fn render_crop(
         to_grayscale(crop);
     }
     if p.blur_sigma > 0.0 {
-        // Reflect padding needs a radius below the crop's side: tiny crops get a shorter kernel.
-        let max_kernel = 2 * (out_w.min(out_h) - 1) + 1;
-        let kernel = default_kernel_size(p.blur_sigma).min(max_kernel | 1);
+        let kernel = crop_blur_kernel_size(p.blur_sigma, out_w, out_h);
         if kernel > 1 {
             gaussian_blur_with_scratch(crop, out_w, out_h, p.blur_sigma, Some(kernel), blur)?;
         }
@@ -62,6 +73,13 @@ pub fn render_crop(
         solarize(crop, group.solarize_threshold);
     }
     Ok(())
+}
+
+/// The blur kernel size a crop of `w` x `h` gets for `sigma`: `2 ceil(3 sigma) + 1`, shortened
+/// for tiny crops (reflect padding needs a radius below the crop's smaller side).
+pub fn crop_blur_kernel_size(sigma: f64, w: usize, h: usize) -> usize {
+    let max_kernel = 2 * (w.min(h).max(1) - 1) + 1;
+    default_kernel_size(sigma).min(max_kernel | 1)
 }
 
 /// The three channel planes of a CHW output slot for the HWC pixels `hwc`.

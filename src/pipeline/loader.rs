@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 
-use super::augment::{normalize_lut, render_crop, write_chw_f32, write_chw_u8, Decoded};
+use super::augment::{normalize_lut, render_crop, render_geometry, write_chw_f32, write_chw_u8, Decoded};
 use super::recipe::{CropParams, Recipe, PARAM_FIELDS};
 use crate::image::decode::{self, DecodeOptions, Header};
 use crate::image::file::{read_image_file, FileError, MAX_FILE_BYTES};
 use crate::image::rng::Rng;
-use crate::image::ImageError;
+use crate::image::{ImageError, Named};
 
 /// Stream tag for the epoch shuffle, apart from the per-sample streams.
 const SHUFFLE_STREAM: u64 = u64::MAX;
@@ -31,6 +31,7 @@ pub const MAX_PREFETCH: usize = 64;
 /// Decode threads at most.
 pub const MAX_THREADS: usize = 1024;
 
+/// The element type of the batches: uint8 0-255, or float32 normalised with (mean, std).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutDtype {
     U8,
@@ -46,12 +47,26 @@ impl OutDtype {
     }
 }
 
+impl Named for OutDtype {
+    const WHAT: &'static str = "dtype";
+    const ALL: &'static [(&'static str, Self)] = &[("uint8", OutDtype::U8), ("float32", OutDtype::F32)];
+}
+
+/// What an unreadable file does: raise an error naming it, or be replaced by the next readable one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnError {
     Raise,
     Skip,
 }
 
+impl Named for OnError {
+    const WHAT: &'static str = "on_error";
+    const ALL: &'static [(&'static str, Self)] = &[("raise", OnError::Raise), ("skip", OnError::Skip)];
+}
+
+/// Every option of a [`Loader`] but the samples and the recipe. The bindings read it, field by
+/// field, from `trex.data.loader.LoaderSpec` (src/py/spec.rs): a new option is a field here and
+/// one line there, and a field of `LoaderSpec` in Python.
 #[derive(Clone, Debug)]
 pub struct LoaderConfig {
     pub batch_size: usize,
@@ -71,6 +86,10 @@ pub struct LoaderConfig {
     pub dct_scaling: bool,
     pub mean: [f32; 3],
     pub std: [f32; 3],
+    /// Leave the colour stage (jitter, grayscale, blur, solarize) to the consumer: crops are only
+    /// resampled and flipped, written as uint8 (needs `dtype` U8), and every batch carries its
+    /// parameters (as with `return_params`) for the device stage (`src/augment`) to apply.
+    pub defer_colour: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -97,14 +116,27 @@ impl std::fmt::Display for SampleError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoaderError {
+    /// A file could not be loaded (`on_error = raise`).
     #[error("{0}")]
     Sample(SampleError),
+    /// `on_error = skip` gave up: this many files in a row, from dataset index `from`, could not
+    /// be read; `last` is the last one's error.
+    #[error("{count} consecutive files from index {from} could not be read (last: {last})")]
+    TooManyUnreadable { count: usize, from: usize, last: String },
+    /// An option out of its range (the caller's mistake).
     #[error("{0}")]
     Config(String),
     #[error("could not allocate a batch: {0}")]
     Alloc(String),
     #[error("{0}")]
     Image(#[from] ImageError),
+    /// The consumer went away while a batch was being built; nobody is left to see this.
+    #[error("the epoch was stopped")]
+    Cancelled,
+    /// Something that should not happen: a poisoned lock, a thread that could not be started, a
+    /// producer that died without a word.
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// Where the producer puts a batch: one buffer per output resolution.
@@ -160,7 +192,7 @@ pub struct Batch<B> {
     pub labels: Vec<i64>,
     /// The dataset index each sample came from (a replacement's when a file was skipped).
     pub indices: Vec<i64>,
-    /// [n_crops][B][PARAM_FIELDS] when `return_params`, else empty.
+    /// [n_crops][B][PARAM_FIELDS] when `return_params` or `defer_colour`, else empty.
     pub params: Vec<f64>,
     /// Files skipped while building this batch, with the reason.
     pub skipped: Vec<SampleError>,
@@ -194,6 +226,9 @@ impl Loader {
         }
         if c.mean.iter().any(|m| !m.is_finite()) {
             return Err(LoaderError::Config(format!("mean {:?} must be finite", c.mean)));
+        }
+        if c.defer_colour && c.dtype != OutDtype::U8 {
+            return Err(LoaderError::Config("a deferred colour stage needs uint8 crops".into()));
         }
         if samples.is_empty() {
             return Err(LoaderError::Config("the dataset is empty".into()));
@@ -258,7 +293,7 @@ impl Loader {
 
     /// The rayon pool, rebuilt after a fork (a forked child has none of the parent's threads).
     fn pool(&self) -> Result<Arc<rayon::ThreadPool>, LoaderError> {
-        let mut slot = self.pool.lock().map_err(|_| LoaderError::Config("loader pool lock poisoned".into()))?;
+        let mut slot = self.pool.lock().map_err(|_| LoaderError::Internal("loader pool lock poisoned".into()))?;
         let pid = std::process::id();
         if let Some((owner, pool)) = slot.as_ref() {
             if *owner == pid {
@@ -269,7 +304,7 @@ impl Loader {
             .num_threads(self.config.num_threads)
             .thread_name(|i| format!("trex-loader-{i}"))
             .build()
-            .map_err(|e| LoaderError::Config(format!("cannot start {} threads: {e}", self.config.num_threads)))?;
+            .map_err(|e| LoaderError::Internal(format!("cannot start {} threads: {e}", self.config.num_threads)))?;
         let pool = Arc::new(pool);
         *slot = Some((pid, pool.clone()));
         Ok(pool)
@@ -299,7 +334,7 @@ impl Loader {
                     }
                 }
             })
-            .map_err(|e| LoaderError::Config(format!("cannot start the producer thread: {e}")))?;
+            .map_err(|e| LoaderError::Internal(format!("cannot start the producer thread: {e}")))?;
         Ok(EpochStream { rx: Some(rx), handle: Some(handle), stop, remaining })
     }
 
@@ -330,7 +365,7 @@ impl Loader {
             .zip(indices.par_iter())
             .map_init(Scratch::default, |scratch, (mut sample_slots, &index)| {
                 if stop.load(Ordering::Relaxed) {
-                    return Err(LoaderError::Config("stopped".into()));
+                    return Err(LoaderError::Cancelled);
                 }
                 self.load_sample(epoch, index, &mut sample_slots, scratch)
             })
@@ -351,7 +386,7 @@ impl Loader {
             batch.skipped.extend(outcome.skipped);
             params.push(outcome.params);
         }
-        if self.config.return_params {
+        if self.config.return_params || self.config.defer_colour {
             batch.params.reserve(n_crops * b * PARAM_FIELDS);
             for c in 0..n_crops {
                 for p in &params {
@@ -402,10 +437,7 @@ impl Loader {
             }
         }
         let last = skipped.last().map(|e| e.to_string()).unwrap_or_default();
-        Err(LoaderError::Config(format!(
-            "{} consecutive files from index {index} could not be read (last: {last})",
-            skipped.len()
-        )))
+        Err(LoaderError::TooManyUnreadable { count: skipped.len(), from: index, last })
     }
 
     fn render_sample(
@@ -441,7 +473,11 @@ impl Loader {
             scale_y: dh as f64 / height as f64,
         };
         for ((group, p), slot) in self.recipe.crop_groups().zip(&params).zip(slots.iter_mut()) {
-            render_crop(&img, group, p, &mut scratch.crop, &mut scratch.blur).map_err(image_err)?;
+            if self.config.defer_colour {
+                render_geometry(&img, group, p, &mut scratch.crop).map_err(image_err)?;
+            } else {
+                render_crop(&img, group, p, &mut scratch.crop, &mut scratch.blur).map_err(image_err)?;
+            }
             match &lut {
                 None => write_chw_u8(&scratch.crop, slot),
                 Some(lut) => {
@@ -548,7 +584,7 @@ impl<B: Send + 'static> EpochStream<B> {
             Err(RecvTimeoutError::Disconnected) => {
                 self.remaining = 0;
                 self.shutdown();
-                Next::Batch(Err(LoaderError::Config("the loader's producer thread stopped unexpectedly".into())))
+                Next::Batch(Err(LoaderError::Internal("the loader's producer thread stopped unexpectedly".into())))
             }
         }
     }
@@ -622,6 +658,7 @@ mod tests {
             dct_scaling: true,
             mean: [0.485, 0.456, 0.406],
             std: [0.229, 0.224, 0.225],
+            defer_colour: false,
         }
     }
 
@@ -697,6 +734,10 @@ mod tests {
             |c| c.batch_size = 0,
             |c| c.mean[1] = f32::NAN,
             |c| c.std[2] = 0.0,
+            |c| {
+                c.defer_colour = true; // the device stage takes uint8 crops
+                c.dtype = OutDtype::F32;
+            },
         ] {
             let mut c = config(0, 1, true);
             edit(&mut c);
@@ -711,6 +752,14 @@ mod tests {
         let mut r = recipe();
         r.groups[0].size = (100_000, 100_000);
         assert!(Loader::new(samples(8), r, config(0, 1, true)).is_err());
+    }
+
+    #[test]
+    fn a_stopped_batch_is_cancelled_not_a_config_error() {
+        let loader = Loader::new(samples(8), recipe(), config(0, 1, true)).unwrap();
+        let stop = AtomicBool::new(true);
+        let err = loader.build_batch(&VecAllocator, 0, &[0, 1, 2, 3], &stop).err().unwrap();
+        assert!(matches!(err, LoaderError::Cancelled), "{err:?}");
     }
 
     #[test]
@@ -729,5 +778,6 @@ mod tests {
         // Every file is unreadable: the loader gives up with an error naming the last one.
         let err = loader.stream(0, VecAllocator).unwrap().next_blocking().unwrap().err().unwrap();
         assert!(err.to_string().contains("could not be read"), "{err}");
+        assert!(matches!(err, LoaderError::TooManyUnreadable { count: 4, from: 0, .. }), "{err:?}");
     }
 }

@@ -5,7 +5,7 @@
 use crate::image::geometry::{sample_resized_crop, CropBox};
 use crate::image::resize::Interpolation;
 use crate::image::rng::Rng;
-use crate::image::{ImageError, Result};
+use crate::image::{ImageError, Named, Result};
 
 /// Colour jitter as torchvision's ColorJitter: factors drawn from [max(0, 1-b), 1+b] etc., the
 /// four operations in a random order, the whole applied with probability `p`.
@@ -64,12 +64,52 @@ pub struct CropParams {
 /// Number of f64 fields `CropParams::to_row` writes.
 pub const PARAM_FIELDS: usize = 17;
 
+/// What a field of a [`CropParams::to_row`] row holds (Python turns the row into tensors of
+/// these dtypes: `trex.data.loader.Batch.params`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    Int,
+    Bool,
+    Float,
+}
+
+impl Named for ParamKind {
+    const WHAT: &'static str = "parameter kind";
+    const ALL: &'static [(&'static str, Self)] =
+        &[("int", ParamKind::Int), ("bool", ParamKind::Bool), ("float", ParamKind::Float)];
+}
+
+/// The name and kind of each field of [`CropParams::to_row`], in order; exported to Python as
+/// `trex._trex.CROP_PARAMS` (`trex.data.recipes.PARAM_NAMES`).
+pub const CROP_PARAMS: [(&str, ParamKind); PARAM_FIELDS] = {
+    use ParamKind::{Bool, Float, Int};
+    [
+        ("top", Int),
+        ("left", Int),
+        ("height", Int),
+        ("width", Int),
+        ("flip", Bool),
+        ("jitter", Bool),
+        ("brightness", Float),
+        ("contrast", Float),
+        ("saturation", Float),
+        ("hue", Float),
+        ("order0", Int),
+        ("order1", Int),
+        ("order2", Int),
+        ("order3", Int),
+        ("grayscale", Bool),
+        ("blur_sigma", Float),
+        ("solarize", Bool),
+    ]
+};
+
 /// Crops per image a recipe may ask for (every crop of every group together).
 pub const MAX_CROPS: usize = 256;
 
 impl CropParams {
-    /// Flat row for `return_params`: top, left, height, width, flip, jitter, brightness, contrast,
-    /// saturation, hue, order[0..4], grayscale, blur_sigma, solarize (trex.data.recipes.PARAM_NAMES).
+    /// Flat row for `return_params`, in the order of [`CROP_PARAMS`]: top, left, height, width, flip,
+    /// jitter, brightness, contrast, saturation, hue, order[0..4], grayscale, blur_sigma, solarize.
     pub fn to_row(&self) -> [f64; PARAM_FIELDS] {
         let b = |v: bool| if v { 1.0 } else { 0.0 };
         [

@@ -4,16 +4,14 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use tch::{Device, Kind, Tensor};
 
+use super::errors::tch_error;
+
 /// A Rust tensor as a Python `torch.Tensor` (shares storage, no copy).
 pub fn to_py(py: Python<'_>, tensor: Tensor) -> PyResult<PyObject> {
     let ptr =
         tensor.pyobject_wrap().map_err(|e| PyRuntimeError::new_err(format!("cannot hand a tensor to Python: {e}")))?;
     // SAFETY: pyobject_wrap returns a new reference to a torch.Tensor.
     Ok(unsafe { PyObject::from_owned_ptr(py, ptr as *mut pyo3::ffi::PyObject) })
-}
-
-pub fn tch_error(err: tch::TchError) -> PyErr {
-    PyRuntimeError::new_err(err.to_string())
 }
 
 /// A raw pointer to a tensor's storage that may cross into a GIL-released closure. The tensor it

@@ -11,121 +11,24 @@ use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3::{ffi, intern};
 use tch::{Device, Kind, Tensor};
 
-use super::convert::{tch_error, to_py};
-use super::errors::{image_error, io_error_message, released, TrexError};
-use crate::image::decode::DecodeOptions;
-use crate::image::resize::Interpolation;
+use super::convert::to_py;
+use super::device::{apply_batch, colour_stage, host_view, GroupCrops};
+use super::errors::{internal, loader_error, released, tch_error};
+use super::spec::Wrap;
+use crate::augment::DeviceColour;
 use crate::pipeline::loader::{
-    buffer_bytes, Allocator, EpochStream, Loader, LoaderConfig, LoaderError, Next, OnError, OutDtype, Sample,
-    SampleError,
+    buffer_bytes, Allocator, EpochStream, Loader, LoaderConfig, Next, OutDtype, Sample, SampleError,
 };
-use crate::pipeline::recipe::{CropGroup, Jitter, Recipe, PARAM_FIELDS};
+use crate::pipeline::recipe::{Recipe, PARAM_FIELDS};
 
 /// How often a waiting `__next__` wakes up to let Python handle Ctrl-C.
 const POLL: Duration = Duration::from_millis(50);
-
-pub fn parse_interpolation(name: &str) -> PyResult<Interpolation> {
-    match name {
-        "nearest" => Ok(Interpolation::Nearest),
-        "bilinear" => Ok(Interpolation::Bilinear),
-        "bicubic" => Ok(Interpolation::Bicubic),
-        other => Err(PyValueError::new_err(format!(
-            "interpolation must be one of 'nearest', 'bilinear', 'bicubic', got {other:?}"
-        ))),
-    }
-}
-
-/// Reads `trex.data.recipes.ColorJitter` attributes.
-#[derive(FromPyObject)]
-struct PyJitter {
-    #[pyo3(attribute)]
-    p: f64,
-    #[pyo3(attribute)]
-    brightness: f64,
-    #[pyo3(attribute)]
-    contrast: f64,
-    #[pyo3(attribute)]
-    saturation: f64,
-    #[pyo3(attribute)]
-    hue: f64,
-}
-
-/// Reads `trex.data.recipes.CropGroup` attributes.
-#[derive(FromPyObject)]
-struct PyCropGroup {
-    #[pyo3(attribute)]
-    count: usize,
-    #[pyo3(attribute)]
-    size: (usize, usize),
-    #[pyo3(attribute)]
-    scale: (f64, f64),
-    #[pyo3(attribute)]
-    ratio: (f64, f64),
-    #[pyo3(attribute)]
-    interpolation: String,
-    #[pyo3(attribute)]
-    flip_p: f64,
-    #[pyo3(attribute)]
-    jitter: PyJitter,
-    #[pyo3(attribute)]
-    grayscale_p: f64,
-    #[pyo3(attribute)]
-    blur_p: f64,
-    #[pyo3(attribute)]
-    blur_sigma: (f64, f64),
-    #[pyo3(attribute)]
-    solarize_p: f64,
-    #[pyo3(attribute)]
-    solarize_threshold: u8,
-}
-
-impl PyCropGroup {
-    fn into_core(self) -> PyResult<CropGroup> {
-        let j = self.jitter;
-        Ok(CropGroup {
-            count: self.count,
-            size: self.size,
-            scale: self.scale,
-            ratio: self.ratio,
-            interpolation: parse_interpolation(&self.interpolation)?,
-            flip_p: self.flip_p,
-            jitter: Jitter {
-                p: j.p,
-                brightness: j.brightness,
-                contrast: j.contrast,
-                saturation: j.saturation,
-                hue: j.hue,
-            },
-            grayscale_p: self.grayscale_p,
-            blur_p: self.blur_p,
-            blur_sigma: self.blur_sigma,
-            solarize_p: self.solarize_p,
-            solarize_threshold: self.solarize_threshold,
-        })
-    }
-}
-
-fn sample_error(e: &SampleError) -> PyErr {
-    match e {
-        SampleError::Io { kind, .. } => io_error_message(*kind, e.to_string()),
-        SampleError::Image { path, error } => image_error(error.clone(), Some(path)),
-    }
-}
-
-fn loader_error(e: LoaderError) -> PyErr {
-    match e {
-        LoaderError::Sample(s) => sample_error(&s),
-        LoaderError::Config(m) => PyValueError::new_err(m),
-        LoaderError::Alloc(m) => PyRuntimeError::new_err(format!("could not allocate a batch: {m}")),
-        LoaderError::Image(e) => image_error(e, None),
-    }
-}
 
 /// The torch element type of a batch tensor.
 fn tensor_kind(dtype: OutDtype) -> Kind {
@@ -221,12 +124,15 @@ impl Drop for Pooled {
 enum BatchOut {
     Host(Pooled),
     Pinned(Tensor),
+    /// The device colour stage's output (normalised float32 on the device).
+    Device(Tensor),
 }
 
-/// Buffers from the pool, or fresh ones. With `pin`, each filled buffer is copied into pinned
-/// memory on the producer thread and goes straight back to the pool.
+/// Buffers from the pool, or fresh ones. With `pin` (the accelerator the batches are for), each
+/// filled buffer is copied into pinned memory on the producer thread and goes straight back to
+/// the pool.
 struct HostAlloc {
-    pin: bool,
+    pin: Option<Device>,
     pool: Pool,
 }
 
@@ -256,9 +162,9 @@ impl Allocator for HostAlloc {
     }
 
     fn finish(&self, buf: Pooled, shape: [usize; 4], dtype: OutDtype) -> Result<BatchOut, String> {
-        if !self.pin {
+        let Some(device) = self.pin else {
             return Ok(BatchOut::Host(buf));
-        }
+        };
         let size = shape.map(|d| d as i64);
         let strides = [size[1] * size[2] * size[3], size[2] * size[3], size[3], 1];
         // SAFETY: `buf` holds the whole contiguous [n, 3, h, w] batch of `dtype` and outlives
@@ -267,7 +173,7 @@ impl Allocator for HostAlloc {
         let pinned = unsafe {
             let view = Tensor::f_from_blob(buf.ptr(), &size, &strides, tensor_kind(dtype), Device::Cpu)
                 .map_err(|e| e.to_string())?;
-            view.f_internal_pin_memory(Device::Cuda(0)).map_err(|e| e.to_string())?
+            view.f_internal_pin_memory(device).map_err(|e| e.to_string())?
         };
         drop(buf);
         Ok(BatchOut::Pinned(pinned))
@@ -308,8 +214,12 @@ impl PyBatchBuffer {
 #[pyclass(name = "Loader", module = "trex._trex", frozen)]
 pub struct PyLoader {
     inner: Arc<Loader>,
-    pin_memory: bool,
+    pin: Option<Device>,
     pool: Pool,
+    /// With `device`: the colour stage that runs there (the workers defer it).
+    colour: Option<Arc<DeviceColour>>,
+    /// Whether batches carry their parameters for the user (`return_params`).
+    return_params: bool,
 }
 
 /// Buffers the pool keeps at most: enough for the batches in flight (prefetch + the one being
@@ -320,73 +230,49 @@ fn pool_capacity(prefetch: usize, outputs: usize) -> usize {
 
 #[pymethods]
 impl PyLoader {
+    /// A loader of `paths` with `labels`, built as `spec` says (a `trex.data.loader.LoaderSpec`
+    /// with its defaults resolved); with `pin_device`, batches are pinned for that CUDA device.
     #[new]
-    #[pyo3(signature = (paths, labels, groups, *, batch_size, seed, shuffle, drop_last, rank, world_size,
-        num_threads, prefetch, dtype, on_error, max_pixels, return_params, dct_scaling, mean, std, pin_memory))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (paths, labels, spec, *, pin_device))]
     fn new(
         paths: Vec<PathBuf>,
         labels: Vec<i64>,
-        groups: Vec<PyCropGroup>,
-        batch_size: usize,
-        seed: u64,
-        shuffle: bool,
-        drop_last: bool,
-        rank: usize,
-        world_size: usize,
-        num_threads: usize,
-        prefetch: usize,
-        dtype: &str,
-        on_error: &str,
-        max_pixels: Option<u64>,
-        return_params: bool,
-        dct_scaling: bool,
-        mean: [f32; 3],
-        std: [f32; 3],
-        pin_memory: bool,
+        spec: &Bound<'_, PyAny>,
+        pin_device: Option<usize>,
     ) -> PyResult<Self> {
         if paths.len() != labels.len() {
             return Err(PyValueError::new_err(format!("{} paths but {} labels", paths.len(), labels.len())));
         }
-        let dtype = match dtype {
-            "uint8" => OutDtype::U8,
-            "float32" => OutDtype::F32,
-            other => return Err(PyValueError::new_err(format!("dtype must be 'uint8' or 'float32', got {other:?}"))),
-        };
-        let on_error = match on_error {
-            "raise" => OnError::Raise,
-            "skip" => OnError::Skip,
-            other => return Err(PyValueError::new_err(format!("on_error must be 'raise' or 'skip', got {other:?}"))),
-        };
         if let Some((i, &label)) = labels.iter().enumerate().find(|(_, &l)| l < 0) {
             return Err(PyValueError::new_err(format!(
                 "sample {i} ({}): label {label} is negative; labels must be integers >= 0",
                 paths[i].display()
             )));
         }
-        let groups = groups.into_iter().map(PyCropGroup::into_core).collect::<PyResult<Vec<_>>>()?;
-        let samples = paths.into_iter().zip(labels).map(|(path, label)| Sample { path, label }).collect();
-        let config = LoaderConfig {
-            batch_size,
-            seed,
-            shuffle,
-            drop_last,
-            rank,
-            world_size,
-            num_threads,
-            prefetch,
-            dtype,
-            on_error,
-            decode: DecodeOptions { max_pixels: max_pixels.unwrap_or(u64::MAX) },
-            return_params,
-            dct_scaling,
-            mean,
-            std,
+        let Wrap(recipe) = spec.getattr(intern!(spec.py(), "recipe"))?.extract::<Wrap<Recipe>>()?;
+        let Wrap(config) = spec.extract::<Wrap<LoaderConfig>>()?;
+        // `device`: the colour stage runs there (the workers leave it to it: `defer_colour`).
+        let device: Option<String> = spec.getattr(intern!(spec.py(), "device"))?.extract()?;
+        let channels_last: bool = spec.getattr(intern!(spec.py(), "channels_last"))?.extract()?;
+        if channels_last && device.is_none() {
+            return Err(PyValueError::new_err("channels_last needs a device (the colour stage's output)"));
+        }
+        // The colour stage on that device, made (and the device checked) before anything starts.
+        let colour = match device {
+            Some(d) => Some(colour_stage(spec.py(), &d, config.mean, config.std, channels_last)?),
+            None => None,
         };
-        let inner = Loader::new(samples, Recipe { groups }, config).map_err(loader_error)?;
+        let return_params = config.return_params;
+        let samples = paths.into_iter().zip(labels).map(|(path, label)| Sample { path, label }).collect();
+        let inner = Loader::new(samples, recipe, config).map_err(loader_error)?;
+        // On CUDA the crops are staged in pinned memory for that device, so the copy does not block.
+        let pin = match colour.as_ref().map(|c| c.device()) {
+            Some(Device::Cuda(i)) => Some(Device::Cuda(i)),
+            _ => pin_device.map(Device::Cuda),
+        };
         let capacity = pool_capacity(inner.config().prefetch, inner.recipe().outputs().len());
         let pool = Arc::new(Mutex::new(BufPool { free: Vec::new(), capacity }));
-        Ok(PyLoader { inner: Arc::new(inner), pin_memory, pool })
+        Ok(PyLoader { inner: Arc::new(inner), pin, pool, colour, return_params })
     }
 
     fn __len__(&self) -> usize {
@@ -405,19 +291,22 @@ impl PyLoader {
 
     /// Buffers waiting in the pool (given back by batches that Python has freed).
     fn pooled(&self) -> PyResult<usize> {
-        Ok(self.pool.lock().map_err(|_| TrexError::new_err("loader buffer pool lock poisoned"))?.free.len())
+        Ok(self.pool.lock().map_err(|_| internal("loader buffer pool lock poisoned"))?.free.len())
     }
 
     /// Starts producing `epoch` in the background.
     fn iter_epoch(&self, py: Python<'_>, epoch: u64) -> PyResult<PyEpochIter> {
         let loader = self.inner.clone();
-        let alloc = HostAlloc { pin: self.pin_memory, pool: self.pool.clone() };
+        let alloc = HostAlloc { pin: self.pin, pool: self.pool.clone() };
         let stream = released(py, move || loader.stream(epoch, alloc))?.map_err(loader_error)?;
         Ok(PyEpochIter {
             stream: Mutex::new(Some(stream)),
             num_crops: self.inner.recipe().num_crops(),
             outputs: self.inner.recipe().outputs(),
             dtype: self.inner.config().dtype,
+            colour: self.colour.clone(),
+            recipe: self.inner.recipe().clone(),
+            return_params: self.return_params,
         })
     }
 }
@@ -430,6 +319,9 @@ pub struct PyEpochIter {
     num_crops: usize,
     outputs: Vec<(usize, usize, usize)>,
     dtype: OutDtype,
+    colour: Option<Arc<DeviceColour>>,
+    recipe: Recipe,
+    return_params: bool,
 }
 
 /// Dropped without `close` (an iterator never advanced, garbage collection): the producer is
@@ -459,7 +351,7 @@ impl PyEpochIter {
                     None => Next::Done,
                 })
             })?
-            .map_err(TrexError::new_err)?;
+            .map_err(internal)?;
             match step {
                 Next::Pending => py.check_signals()?,
                 Next::Done => return Ok(None),
@@ -470,7 +362,7 @@ impl PyEpochIter {
 
     /// Batches not yet returned.
     fn remaining(&self) -> PyResult<usize> {
-        let guard = self.stream.lock().map_err(|_| TrexError::new_err("loader stream lock poisoned"))?;
+        let guard = self.stream.lock().map_err(|_| internal("loader stream lock poisoned"))?;
         Ok(guard.as_ref().map_or(0, |s| s.remaining()))
     }
 
@@ -487,8 +379,11 @@ impl PyEpochIter {
 }
 
 impl PyEpochIter {
-    fn convert(&self, py: Python<'_>, batch: crate::pipeline::loader::Batch<BatchOut>) -> PyResult<PyBatch> {
+    fn convert(&self, py: Python<'_>, mut batch: crate::pipeline::loader::Batch<BatchOut>) -> PyResult<PyBatch> {
         let b = batch.labels.len() as i64;
+        if let Some(stage) = &self.colour {
+            self.device_colour(py, stage, &mut batch)?;
+        }
         let torch = py.import(intern!(py, "torch"))?;
         let frombuffer = torch.getattr(intern!(py, "frombuffer"))?;
         let dtype = match self.dtype {
@@ -502,7 +397,7 @@ impl PyEpochIter {
             .into_iter()
             .zip(&self.outputs)
             .map(|(out, &(h, w, n))| match out {
-                BatchOut::Pinned(t) => to_py(py, t),
+                BatchOut::Pinned(t) | BatchOut::Device(t) => to_py(py, t),
                 BatchOut::Host(buf) => {
                     let owner = Bound::new(py, PyBatchBuffer { buf })?;
                     let shape = PyTuple::new(py, [n as i64 * b, 3, h as i64, w as i64])?;
@@ -513,7 +408,7 @@ impl PyEpochIter {
             .collect::<PyResult<Vec<_>>>()?;
         let labels = to_py(py, Tensor::f_from_slice(&batch.labels).map_err(tch_error)?)?;
         let indices = to_py(py, Tensor::f_from_slice(&batch.indices).map_err(tch_error)?)?;
-        let params = if batch.params.is_empty() {
+        let params = if batch.params.is_empty() || self.colour.is_some() && !self.return_params {
             None
         } else {
             let t = Tensor::f_from_slice(&batch.params)
@@ -531,6 +426,36 @@ impl PyEpochIter {
             })
             .collect();
         Ok((tensors, labels, indices, params, skipped))
+    }
+}
+
+impl PyEpochIter {
+    /// With a device: runs the colour stage on the batch's uint8 crops (GIL released) and
+    /// replaces each buffer with the stage's output on the device.
+    fn device_colour(
+        &self,
+        py: Python<'_>,
+        stage: &DeviceColour,
+        batch: &mut crate::pipeline::loader::Batch<BatchOut>,
+    ) -> PyResult<()> {
+        let b = batch.labels.len();
+        let mut crops = Vec::with_capacity(batch.buffers.len());
+        let mut keep = Vec::new();
+        for (out, &(h, w, n)) in std::mem::take(&mut batch.buffers).into_iter().zip(&self.outputs) {
+            match out {
+                BatchOut::Pinned(t) | BatchOut::Device(t) => crops.push(GroupCrops { crops: t, pinned: true }),
+                BatchOut::Host(buf) => {
+                    // SAFETY: `buf` holds the whole [n * b, 3, h, w] uint8 batch and is kept (in
+                    // `keep`) until the stage, which reads the view and keeps none of it, is done.
+                    let view = unsafe { host_view(buf.ptr(), [n * b, 3, h, w])? };
+                    crops.push(GroupCrops { crops: view, pinned: false });
+                    keep.push(buf);
+                }
+            }
+        }
+        let out = apply_batch(py, stage, &self.recipe, crops, &batch.params, b, keep)?;
+        batch.buffers = out.into_iter().map(BatchOut::Device).collect();
+        Ok(())
     }
 }
 

@@ -5,8 +5,9 @@ use pyo3::prelude::*;
 use pyo3_tch::PyTensor;
 use tch::{Device, Kind};
 
-use super::convert::{empty_u8, tch_error, to_py, SendPtr};
-use super::errors::{image_error, io_error, released};
+use super::convert::{empty_u8, to_py, SendPtr};
+use super::errors::{image_error, io_error, released, tch_error};
+use super::spec::Wrap;
 use crate::image::decode::{self, DecodeOptions};
 use crate::image::file::{read_image_file, FileError, MAX_FILE_BYTES};
 use crate::image::geometry::{self, CropBox};
@@ -72,10 +73,6 @@ fn hwc_u8(img: &tch::Tensor) -> PyResult<(SendPtr<u8>, usize, usize)> {
     Ok((SendPtr(img.data_ptr() as *mut u8, h * w * 3), w, h))
 }
 
-fn parse_interpolation(name: &str) -> PyResult<Interpolation> {
-    name.parse().map_err(|e| image_error(e, None))
-}
-
 /// An output size that is positive and within `MAX_OUTPUT_PIXELS`, checked before allocating.
 fn out_size(out_h: i64, out_w: i64) -> PyResult<(usize, usize)> {
     if out_h <= 0 || out_w <= 0 {
@@ -99,9 +96,9 @@ fn resized_crop(
     width: i64,
     out_h: i64,
     out_w: i64,
-    interpolation: &str,
+    interpolation: Wrap<Interpolation>,
 ) -> PyResult<PyObject> {
-    let interp = parse_interpolation(interpolation)?;
+    let Wrap(interp) = interpolation;
     let (src, src_w, src_h) = hwc_u8(&img)?;
     if top < 0 || left < 0 || height <= 0 || width <= 0 {
         return Err(PyValueError::new_err(format!(
@@ -136,9 +133,9 @@ fn resample_region(
     y1: f64,
     out_h: i64,
     out_w: i64,
-    interpolation: &str,
+    interpolation: Wrap<Interpolation>,
 ) -> PyResult<PyObject> {
-    let interp = parse_interpolation(interpolation)?;
+    let Wrap(interp) = interpolation;
     let (src, src_w, src_h) = hwc_u8(&img)?;
     let (out_h, out_w) = out_size(out_h, out_w)?;
     let (tensor, dst) = empty_u8(&[out_h as i64, out_w as i64, 3])?;

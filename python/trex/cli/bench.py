@@ -34,10 +34,13 @@ import trex
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from trex.data.recipes import PRESETS
 
-    p.add_argument("--threads", type=int, default=2, help="threads for trex and DataLoader workers for the reference (default 2)")
-    p.add_argument("--recipe", default="trex", choices=sorted(PRESETS), help="multi-crop recipe (default trex: 1x224 + 8x96)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="threads for trex and DataLoader workers for the reference (default 2)")
+    p.add_argument("--recipe", default="trex", choices=sorted(PRESETS),
+                   help="multi-crop recipe (default trex: 1x224 + 8x96)")
     p.add_argument("--images", type=int, default=512, help="images timed per pipeline (default 512)")
-    p.add_argument("--reference-images", type=int, default=256, help="images timed for the slower reference (default 256)")
+    p.add_argument("--reference-images", type=int, default=256,
+                   help="images timed for the slower reference (default 256)")
     p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     p.add_argument("--data", type=Path, default=None,
                    help="folder of JPEGs to use; default: a corpus of ImageNet-sized JPEGs cut from real photos")
@@ -51,6 +54,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-reference", action="store_true", help="skip the torchvision reference")
     p.add_argument("--no-dct-scaling", action="store_true", help="decode at full size always")
     p.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+    p.add_argument("--device", default=None,
+                   help="also time the device colour path, MultiCropLoader(device=DEVICE) ('cpu' anywhere, 'cuda' on a "
+                        "GPU machine), against the CPU path with float32 output (the same normalised values), with "
+                        "the CPU time per image of the loader's threads and of the consuming thread for each")
+
 
 
 def _files(args: argparse.Namespace) -> list[str]:
@@ -86,6 +94,49 @@ def trex_rounds(samples: list[Sample], recipe: Any, threads: int, batch_size: in
         for batch in loader:
             n += batch.labels.numel()
         yield n / (time.perf_counter() - t0)
+        epoch += 1
+
+
+def loader_cpu_seconds() -> float:
+    """CPU seconds used so far by this process's loader threads (``trex-loader-*``: the workers
+    and the producer), from /proc (Linux); threads that have exited are not counted."""
+    total = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/comm") as f:
+                if not f.read().startswith("trex-loader"):
+                    continue
+            with open(f"/proc/self/task/{task}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def colour_path_rounds(samples, recipe, threads: int, batch_size: int, dct_scaling: bool, **kw):
+    """A generator: each ``next()`` times one epoch of MultiCropLoader(**kw) (the CPU path with a
+    dtype, or the device colour path with a device) as a dict: images/s, and CPU seconds per image
+    of the loader's threads and of this (consuming) thread, which runs the device stage's calls."""
+    import torch
+
+    device = kw.get("device")
+    loader = trex.MultiCropLoader(samples, batch_size, recipe, num_threads=threads, shuffle=False, drop_last=True,
+                                  dct_scaling=dct_scaling, prefetch=2, **kw)
+    cuda = device is not None and torch.device(device).type == "cuda"
+    for _ in zip(range(2), loader):
+        pass
+    epoch = 0
+    while True:
+        loader.set_epoch(epoch)
+        n, cpu0, thread0, t0 = 0, loader_cpu_seconds(), time.thread_time(), time.perf_counter()
+        for batch in loader:
+            n += batch.labels.numel()
+        if cuda:
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+        yield {"images_per_s": n / seconds, "loader_cpu_s_per_image": (loader_cpu_seconds() - cpu0) / n,
+               "consumer_cpu_s_per_image": (time.thread_time() - thread0) / n}
         epoch += 1
 
 
@@ -170,8 +221,9 @@ def run(args: argparse.Namespace) -> int:
     files = _files(args)
     for f in files:  # page cache warm for every pipeline alike
         Path(f).read_bytes()
-    print(f"trex {trex.__version__} ({_trex.build_profile}), torch {torch.__version__}, python {platform.python_version()}, "
-          f"{os.cpu_count()} cores, {args.threads} threads, load {os.getloadavg()[0]:.1f}")
+    print(f"trex {trex.__version__} ({_trex.build_profile}), torch {torch.__version__}, "
+          f"python {platform.python_version()}, {os.cpu_count()} cores, {args.threads} threads, "
+          f"load {os.getloadavg()[0]:.1f}")
     print(f"recipe {recipe.name}: {recipe.num_crops} crops {[o for o in recipe.outputs]}, "
           f"{len(files)} JPEG files, batch {args.batch_size}, trex dtype {args.dtype}")
     samples = _cycle(files, args.images)
@@ -195,11 +247,47 @@ def run(args: argparse.Namespace) -> int:
     for key, s in result["ratios"].items():
         per = " ".join(f"{v:.2f}" for v in result["ratios_per_round"][key])
         print(f"{key:36s} {s['min']:7.2f}x {s['median']:7.2f}x {s['max']:7.2f}x   {per}")
+    colour = compare_colour_paths(args, samples, recipe) if args.device else None
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({**result, "images": sizes, "threads": args.threads, "recipe": recipe.name,
-                                         "dtype": args.dtype, "files": len(files)}, indent=2))
+                                         "dtype": args.dtype, "files": len(files), "colour_paths": colour}, indent=2))
     return 0
+
+
+def compare_colour_paths(args: argparse.Namespace, samples, recipe) -> dict:
+    """The CPU path (float32) against the device colour path, in alternating rounds (median of
+    each figure): images/s, per loader thread, and the CPU time per image of the loader's threads
+    (what a GPU machine has to supply per image) and of the consuming thread."""
+    dct = not args.no_dct_scaling
+    common = (samples, recipe, args.threads, args.batch_size, dct)
+    dev_key = f"device_{args.device}"
+    paths = {"cpu_path_float32": colour_path_rounds(*common, dtype="float32"),
+             "cpu_path_uint8": colour_path_rounds(*common, dtype="uint8"),
+             dev_key: colour_path_rounds(*common, device=args.device)}
+    rounds: dict[str, list[dict]] = {k: [] for k in paths}
+    for _ in range(max(1, args.rounds)):
+        for k, gen in paths.items():
+            rounds[k].append(next(gen))
+    for gen in paths.values():
+        gen.close()
+    out: dict = {}
+    print(f"\ncolour stage: CPU path (float32; uint8 = all but normalising) vs device={args.device!r}, "
+          f"{args.threads} threads")
+    print(f"{'path':24s} {'images/s':>10s} {'per thread':>11s} {'loader CPU ms/img':>18s} {'consumer CPU ms/img':>20s}")
+    for k, rs in rounds.items():
+        med = {f: statistics.median(r[f] for r in rs) for f in rs[0]}
+        med["images_per_s_per_thread"] = med["images_per_s"] / args.threads
+        out[k] = {"median": med, "rounds": rs}
+        print(f"{k:24s} {med['images_per_s']:10.1f} {med['images_per_s_per_thread']:11.1f} "
+              f"{1e3 * med['loader_cpu_s_per_image']:18.2f} {1e3 * med['consumer_cpu_s_per_image']:20.2f}")
+    dev = out[dev_key]["median"]["loader_cpu_s_per_image"]
+    for base in ("float32", "uint8"):
+        cpu = out[f"cpu_path_{base}"]["median"]["loader_cpu_s_per_image"]
+        out[f"loader_cpu_share_moved_vs_{base}"] = 1 - dev / cpu
+        print(f"loader-thread CPU time per image moved to the device, vs the {base} CPU path: "
+              f"{100 * (1 - dev / cpu):.1f}%")
+    return out
 
 
 NAME = "bench"

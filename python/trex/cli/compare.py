@@ -17,18 +17,19 @@ HELP = ("train baseline, t-ReX, t-ReX* (and ablations) with several seeds on a b
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from trex.compare import ABLATIONS, BENCHMARKS, RECIPES
+    from trex.compare import ABLATIONS, BENCHMARKS, RECIPE_VARIANTS
+    from trex.compare.benchmarks import PRESET_NAMES
 
     g = p.add_argument_group("what to compare")
     g.add_argument("--benchmark", choices=tuple(BENCHMARKS), default="fashion",
                    help="glyphs (500 seen CJK ideographs; near transfer to 500 unseen ones in held-out font faces, "
                         "far transfer to Fashion-MNIST and digits), coarse-fine (Fashion-MNIST in 4 super-classes; "
                         "probe of the 10 classes) or fashion (the built-in 5/5 run, a smoke test; default)")
-    g.add_argument("--preset", choices=("cpu", "gpu"), default="cpu",
+    g.add_argument("--preset", choices=PRESET_NAMES, default="cpu",
                    help="the benchmark's sized budget: cpu (this kind of 2-core machine) or gpu (one GPU with 16 "
                         "cores, several runs at once); default cpu")
     g.add_argument("--variants", default=None,
-                   help="comma-separated recipes: " + ", ".join(v.name for v in (*RECIPES, *ABLATIONS)) +
+                   help="comma-separated recipes: " + ", ".join(v.name for v in (*RECIPE_VARIANTS, *ABLATIONS)) +
                         " (default: the preset's); none = only the reference rows")
     g.add_argument("--ablations", action="store_true",
                    help="also train the ablations: " + ", ".join(v.name for v in ABLATIONS))
@@ -64,12 +65,13 @@ def _error(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     import trex
     from trex.compare import ABLATIONS, BENCHMARKS, VARIANTS, Budget, summarise, write_outputs
+    from trex.compare.benchmarks import load_transfer_sets
     from trex.compare.references import LABELS, PIXELS, RANDOM_INIT, reference_backbone
     from trex.compare.runner import evaluate_run, run_jobs, train_and_evaluate
-    from trex.compare.benchmarks import load_transfer_sets
     from trex.data.cache_tree import ForeignFolderError
+    from trex.defaults import BUILTIN
     from trex.train import NonFiniteLossError, TrainConfigError
-    from trex.train.config import BUILTIN, DUAL_DEFAULTS, default_threads
+    from trex.train.config import default_threads
     from trex.transfer import TransferError, TransferOptions, default_cache_dir, load_dataset, resolve_dataset_specs
 
     bench = BENCHMARKS[args.benchmark]
@@ -102,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
         budget = Budget(epochs=args.epochs or epochs, train_per_class=args.train_per_class or per_class,
                         batch_size=args.batch_size or batch, threads=threads, extra=tuple(settings.items()))
         # the built-in run's defaults where a preset leaves them (the fashion benchmark)
-        image_size = int(settings.get("global_size") or DUAL_DEFAULTS["global_size"][BUILTIN])
-        arch = settings.get("arch") or DUAL_DEFAULTS["arch"][BUILTIN]
+        image_size = int(settings.get("global_size") or BUILTIN["global_size"])
+        arch = settings.get("arch") or BUILTIN["arch"]
         if args.dataset:
             datasets = resolve_dataset_specs(args.dataset, image_size=image_size,
                                              train_per_class=args.transfer_train_per_class,

@@ -1,4 +1,8 @@
-"""`trex train`: train a backbone with t-ReX, t-ReX* or the supervised baseline."""
+"""`trex train`: train a backbone with t-ReX, t-ReX* or the supervised baseline.
+
+Its flags, one run with bad input reported in one line. ``python -m trex train`` runs it too (what
+``torchrun -m trex train`` runs). Importing this module imports no torch.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ HELP = ("train a backbone with t-ReX, t-ReX* or the supervised baseline (with no
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from trex.train.config import add_arguments as train_arguments
 
-    p.epilog = ("Multi-GPU or multi-process: torchrun --nproc_per_node N -m trex.train [flags]. "
+    p.epilog = ("Multi-GPU or multi-process: torchrun --nproc_per_node N -m trex train [flags]. "
                 "Outputs in --out: checkpoint.pt, backbone.pt, metrics.jsonl, curves.png, config.json.")
     train_arguments(p)
 
@@ -44,3 +48,4 @@ def run(args: argparse.Namespace) -> int:
               f"next, how well its features transfer to unseen classes:\n"
               f"  trex transfer --backbone {shlex.quote(result['backbone'])}")
     return 0
+

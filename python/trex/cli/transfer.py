@@ -57,21 +57,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("protocol")
     g.add_argument("--knn", action="store_true", help="also report weighted kNN top-1 (cosine, DINO's vote)")
     g.add_argument("--knn-k", metavar="K", type=int, default=20, help="kNN neighbours (default 20)")
-    g.add_argument("--knn-temperature", metavar="T", type=float, default=0.07, help="kNN vote temperature (default 0.07)")
+    g.add_argument("--knn-temperature", metavar="T", type=float, default=0.07,
+                   help="kNN vote temperature (default 0.07)")
     g.add_argument("--c-grid", metavar="GRID", type=parse_grid, default=None,
                    help="inverse regularisation values tried on the held-out 20%% per class: LO:HI:N log-spaced or "
                         "C1,C2,... (default 1e-4:1e4:9, one per decade)")
     g.add_argument("--image-size", metavar="PX", type=int, default=None,
                    help="Resize + CenterCrop side (default: the backbone's training resolution)")
     g = p.add_argument_group("run")
-    g.add_argument("--out", metavar="DIR", default=None, help="folder for transfer.json and transfer.png (default: "
-                                               "<backbone folder>/transfer)")
-    g.add_argument("--cache", metavar="DIR", default=None, help="feature cache folder (default $TREX_CACHE/transfer-features or "
-                                                 "~/.cache/trex/transfer-features)")
+    g.add_argument("--out", metavar="DIR", default=None,
+                   help="folder for transfer.json and transfer.png (default: <backbone folder>/transfer)")
+    g.add_argument("--cache", metavar="DIR", default=None,
+                   help="feature cache folder (default $TREX_CACHE/transfer-features or "
+                        "~/.cache/trex/transfer-features)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write cached features")
     g.add_argument("--batch-size", metavar="N", type=int, default=256, help="images per forward pass (default 256)")
-    g.add_argument("--threads", metavar="N", type=int, default=None, help="decode and torch threads (default: all cores)")
-    g.add_argument("--device", metavar="DEVICE", default="cpu", help="device of the backbone (default cpu; cuda for a GPU)")
+    g.add_argument("--threads", metavar="N", type=int, default=None,
+                   help="decode and torch threads (default: all cores)")
+    g.add_argument("--device", metavar="DEVICE", default="cpu",
+                   help="device of the backbone (default cpu; cuda for a GPU)")
     g.add_argument("--seed", metavar="N", type=int, default=0, help="seed of the held-out split (default 0)")
 
 

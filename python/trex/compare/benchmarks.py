@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trex.compare.variants import RECIPE_VARIANTS
+
 # Transfer kinds: near = unseen classes of the training domain, far = other domains.
 NEAR, FAR = "near", "far"
 PRESET_NAMES = ("cpu", "gpu")
@@ -82,7 +84,7 @@ def _coarse_data() -> Path:
     return prepare_fashion_coarse_folder()
 
 
-_RECIPES = ("baseline", "trex", "trex-star")
+_RECIPES = tuple(v.name for v in RECIPE_VARIANTS)  # baseline, trex, trex-star
 _GPU_VARIANTS = (*_RECIPES, "baseline+projector", "baseline+multi-crop")
 
 # glyphs: 500 classes x 32 training images (16,000), 64 px images. CPU: resnet-tiny, 48 / 20 px

@@ -35,7 +35,8 @@ def train_config(variant: Variant, seed: int, out: Path, budget: Budget):  # noq
     # the run folders under the comparison's root are its own: an unfinished or different run there
     # is replaced (a finished identical one is reused, see `finished`)
     values = {"seed": seed, "out": str(out), "overwrite": True, "epochs": budget.epochs,
-              "train_per_class": budget.train_per_class, "batch_size": budget.batch_size, "threads": budget.threads, **dict(budget.extra), **variant.settings}
+              "train_per_class": budget.train_per_class, "batch_size": budget.batch_size, "threads": budget.threads,
+              **dict(budget.extra), **variant.settings}
     for key, value in values.items():
         if value is not None:
             setattr(args, key, value)

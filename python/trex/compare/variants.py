@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from trex.defaults import RECIPES
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -20,11 +22,14 @@ class Variant:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-RECIPES = (
-    Variant("baseline", "baseline (1 crop, linear classifier)", {"recipe": "baseline"}),
-    Variant("trex", "t-ReX (multi-crop, 3-layer projector, memory prototypes)", {"recipe": "trex"}),
-    Variant("trex-star", "t-ReX* (multi-crop s=0.40, 1-layer projector, memory prototypes)", {"recipe": "trex-star"}),
-)
+_RECIPE_LABELS = {
+    "baseline": "baseline (1 crop, linear classifier)",
+    "trex": "t-ReX (multi-crop, 3-layer projector, memory prototypes)",
+    "trex-star": "t-ReX* (multi-crop s=0.40, 1-layer projector, memory prototypes)",
+}
+# Each recipe of trex.defaults.RECIPES as it is, the baseline first: the row every other is read against.
+RECIPE_VARIANTS = tuple(Variant(r, _RECIPE_LABELS[r], {"recipe": r})
+                        for r in sorted(RECIPES, key=lambda r: r != "baseline"))
 ABLATIONS = (
     # t-ReX without the memory: multi-crop + projector + learned cosine classifier. Against
     # "trex" it isolates the memory prototypes.
@@ -38,7 +43,7 @@ ABLATIONS = (
     Variant("baseline+memory", "baseline + memory (1 crop, no projector, memory prototypes of backbone features)",
             {"recipe": "trex", "crops": "baseline", "projector_layers": 0}),
 )
-VARIANTS = {v.name: v for v in (*RECIPES, *ABLATIONS)}
+VARIANTS = {v.name: v for v in (*RECIPE_VARIANTS, *ABLATIONS)}
 
 
-__all__ = ["ABLATIONS", "RECIPES", "VARIANTS", "Variant"]
+__all__ = ["ABLATIONS", "RECIPE_VARIANTS", "VARIANTS", "Variant"]

@@ -12,13 +12,15 @@ bit-identical batches whatever ``num_threads`` is, and a run resumed at an epoch
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
 import operator
 import os
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, SupportsIndex, cast
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import KW_ONLY, dataclass
+from typing import Any, Concatenate, Literal, ParamSpec, SupportsIndex, TypeVar, cast
 
 import torch
 
@@ -28,6 +30,77 @@ from trex.data.folder import scan_image_folder
 from trex.data.recipes import PARAM_NAMES, MultiCropRecipe, create_recipe
 from trex.exceptions import SkippedFileWarning
 
+# The named options' values; the Rust core holds the one list of each (_trex.DTYPES, _trex.ON_ERRORS),
+# and tests/test_loader.py checks that these types agree with it.
+Dtype = Literal["uint8", "float32"]
+OnError = Literal["raise", "skip"]
+Source = str | os.PathLike[str] | Sequence[tuple[str | os.PathLike[str], int]]
+
+
+@dataclass(frozen=True)
+class LoaderSpec:
+    """What a :class:`MultiCropLoader` is built from, but its samples: the recipe and every option.
+
+    The one list of the loader's options (names, types, defaults): ``MultiCropLoader(source, ...)``
+    takes exactly these arguments after ``source`` (see its docstring for what each does), keeps
+    them as ``loader.spec`` and pickles them. A copy with the defaults that depend on the process
+    resolved (the recipe object, threads, DDP rank) is what the Rust core reads, attribute by
+    attribute (src/py/spec.rs). A new option is a field here, a field of the Rust
+    ``LoaderConfig`` and the line of src/py/spec.rs that reads it.
+    """
+
+    batch_size: int = 64
+    recipe: str | MultiCropRecipe = "trex"
+    _: KW_ONLY
+    seed: int = 0
+    shuffle: bool = True
+    drop_last: bool = True
+    num_threads: int | None = None
+    prefetch: int = 2
+    rank: int | None = None
+    world_size: int | None = None
+    dtype: Dtype = "uint8"
+    pin_memory: bool = False
+    on_error: OnError = "raise"
+    return_params: bool = False
+    global_size: int | None = None
+    local_size: int | None = None
+    max_pixels: int | None = MAX_IMAGE_PIXELS
+    dct_scaling: bool = True
+    mean: Sequence[float] = IMAGENET_MEAN
+    std: Sequence[float] = IMAGENET_STD
+    device: str | torch.device | None = None
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", tuple(self.mean))
+        object.__setattr__(self, "std", tuple(self.std))
+
+
+_P = ParamSpec("_P")
+_Self = TypeVar("_Self")
+
+
+def _takes_spec(
+    spec: Callable[_P, LoaderSpec],
+) -> Callable[[Callable[[_Self, Source, LoaderSpec], None]], Callable[Concatenate[_Self, Source, _P], None]]:
+    """Gives ``__init__(self, source, spec)`` the signature ``(self, source, *LoaderSpec's fields)``,
+    for type checkers and ``help()`` alike: the options are listed once, in :class:`LoaderSpec`."""
+
+    def decorate(init: Callable[[_Self, Source, LoaderSpec], None]) -> Callable[Concatenate[_Self, Source, _P], None]:
+        def wrapper(self: _Self, source: Source, *args: _P.args, **kwargs: _P.kwargs) -> None:
+            init(self, source, spec(*args, **kwargs))
+
+        for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+            setattr(wrapper, name, getattr(init, name))
+        params = list(inspect.signature(init).parameters.values())[:2]
+        setattr(wrapper, "__signature__", inspect.Signature(  # what help() and inspect show
+            [*params, *inspect.signature(spec).parameters.values()], return_annotation=None))
+        # `source` stays a keyword at run time, as it always was; type checkers see it positional.
+        return cast(Callable[Concatenate[_Self, Source, _P], None], wrapper)
+
+    return decorate
+
 
 @dataclass
 class Batch:
@@ -35,7 +108,8 @@ class Batch:
 
     Attributes:
         groups: one tensor per crop resolution, [n_crops * B, 3, H, W], crop-major (all samples'
-            first crop, then all samples' second crop, ...), uint8 0-255 or normalised float32, CPU.
+            first crop, then all samples' second crop, ...), uint8 0-255 or normalised float32, CPU
+            (with the loader's ``device``: normalised float32 on that device).
         crops: per-crop views into ``groups``, [B, 3, H, W] each, the global crop first.
         labels: int64 [B].
         indices: int64 [B], the dataset index of each sample.
@@ -165,12 +239,25 @@ class MultiCropLoader:
         max_pixels: refuse images with more pixels (Pillow's limit by default); None for no limit.
         dct_scaling: decode JPEGs at 1/2, 1/4 or 1/8 scale when every crop of the image still
             downsamples from at least its output size (much faster on large photos).
-        mean, std: normalisation for ``dtype="float32"``.
+        mean, std: normalisation for ``dtype="float32"`` (and for ``device``).
+        device: None (default): the whole pipeline on the CPU, as above. ``"cuda"``, ``"cuda:N"`` or
+            ``"cpu"`` (or a ``torch.device``): the Rust threads only decode and cut the crops
+            (resized crop + flip); the colour stage (jitter, grayscale, blur, solarize, normalise)
+            runs there as batched torch operations over each crop group, with every crop's own
+            keyed draws, so the values equal the CPU path's. Batches then arrive on that device as
+            normalised float32 (``dtype`` and ``pin_memory`` apply to the CPU path only); labels
+            and indices too, params stay on the CPU. On CUDA the crops are staged in pinned memory
+            and copied and processed on a side stream that the consuming stream waits for.
+        channels_last: with ``device``, return the crop groups in channels_last memory format.
 
     Each ``iter(loader)`` runs one epoch: the epoch given to :meth:`set_epoch`, then the next one.
+    The arguments after ``source`` are the fields of :class:`LoaderSpec` (the one list of them);
+    ``loader.spec`` holds them as given.
 
     Raises:
-        ValueError: fewer samples on this rank than one batch with ``drop_last=True`` (there would
+        ValueError: a ``device`` that is not ``"cpu"``/``"cuda[:N]"``, or a CUDA device when none is
+            available (nothing is started then); ``channels_last`` without ``device``; fewer samples
+            on this rank than one batch with ``drop_last=True`` (there would
             be no batch at all; the message gives both numbers), an option out of its range
             (``prefetch`` in [1, 64], ``num_threads`` in [1, 1024], crop sizes of at most
             ``trex.constants.MAX_OUTPUT_PIXELS`` pixels, at most 256 crops per image, ``std`` > 0,
@@ -183,37 +270,13 @@ class MultiCropLoader:
     is refused without being read, as an unreadable file (``on_error`` decides).
     """
 
-    def __init__(
-        self,
-        source: str | os.PathLike[str] | Sequence[tuple[str | os.PathLike[str], int]],
-        batch_size: int = 64,
-        recipe: str | MultiCropRecipe = "trex",
-        *,
-        seed: int = 0,
-        shuffle: bool = True,
-        drop_last: bool = True,
-        num_threads: int | None = None,
-        prefetch: int = 2,
-        rank: int | None = None,
-        world_size: int | None = None,
-        dtype: Literal["uint8", "float32"] = "uint8",
-        pin_memory: bool = False,
-        on_error: Literal["raise", "skip"] = "raise",
-        return_params: bool = False,
-        global_size: int | None = None,
-        local_size: int | None = None,
-        max_pixels: int | None = MAX_IMAGE_PIXELS,
-        dct_scaling: bool = True,
-        mean: Sequence[float] = IMAGENET_MEAN,
-        std: Sequence[float] = IMAGENET_STD,
-    ) -> None:
-        self._args = dict(
-            source=source, batch_size=batch_size, recipe=recipe, seed=seed, shuffle=shuffle,
-            drop_last=drop_last, num_threads=num_threads, prefetch=prefetch, rank=rank,
-            world_size=world_size, dtype=dtype, pin_memory=pin_memory, on_error=on_error,
-            return_params=return_params, global_size=global_size, local_size=local_size,
-            max_pixels=max_pixels, dct_scaling=dct_scaling, mean=tuple(mean), std=tuple(std),
-        )
+    @_takes_spec(LoaderSpec)
+    def __init__(self, source: Source, spec: LoaderSpec) -> None:
+        self.spec = spec  # the arguments as given (pickled): rebuilt elsewhere, defaults resolve there
+        self._source = source
+        batch_size, recipe, seed, drop_last = spec.batch_size, spec.recipe, spec.seed, spec.drop_last
+        pin_memory, mean, std = spec.pin_memory, spec.mean, spec.std
+        self.device = _check_device(spec.device, spec.channels_last)
         self.classes: list[str] | None  # the class folder names (None for a list of samples)
         if isinstance(source, (str, os.PathLike)):
             self.samples, self.classes = scan_image_folder(source)
@@ -221,21 +284,21 @@ class MultiCropLoader:
             self.samples = [_sample(i, item) for i, item in enumerate(source)]
             self.classes = None
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)} if self.classes else None
-        self.recipe = create_recipe(recipe, global_size=global_size, local_size=local_size)
+        self.recipe = create_recipe(recipe, global_size=spec.global_size, local_size=spec.local_size)
         self.batch_size = batch_size
-        self.rank, self.world_size = _default_shard(rank, world_size)
-        self.num_threads = _default_threads() if num_threads is None else num_threads
+        self.rank, self.world_size = _default_shard(spec.rank, spec.world_size)
+        self.num_threads = _default_threads() if spec.num_threads is None else spec.num_threads
         if pin_memory and not torch.cuda.is_available():
             warnings.warn("pin_memory=True but no CUDA device is available; batches are not pinned", stacklevel=2)
             pin_memory = False
         _check_int("batch_size", batch_size, 1, _MAX_BATCH_SIZE)
         _check_int("num_threads", self.num_threads, 1, MAX_THREADS)
         _check_int("seed", seed, 0, 2**64 - 1)
-        _check_int("prefetch", prefetch, 1, MAX_PREFETCH)
+        _check_int("prefetch", spec.prefetch, 1, MAX_PREFETCH)
         _check_int("world_size", self.world_size, 1, 2**31)
         _check_int("rank", self.rank, 0, self.world_size - 1)
-        if max_pixels is not None:
-            _check_int("max_pixels", max_pixels, 1, 2**64 - 1)
+        if spec.max_pixels is not None:
+            _check_int("max_pixels", spec.max_pixels, 1, 2**64 - 1)
         # As the core counts them (DistributedSampler's rule): with drop_last each rank sees
         # len // world_size samples and drops a partial batch, so fewer than one batch means none.
         shard = len(self.samples) // self.world_size
@@ -246,20 +309,26 @@ class MultiCropLoader:
                              "would give no batch at all; lower batch_size or pass drop_last=False")
         for name, values in (("mean", mean), ("std", std)):
             _check_stats(name, values, positive=name == "std")
-        self.dtype = dtype
-        self.return_params = return_params
+        self.dtype = spec.dtype if self.device is None else "float32"
+        self.return_params = spec.return_params
         self.skipped: list[tuple[str, str]] = []
         self.skip_count = 0
         self._epoch = 0
         paths = [p for p, _ in self.samples]
         labels = [label for _, label in self.samples]
-        self._inner = _trex.Loader(
-            paths, labels, list(self.recipe.groups), batch_size=batch_size, seed=seed, shuffle=shuffle,
-            drop_last=drop_last, rank=self.rank, world_size=self.world_size, num_threads=self.num_threads,
-            prefetch=prefetch, dtype=dtype, on_error=on_error, max_pixels=max_pixels,
-            return_params=return_params, dct_scaling=dct_scaling, mean=_rgb(mean), std=_rgb(std),
-            pin_memory=pin_memory,
+        # What the core reads: the spec with every default resolved. With a device, pinning is
+        # the colour stage's (CUDA: always); pin_memory is for the CPU path.
+        pin_memory = pin_memory and self.device is None
+        resolved = dataclasses.replace(
+            spec, recipe=self.recipe, global_size=None, local_size=None, num_threads=self.num_threads,
+            rank=self.rank, world_size=self.world_size, pin_memory=pin_memory, mean=_rgb(mean), std=_rgb(std),
+            device=None if self.device is None else str(self.device),
         )
+        pin_device = torch.cuda.current_device() if pin_memory else None
+        self._inner = _trex.Loader(paths, labels, resolved, pin_device=pin_device)
+        # CUDA: the copy and the colour stage run on this side stream (see _device_batch).
+        self._side_stream = torch.cuda.Stream(self.device) if self.device is not None \
+            and self.device.type == "cuda" else None
 
     def __len__(self) -> int:
         """Batches per epoch on this rank."""
@@ -289,7 +358,7 @@ class MultiCropLoader:
     def _iterate(self, stream: Any) -> Iterator[Batch]:
         try:
             while True:
-                item = stream.next_batch()
+                item = stream.next_batch() if self.device is None else self._device_batch(stream)
                 if item is None:
                     return
                 batch = self._batch(*item)
@@ -300,6 +369,30 @@ class MultiCropLoader:
             # Early break, an exception in the consumer, Ctrl-C or garbage collection: stop the
             # producer thread now rather than when the stream is collected.
             stream.close()
+
+    def _device_batch(self, stream: Any) -> Any:
+        """The next batch with the device colour stage: on CUDA its kernels and copies are queued
+        on the side stream, and the caller's current stream waits for them."""
+        if self._side_stream is None:
+            item = stream.next_batch()
+            if item is None:
+                return None
+            groups, labels, indices, params, skipped = item
+            return groups, labels.to(self.device), indices.to(self.device), params, skipped
+        # The side stream does not wait for the training step queued before this call (that would
+        # serialise them); memory safety across the two streams comes from record_stream below.
+        current = torch.cuda.current_stream(self.device)
+        with torch.cuda.stream(self._side_stream):
+            item = stream.next_batch()
+            if item is None:
+                return None
+            groups, labels, indices, params, skipped = item
+            labels = labels.pin_memory().to(self.device, non_blocking=True)
+            indices = indices.pin_memory().to(self.device, non_blocking=True)
+        current.wait_stream(self._side_stream)
+        for t in (*groups, labels, indices):
+            t.record_stream(current)
+        return groups, labels, indices, params, skipped
 
     def _batch(self, groups: list[torch.Tensor], labels: torch.Tensor, indices: torch.Tensor,
                params: torch.Tensor | None, skipped: list[tuple[str, str]]) -> Batch:
@@ -313,15 +406,20 @@ class MultiCropLoader:
 
     def state_dict(self) -> dict[str, Any]:
         """What a resumed run needs: the next epoch and the files skipped so far."""
-        return {"epoch": self._epoch, "seed": self._args["seed"], "skipped": list(self.skipped),
+        return {"epoch": self._epoch, "seed": self.spec.seed, "skipped": list(self.skipped),
                 "skip_count": self.skip_count}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("seed", self._args["seed"]) != self._args["seed"]:
-            raise ValueError(f"state is from a loader with seed {state['seed']}, this one has {self._args['seed']}")
+        if state.get("seed", self.spec.seed) != self.spec.seed:
+            raise ValueError(f"state is from a loader with seed {state['seed']}, this one has {self.spec.seed}")
         self.set_epoch(state["epoch"])
         self.skipped = [tuple(s) for s in state.get("skipped", [])]
         self.skip_count = int(state.get("skip_count", len(self.skipped)))
+
+    @property
+    def _args(self) -> dict[str, Any]:
+        """The arguments as given, by name (``source`` and the spec's fields)."""
+        return {"source": self._source, **{f.name: getattr(self.spec, f.name) for f in dataclasses.fields(self.spec)}}
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Picklable (spawned DataLoader workers, multiprocessing): rebuilt from its arguments.
@@ -330,24 +428,56 @@ class MultiCropLoader:
     def __repr__(self) -> str:
         return (f"MultiCropLoader({len(self.samples)} images, recipe={self.recipe.name!r}, "
                 f"batch_size={self.batch_size}, crops={self.recipe.num_crops}, threads={self.num_threads}, "
-                f"rank={self.rank}/{self.world_size}, dtype={self.dtype!r})")
+                f"rank={self.rank}/{self.world_size}, dtype={self.dtype!r}"
+                + (f", device={str(self.device)!r})" if self.device is not None else ")"))
+
+
+def _check_device(device: str | torch.device | None, channels_last: bool) -> torch.device | None:
+    """The device of the colour stage, checked before anything starts (None: the CPU path)."""
+    if not isinstance(channels_last, bool):
+        raise TypeError(f"channels_last must be a bool, got {type(channels_last).__name__}")
+    if device is None:
+        if channels_last:
+            raise ValueError("channels_last=True needs a device (it is the device colour stage's output format)")
+        return None
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be None, a str or a torch.device, got {type(device).__name__}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={str(device)!r} but CUDA is not available (torch sees no GPU)")
+        index = torch.cuda.current_device() if dev.index is None else dev.index
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device={str(device)!r} but there are only {torch.cuda.device_count()} CUDA devices")
+        dev = torch.device("cuda", index)
+    return dev
 
 
 def _rebuild(args: dict[str, Any], state: dict[str, Any]) -> MultiCropLoader:
-    loader = MultiCropLoader(**args)
+    options = dict(args)
+    loader = MultiCropLoader(options.pop("source"), **options)
     loader.load_state_dict(state)
     return loader
 
 
+# Where the crop box and the jitter order sit in a params row (the core's order, _trex.CROP_PARAMS).
+_BOX = slice(PARAM_NAMES.index("top"), PARAM_NAMES.index("width") + 1)
+_ORDER = slice(PARAM_NAMES.index("order0"), PARAM_NAMES.index("order3") + 1)
+
+
 def _params_dict(params: torch.Tensor) -> dict[str, torch.Tensor]:
-    out = {name: params[..., i] for i, name in enumerate(PARAM_NAMES)}
-    out["box"] = params[..., 0:4].long()
-    out["order"] = params[..., 10:14].long()
-    for name in ("top", "left", "height", "width", "order0", "order1", "order2", "order3"):
-        out[name] = out[name].long()
-    for name in ("flip", "jitter", "grayscale", "solarize"):
-        out[name] = out[name].bool()
+    out = {}
+    for i, (name, kind) in enumerate(_trex.CROP_PARAMS):
+        column = params[..., i]
+        out[name] = column.long() if kind == "int" else column.bool() if kind == "bool" else column
+    out["box"] = params[..., _BOX].long()
+    out["order"] = params[..., _ORDER].long()
     return out
 
 
-__all__ = ["Batch", "MultiCropLoader"]
+__all__ = ["Batch", "LoaderSpec", "MultiCropLoader"]

@@ -146,7 +146,7 @@ def _cut(image, rng: random.Random):  # noqa: ANN001, ANN202 (PIL types stay laz
 
     w, h = image.size
     short = rng.randint(*SHORT_SIDE)
-    for attempt in range(MAX_CROP_ATTEMPTS):
+    for _ in range(MAX_CROP_ATTEMPTS):
         box = _crop_box(w, h, short, rng)
         # Like ImageNet's, keep pictures of something: skip crops of empty sky or fog.
         thumb = image.resize((32, 32), Image.Resampling.BOX, box=box).convert("L")

@@ -11,14 +11,14 @@ import operator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from trex import _trex
 from trex.constants import GLOBAL_CROP_SIZE, LOCAL_CROP_SIZE
 from trex.ops import Interpolation
 
-# The fields of `Batch.params` rows, in the order the Rust pipeline writes them.
-PARAM_NAMES = (
-    "top", "left", "height", "width", "flip", "jitter", "brightness", "contrast", "saturation",
-    "hue", "order0", "order1", "order2", "order3", "grayscale", "blur_sigma", "solarize",
-)
+# The fields of `Batch.params` rows, in the order the Rust pipeline writes them (it defines them:
+# top, left, height, width, flip, jitter, brightness, contrast, saturation, hue, order0-3,
+# grayscale, blur_sigma, solarize).
+PARAM_NAMES: tuple[str, ...] = tuple(name for name, _ in _trex.CROP_PARAMS)
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,9 @@ class CropGroup:
         object.__setattr__(self, "scale", tuple(float(x) for x in self.scale))
         object.__setattr__(self, "ratio", tuple(float(x) for x in self.ratio))
         object.__setattr__(self, "blur_sigma", tuple(float(x) for x in self.blur_sigma))
-        if self.interpolation not in ("nearest", "bilinear", "bicubic"):
-            raise ValueError(
-                f"interpolation must be 'nearest', 'bilinear' or 'bicubic', got {self.interpolation!r}"
-            )
+        if self.interpolation not in _trex.INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {', '.join(map(repr, _trex.INTERPOLATIONS))}, "
+                             f"got {self.interpolation!r}")
 
 
 @dataclass(frozen=True)
@@ -110,14 +109,9 @@ class MultiCropRecipe:
 
     @property
     def outputs(self) -> list[tuple[tuple[int, int], int]]:
-        """((height, width), crops) of each output tensor, in order."""
-        out: list[tuple[tuple[int, int], int]] = []
-        for g in self.groups:
-            if out and out[-1][0] == g.size:
-                out[-1] = (g.size, out[-1][1] + g.count)
-            else:
-                out.append((g.size, g.count))
-        return out
+        """((height, width), crops) of each output tensor, in order: consecutive groups of the same
+        size share one (as the loader batches them)."""
+        return [((h, w), n) for h, w, n in _trex.recipe_outputs(self)]
 
     def resized(self, global_size: int | tuple[int, int] | None = None,
                 local_size: int | tuple[int, int] | None = None) -> MultiCropRecipe:

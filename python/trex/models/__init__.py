@@ -1,7 +1,7 @@
 """t-ReX's model parts: the projector, the prototype memory and head, and the whole model.
 
-The names are imported on first use (see :mod:`trex._lazy`): ``trex.models.presets`` is read
-without torch.
+The names are imported on first use (see :mod:`trex._lazy`): the defaults they take
+(:mod:`trex.defaults`) are read without torch.
 """
 
 from typing import TYPE_CHECKING

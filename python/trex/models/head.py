@@ -8,10 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trex.models._checks import positive_float, positive_int
-from trex.models.distributed import all_gather_rows, is_distributed
-from trex.models.memory import PrototypeMemory, _autocast_off, prototype_logits
-from trex.models.presets import (
+from trex.defaults import (
+    DEFAULT_MEMORY_INIT,
     INIT_STD,
     MEMORY_INITS,
     MEMORY_SIZE,
@@ -19,6 +17,9 @@ from trex.models.presets import (
     PROJECTOR_OUT_DIM,
     TEMPERATURE,
 )
+from trex.models._checks import positive_float, positive_int
+from trex.models.distributed import all_gather_rows, is_distributed
+from trex.models.memory import PrototypeMemory, _autocast_off, prototype_logits
 from trex.models.projector import Projector
 
 
@@ -68,7 +69,7 @@ class PrototypeHead(nn.Module):
         out_dim: int = PROJECTOR_OUT_DIM,
         memory_size: int = MEMORY_SIZE,
         temperature: float = TEMPERATURE,
-        memory_init: str = "empty",
+        memory_init: str = DEFAULT_MEMORY_INIT,
     ) -> None:
         super().__init__()
         if memory_init not in MEMORY_INITS:

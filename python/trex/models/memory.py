@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from trex import _trex
+from trex.defaults import RECOMPUTE_EVERY, TEMPERATURE
 from trex.exceptions import MemoryBankError
-from trex.models._checks import positive_float, positive_int
-from trex.models.presets import RECOMPUTE_EVERY, TEMPERATURE
+from trex.models._checks import positive_int
 
 # The memory's buffers, in the order the extension takes them.
 _STATE = ("features", "labels", "sums", "counts", "position", "pushes")
@@ -198,7 +198,8 @@ def prototype_logits(z: torch.Tensor, prototypes: torch.Tensor, temperature: flo
         trex.MemoryBankError: wrong shapes or dtypes, different devices, temperature <= 0.
     """
     with _autocast_off(z.device if isinstance(z, torch.Tensor) else torch.device("cpu")):
-        return _trex.prototype_logits(z, prototypes, temperature=positive_float("temperature", temperature))
+        # temperature is checked once, by the extension (the same rule as PrototypeHead's, same message)
+        return _trex.prototype_logits(z, prototypes, temperature=temperature)
 
 
 def prototype_loss(
@@ -220,7 +221,7 @@ def prototype_loss(
             range, an empty batch, different devices, temperature <= 0.
     """
     with _autocast_off(z.device if isinstance(z, torch.Tensor) else torch.device("cpu")):
-        return _trex.prototype_loss(z, labels, prototypes, temperature=positive_float("temperature", temperature))
+        return _trex.prototype_loss(z, labels, prototypes, temperature=temperature)
 
 
 __all__ = ["PrototypeMemory", "prototype_logits", "prototype_loss"]

@@ -10,10 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trex.models._checks import positive_int, unit_interval
-from trex.models.head import PrototypeHead
-from trex.models.memory import PrototypeMemory
-from trex.models.presets import (
+from trex.defaults import (
+    DEFAULT_MEMORY_INIT,
+    DEFAULT_RECIPE,
     EMA_MOMENTUM,
     MEMORY_SIZE,
     PROJECTOR_HIDDEN_DIM,
@@ -23,6 +22,9 @@ from trex.models.presets import (
     recipe_hidden_layers,
     resolve_projector_layers,
 )
+from trex.models._checks import positive_int, unit_interval
+from trex.models.head import PrototypeHead
+from trex.models.memory import PrototypeMemory
 from trex.models.projector import init_linear
 
 # Attributes holding a backbone's own classifier (torchvision: ResNet `fc`, ViT `heads`,
@@ -140,7 +142,7 @@ class TReX(nn.Module):
         self,
         backbone: nn.Module,
         num_classes: int,
-        recipe: Recipe = "trex",
+        recipe: Recipe = DEFAULT_RECIPE,
         feature_dim: int | None = None,
         *,
         projector_layers: int | None = None,
@@ -149,7 +151,7 @@ class TReX(nn.Module):
         memory_size: int = MEMORY_SIZE,
         temperature: float = TEMPERATURE,
         ema_momentum: float = EMA_MOMENTUM,
-        memory_init: str = "empty",
+        memory_init: str = DEFAULT_MEMORY_INIT,
     ) -> None:
         super().__init__()
         if not isinstance(backbone, nn.Module):

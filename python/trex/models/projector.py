@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trex.defaults import INIT_STD, PROJECTOR_HIDDEN_DIM, PROJECTOR_OUT_DIM
 from trex.models._checks import positive_int
-from trex.models.presets import INIT_STD, PROJECTOR_HIDDEN_DIM, PROJECTOR_OUT_DIM
 
 
 def init_linear(module: nn.Module) -> None:

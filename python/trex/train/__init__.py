@@ -1,4 +1,4 @@
-"""Training: `trex train` (also ``python -m trex.train``) and its parts.
+"""Training: `trex train` (also ``python -m trex train``, what torchrun runs) and its parts.
 
 ``trex.train.run(config)`` trains as a :class:`TrainConfig` says; :func:`load_backbone` reads the
 ``backbone.pt`` a run writes, for transfer evaluation::

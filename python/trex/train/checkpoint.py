@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trex.models.presets import resolve_projector_layers
+from trex.defaults import resolve_projector_layers
 from trex.train.errors import TrainConfigError
 from trex.train.files import atomic_write
 
@@ -171,5 +171,5 @@ def load_checkpoint(path: Path, *, recipe: str, arch: str, classes: list[str], c
     return state
 
 
-__all__ = ["BACKBONE", "CHECKPOINT", "METRICS", "backbone_epoch", "check_no_other_run", "copy_name", "load_backbone", "load_checkpoint", "resolve_resume", "save_backbone",
-           "save_checkpoint"]
+__all__ = ["BACKBONE", "CHECKPOINT", "METRICS", "backbone_epoch", "check_no_other_run", "copy_name", "load_backbone",
+           "load_checkpoint", "resolve_resume", "save_backbone", "save_checkpoint"]

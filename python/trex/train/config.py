@@ -1,9 +1,10 @@
 """The configuration of a `trex train` run: command-line flags, their defaults, and the resolved
 :class:`TrainConfig` saved as ``config.json``.
 
-Two sets of defaults: the paper's (ResNet-50, 224/96 px crops, 100 epochs, batch 256, ...) when
-``--data`` is given, and a small CPU-sized run on Fashion-MNIST (the built-in default) when it is
-not. An explicit flag always wins.
+Two sets of defaults, the presets of :mod:`trex.defaults` (where every value is written): the
+paper's (ResNet-50, 224/96 px crops, 100 epochs, batch 256, ...) when ``--data`` is given, and a
+small CPU-sized run on Fashion-MNIST (the built-in default) when it is not. Every flag's argparse
+default is None, resolved from the preset that applies; an explicit flag always wins.
 
 The built-in run makes about 600 SGD steps, so it departs from the paper where the paper's values
 assume 500,000: EMA momentum 0.9 (0.999 would leave the memory fed by a nearly untrained copy
@@ -17,43 +18,43 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import json
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trex.models.presets import MEMORY_INITS, resolve_projector_layers
+from trex.defaults import (
+    BUILTIN_OVERRIDES,
+    MEMORY_INITS,
+    PRESETS,
+    RECIPE_HIDDEN_LAYERS,
+    RECIPES,
+    resolve_projector_layers,
+)
 from trex.train.errors import TrainConfigError
 
 # This module imports no torch (`trex train --help` and flag errors answer at once), so the
 # choices that other modules implement are named here: trex.train.backbones builds ARCHS for
-# exactly ARCH_NAMES (checked on import), trex.train.precision resolves AMP_CHOICES.
-RECIPES = ("trex", "trex-star", "baseline")
+# exactly ARCH_NAMES (checked on import), trex.train.precision resolves AMP_CHOICES. The recipes
+# (RECIPES) and every default come from trex.defaults.
 ARCH_NAMES = ("resnet50", "resnet18", "resnet-small", "resnet-tiny")
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 # A bound far above any real run (the schedule is computed per step, so it costs nothing): beyond
 # it, an --epochs value is a typo.
 MAX_EPOCHS = 1_000_000
 
-# Flags whose default depends on whether --data is given: (paper / user data, built-in run).
+# The two presets of trex.defaults: the paper's (with --data) and the built-in run's (without).
 PAPER = "paper"
 BUILTIN = "builtin"
+# Flags whose default depends on whether --data is given: {name: {PAPER: value, BUILTIN: value}}
+# (a view of the two presets, for the help text and for callers that name one column).
 DUAL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "arch": {PAPER: "resnet50", BUILTIN: "resnet-tiny"},
-    "global_size": {PAPER: 224, BUILTIN: 64},
-    "local_size": {PAPER: 96, BUILTIN: 28},
-    "epochs": {PAPER: 100, BUILTIN: 4},
-    "batch_size": {PAPER: 256, BUILTIN: 32},
-    "warmup_epochs": {PAPER: 10.0, BUILTIN: 0.5},
-    "train_per_class": {PAPER: None, BUILTIN: 1000},
-    "val_per_class": {PAPER: None, BUILTIN: None},
-    "lr": {PAPER: 0.1, BUILTIN: 0.8},
-    "hidden_dim": {PAPER: 2048, BUILTIN: 512},
-    "out_dim": {PAPER: 256, BUILTIN: 128},
-    "memory_size": {PAPER: 8192, BUILTIN: 1024},
-    "ema_momentum": {PAPER: 0.999, BUILTIN: 0.9},
+    name: {PAPER: PRESETS[PAPER][name], BUILTIN: PRESETS[BUILTIN][name]}
+    for name in BUILTIN_OVERRIDES
 }
+_D = PRESETS[PAPER]  # the dataclass defaults: the paper's
 
 
 @dataclass(frozen=True)
@@ -63,42 +64,42 @@ class TrainConfig:
     # data
     data: str | None = None
     val: str | None = None
-    train_per_class: int | None = None
-    val_per_class: int | None = None
-    global_size: int = 224
-    local_size: int = 96
+    train_per_class: int | None = _D["train_per_class"]
+    val_per_class: int | None = _D["val_per_class"]
+    global_size: int = _D["global_size"]
+    local_size: int = _D["local_size"]
     val_resize: int | None = None
     workers: int | None = None
-    on_error: str = "raise"
+    on_error: str = _D["on_error"]
     # model
-    recipe: str = "trex"
+    recipe: str = _D["recipe"]
     crops: str | None = None  # None: the recipe's crops (see `crop_recipe`)
     projector_layers: int | None = None  # None: the recipe's depth (see `head_projector_layers`)
-    arch: str = "resnet50"
-    hidden_dim: int = 2048
-    out_dim: int = 256
-    memory_size: int = 8192
+    arch: str = _D["arch"]
+    hidden_dim: int = _D["hidden_dim"]
+    out_dim: int = _D["out_dim"]
+    memory_size: int = _D["memory_size"]
     memory_init: str | None = None  # None: "empty" (see `trex.PrototypeHead`)
-    temperature: float = 0.1
-    ema_momentum: float = 0.999
+    temperature: float = _D["temperature"]
+    ema_momentum: float = _D["ema_momentum"]
     # optimisation
-    epochs: int = 100
-    batch_size: int = 256
-    lr: float = 0.1
-    min_lr: float = 1e-6
-    warmup_epochs: float = 10.0
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    amp: str = "auto"
+    epochs: int = _D["epochs"]
+    batch_size: int = _D["batch_size"]
+    lr: float = _D["lr"]
+    min_lr: float = _D["min_lr"]
+    warmup_epochs: float = _D["warmup_epochs"]
+    momentum: float = _D["momentum"]
+    weight_decay: float = _D["weight_decay"]
+    amp: str = _D["amp"]
     # run
-    device: str = "auto"
-    seed: int = 0
+    device: str = _D["device"]
+    seed: int = _D["seed"]
     out: str | None = None
     resume: str | None = None
-    overwrite: bool = False
-    save_every: int = 0
+    overwrite: bool = _D["overwrite"]
+    save_every: int = _D["save_every"]
     threads: int | None = None
-    log_every_s: float = 30.0
+    log_every_s: float = _D["log_every_s"]
     dump_rank_state: str | None = None
 
     @property
@@ -122,8 +123,23 @@ class TrainConfig:
 
 
 def _dual(name: str) -> str:
+    """The help text's default of a flag that depends on --data: both presets' values."""
     d = DUAL_DEFAULTS[name]
     return f"default: {d[PAPER]} with --data, {d[BUILTIN]} for the built-in run"
+
+
+def _default(name: str) -> str:
+    """The help text's default of a flag that does not depend on --data: 30.0 as 30, 1e-06 as 1e-6."""
+    value = PRESETS[PAPER][name]
+    if isinstance(value, float) and value and abs(value) < 1e-3:
+        mantissa, exponent = f"{value:.0e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _recipe_depths() -> str:
+    """``3 for trex, 1 for trex-star``: the recipes' projector depths, for the help text."""
+    return ", ".join(f"{n} for {r}" for r, n in RECIPE_HIDDEN_LAYERS.items() if n is not None)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -138,20 +154,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"train on the first N images of each class (all when unset; {_dual('train_per_class')})")
     g.add_argument("--val-per-class", metavar="N", type=int, default=None,
                    help=f"validate on the first N images of each class (all when unset; {_dual('val_per_class')})")
-    g.add_argument("--global-size", metavar="PX", type=int, default=None, help=f"global crop side in px ({_dual('global_size')})")
-    g.add_argument("--local-size", metavar="PX", type=int, default=None, help=f"local crop side in px ({_dual('local_size')})")
+    g.add_argument("--global-size", metavar="PX", type=int, default=None,
+                   help=f"global crop side in px ({_dual('global_size')})")
+    g.add_argument("--local-size", metavar="PX", type=int, default=None,
+                   help=f"local crop side in px ({_dual('local_size')})")
     g.add_argument("--val-resize", metavar="PX", type=int, default=None,
                    help="validation: resize the short side to this, then centre-crop --global-size (default: "
                         "global-size x 256/224 with --data, global-size for the built-in run)")
     g.add_argument("--workers", metavar="N", type=int, default=None,
                    help="loader decode/augment threads per process (default: the --threads count)")
-    g.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+    g.add_argument("--on-error", choices=("raise", "skip"), default=None,
                    help="unreadable image: stop with an error naming it (raise, default) or skip it and count it")
     g = p.add_argument_group("model")
-    g.add_argument("--recipe", metavar="NAME", default="trex",
+    g.add_argument("--recipe", metavar="NAME", default=None,
                    help="trex (1 global + 8 local crops, 3-layer projector, memory prototypes; the paper's t-ReX), "
                         "trex-star (scale split 0.40, 1-layer projector) or baseline (one crop, linear classifier); "
-                        "default trex. Picks the head and, unless --crops is given, the loader's crops")
+                        f"default {_default('recipe')}. Picks the head and, unless --crops is given, the loader's "
+                        "crops")
     g.add_argument("--crops", metavar="NAME", default=None,
                    help="the loader's multi-crop recipe, apart from the head: trex (1 global + 8 local crops, "
                         "scale split 0.25), trex-star (split 0.40) or baseline (one crop, scale 0.08-1); sizes "
@@ -160,11 +179,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--projector-layers", metavar="N", type=int, default=None,
                    help="projector hidden blocks (Linear + BatchNorm + GELU) before the bottleneck; 0 = no "
                         "projector, the prototypes or cosine classifier act on the backbone features (default: "
-                        "3 for trex, 1 for trex-star; the baseline has no projector)")
+                        f"{_recipe_depths()}; the baseline has no projector)")
     g.add_argument("--arch", metavar="NAME", default=None,
                    help=f"backbone: {', '.join(ARCH_NAMES)} ({_dual('arch')}); resnet-small and resnet-tiny are "
                         "narrow ResNets for 32-64 px images")
-    g.add_argument("--hidden-dim", metavar="N", type=int, default=None, help=f"projector hidden width ({_dual('hidden_dim')})")
+    g.add_argument("--hidden-dim", metavar="N", type=int, default=None,
+                   help=f"projector hidden width ({_dual('hidden_dim')})")
     g.add_argument("--out-dim", metavar="N", type=int, default=None,
                    help=f"projector output / memory dim ({_dual('out_dim')}; with --projector-layers 0 the memory "
                         "holds backbone features)")
@@ -173,65 +193,102 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--memory-init", choices=MEMORY_INITS, default=None,
                    help="how the memory starts: empty (zero prototypes until a class is written; default) or noise "
                         "(random unit vectors, memory-size / classes per class, as the published code)")
-    g.add_argument("--temperature", metavar="TAU", type=float, default=0.1, help="logit temperature tau (default 0.1)")
+    g.add_argument("--temperature", metavar="TAU", type=float, default=None,
+                   help=f"logit temperature tau (default {_default('temperature')})")
     g.add_argument("--ema-momentum", metavar="M", type=float, default=None,
                    help=f"EMA momentum of the model feeding the memory ({_dual('ema_momentum')}); lower it for "
                         "runs of a few hundred steps")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", metavar="N", type=int, default=None, help=f"epochs ({_dual('epochs')})")
     g.add_argument("--batch-size", metavar="N", type=int, default=None,
-                   help=f"images per step per process ({_dual('batch_size')}); the paper uses 256 in total")
+                   help=f"images per step per process ({_dual('batch_size')}); the paper uses "
+                        f"{DUAL_DEFAULTS['batch_size'][PAPER]} in total")
     g.add_argument("--lr", metavar="LR", type=float, default=None,
                    help="peak learning rate for a total batch of 256, scaled linearly with the total batch "
-                        f"({_dual('lr')}; 0.1 is the paper's)")
-    g.add_argument("--min-lr", metavar="LR", type=float, default=1e-6, help="learning rate at the end of the cosine (default 1e-6)")
+                        f"({_dual('lr')}; {DUAL_DEFAULTS['lr'][PAPER]} is the paper's)")
+    g.add_argument("--min-lr", metavar="LR", type=float, default=None,
+                   help=f"learning rate at the end of the cosine (default {_default('min_lr')})")
     g.add_argument("--warmup-epochs", metavar="E", type=float, default=None,
                    help=f"linear warm-up from 0, in epochs ({_dual('warmup_epochs')})")
-    g.add_argument("--momentum", metavar="M", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    g.add_argument("--weight-decay", metavar="WD", type=float, default=1e-4,
-                   help="weight decay on weights only, none on biases and norm parameters (default 1e-4)")
-    g.add_argument("--amp", choices=AMP_CHOICES, default="auto",
+    g.add_argument("--momentum", metavar="M", type=float, default=None,
+                   help=f"SGD momentum (default {_default('momentum')})")
+    g.add_argument("--weight-decay", metavar="WD", type=float, default=None,
+                   help=f"weight decay on weights only, none on biases and norm parameters (default "
+                        f"{_default('weight_decay')})")
+    g.add_argument("--amp", choices=AMP_CHOICES, default=None,
                    help="mixed precision: auto (bf16 on GPUs that have it, else fp16 with loss scaling; bf16 on "
-                        "CPUs with native bf16, else off), bf16, fp16 (CUDA only) or off (default auto)")
+                        f"CPUs with native bf16, else off), bf16, fp16 (CUDA only) or off (default {_default('amp')})")
     g = p.add_argument_group("run")
-    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                    help="auto: CUDA when available (one GPU per process under torchrun), else CPU")
-    g.add_argument("--seed", metavar="N", type=int, default=0, help="seed of the model initialisation and of the data order")
-    g.add_argument("--out", metavar="DIR", default=None, help="output folder (default runs/<recipe>-<timestamp>; on --resume, the "
-                                               "checkpoint's folder)")
-    g.add_argument("--resume", metavar="PATH", default=None, help="continue from a checkpoint file or a run folder")
-    g.add_argument("--overwrite", action="store_true",
+    g.add_argument("--seed", metavar="N", type=int, default=None,
+                   help="seed of the model initialisation and of the data order")
+    g.add_argument("--out", metavar="DIR", default=None,
+                   help="output folder (default runs/<recipe>-<timestamp>; on --resume, the checkpoint's folder)")
+    g.add_argument("--resume", metavar="PATH", default=None,
+                   help="continue from a checkpoint file or a run folder, with that run's settings (its "
+                        "config.json) for every flag not given here (e.g. --epochs N to train it longer)")
+    g.add_argument("--overwrite", action="store_true", default=None,
                    help="let this run replace the run already in --out (its checkpoint.pt, backbone.pt, "
                         "metrics.jsonl); without it such a run is refused, except --resume of that folder's own "
                         "checkpoint.pt")
-    g.add_argument("--save-every", metavar="N", type=int, default=0,
-                   help="also keep checkpoint-epochNNNN.pt every N epochs (default 0: only the latest)")
+    g.add_argument("--save-every", metavar="N", type=int, default=None,
+                   help=f"also keep checkpoint-epochNNNN.pt every N epochs (default {_default('save_every')}: only "
+                        "the latest)")
     g.add_argument("--threads", metavar="N", type=int, default=None,
                    help="torch CPU threads per process (default: the cores this process may run on, i.e. its CPU "
                         "affinity, divided among the processes on this machine; the same count whatever the "
                         "machine's load, so lower it on a machine busy with other work); the count used is in "
                         "the log and in config.json")
-    g.add_argument("--log-every", metavar="S", type=float, default=30.0, dest="log_every_s",
-                   help="seconds between progress lines when the output is not a terminal (default 30)")
+    g.add_argument("--log-every", metavar="S", type=float, default=None, dest="log_every_s",
+                   help="seconds between progress lines when the output is not a terminal (default "
+                        f"{_default('log_every_s')})")
     # Tests: every rank writes its final model state here (checks that ranks stay in sync).
     g.add_argument("--dump-rank-state", default=None, help=argparse.SUPPRESS)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Resolves the flags into a :class:`TrainConfig` (dual defaults filled in, values checked).
+    """Resolves the flags into a :class:`TrainConfig`: each flag not given (None) takes the value of the
+    preset of trex.defaults that applies ("paper" with --data, "builtin" without), or with --resume
+    first the resumed run's own setting (its config.json); values checked.
 
     Raises:
         TrainConfigError: an unknown recipe or architecture, or a value out of range.
     """
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     values = {k: v for k, v in vars(args).items() if k in names}
-    mode = BUILTIN if values.get("data") is None else PAPER
-    for name, choice in DUAL_DEFAULTS.items():
+    if values.get("resume") is not None:  # a flag not given takes the resumed run's setting
+        for name, saved in _saved_settings(values["resume"]).items():
+            if name in names and name not in _NOT_RESUMED and values.get(name) is None:
+                values[name] = saved
+    preset = PRESETS[BUILTIN if values.get("data") is None else PAPER]
+    for name, default in preset.items():  # a flag not given (None) takes its preset's value
         if values.get(name) is None:
-            values[name] = choice[mode]
+            values[name] = default
     cfg = TrainConfig(**values)
     check_config(cfg)
     return cfg
+
+
+# Settings of the run itself, not of its training: a resumed run does not take them from config.json.
+_NOT_RESUMED = ("resume", "out", "overwrite", "dump_rank_state")
+
+
+def _saved_settings(resume: str | os.PathLike[str]) -> dict[str, Any]:
+    """The settings in the ``config.json`` of the run that ``--resume`` names (a run folder, or a
+    checkpoint in one); none when there is no such file (a checkpoint copied elsewhere)."""
+    path = Path(resume)
+    path = (path if path.is_dir() else path.parent) / "config.json"
+    if not path.is_file():
+        return {}
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise TrainConfigError(f"--resume {resume}: cannot read the run's settings in {path} ({err}); fix or "
+                               "remove that file (then every flag not given takes its default)") from err
+    if not isinstance(saved, dict):
+        raise TrainConfigError(f"--resume {resume}: {path} does not hold a run's settings")
+    return {k: v for k, v in saved.items() if k != "resolved"}
 
 
 def make_config(**overrides: Any) -> TrainConfig:
@@ -267,7 +324,8 @@ def check_config(cfg: TrainConfig) -> None:
             raise TrainConfigError(f"--projector-layers {cfg.projector_layers}: --recipe baseline has a linear "
                                    "classifier and no projector; use --recipe trex or trex-star for a projector")
     if cfg.memory_init is not None and cfg.memory_init not in MEMORY_INITS:
-        raise TrainConfigError(f"unknown memory start {cfg.memory_init!r}; use --memory-init {' | '.join(MEMORY_INITS)}")
+        raise TrainConfigError(f"unknown memory start {cfg.memory_init!r}; use --memory-init "
+                               f"{' | '.join(MEMORY_INITS)}")
     if cfg.arch not in ARCH_NAMES:
         raise TrainConfigError(f"unknown architecture {cfg.arch!r}; use --arch {' | '.join(ARCH_NAMES)}")
     positive = ("epochs", "batch_size", "global_size", "local_size", "hidden_dim", "out_dim")
@@ -325,5 +383,6 @@ def default_threads(local_processes: int) -> int:
     return max(1, available_cores() // max(local_processes, 1))
 
 
-__all__ = ["AMP_CHOICES", "ARCH_NAMES", "DUAL_DEFAULTS", "RECIPES", "TrainConfig", "add_arguments", "available_cores",
-           "check_config", "config_from_args", "default_out", "default_threads", "make_config", "val_resize"]
+__all__ = ["AMP_CHOICES", "ARCH_NAMES", "BUILTIN", "DUAL_DEFAULTS", "PAPER", "RECIPES", "TrainConfig", "add_arguments",
+           "available_cores", "check_config", "config_from_args", "default_out", "default_threads", "make_config",
+           "val_resize"]

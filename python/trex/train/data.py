@@ -3,9 +3,9 @@ up front so that a wrong folder stops the run with one clear line, and the loade
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -7,10 +7,9 @@ pass (uint8), so later epochs only pay for the forward passes.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-
-import warnings
 
 import torch
 import torch.distributed as dist

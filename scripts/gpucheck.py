@@ -1,14 +1,21 @@
-"""`python -m trex.gpucheck`: the CUDA paths proven on a real GPU, as one prepared run.
+#!/usr/bin/env python3
+"""`scripts/gpucheck.py`: the CUDA paths proven on a real GPU, as one prepared run.
 
-Run by ``scripts/gpu-check`` on a GPU machine (and with ``--dry-run`` on CPU in CI, at tiny sizes,
-so the same code path is exercised everywhere). Writes a JSON report with:
+A development tool, not part of the installed package: it runs the repository's tests. Run by
+``scripts/gpu-check`` on a GPU machine (and with ``--dry-run`` on CPU in CI, at tiny sizes, so the
+same code path is exercised everywhere) with trex installed (the wheel there, the develop install here).
+Writes a JSON report with:
 
 1. the CUDA-marked tests (``pytest -m cuda``): bank, logits, gradients vs CPU, autocast, devices;
 2. one ResNet-50 t-ReX training step (batch 256, 1 x 224 + 8 x 96 crops, bf16, channels_last):
    images/s, and the memory bank's share of the step (push + prototypes + logits, CUDA events);
 3. the loader alone with all cores (images/s), the data-wait share when it feeds the step, and
    how many cores keep one GPU busy;
-4. the uint8 pinned-memory path normalised on the GPU equals the CPU float32 output.
+4. the uint8 pinned-memory path normalised on the GPU equals the CPU float32 output;
+5. the device colour path (``MultiCropLoader(device=...)``, issue 16) against the uint8 path:
+   its output against the CPU path's (fraction within one level, largest difference), loader
+   images/s and the loader threads' CPU time per image, the data-wait share feeding the step, and
+   cores per GPU for ResNet-50 and ResNet-18 t-ReX steps (step images/s x loader CPU s/image).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import Any
 import torch
 
 import trex
+from trex.defaults import PAPER, TEMPERATURE
 
 
 def _sync(device: torch.device) -> None:
@@ -79,7 +87,7 @@ def build_model(arch: str, num_classes: int, device: torch.device, channels_last
 
 def make_step(model: trex.TReX, device: torch.device, amp_dtype: torch.dtype | None):
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-4)
+    opt = torch.optim.SGD(params, lr=PAPER["lr"], momentum=PAPER["momentum"], weight_decay=PAPER["weight_decay"])
 
     def step(groups: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
@@ -112,7 +120,7 @@ def bank_share(model: trex.TReX, batch: int, crops: int, device: torch.device, r
 
     def bank_ops() -> None:
         protos = head.memory.prototypes()
-        logits = trex.prototype_logits(z, protos, head.temperature if hasattr(head, "temperature") else 0.1)
+        logits = trex.prototype_logits(z, protos, getattr(head, "temperature", TEMPERATURE))
         logits.sum().backward()
         head.memory.push(feats, labels)
 
@@ -133,7 +141,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     channels_last = not dry
     amp = torch.bfloat16
     report: dict[str, Any] = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "dry_run": dry, "torch": torch.__version__, "trex": trex.__version__, "python": platform.python_version(),
         "cpu_cores": len(os.sched_getaffinity(0)),
@@ -219,12 +227,113 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report["pinned"] = bool(u8.groups[0].is_pinned()) if pin else False
     print("uint8 pinned path == float32 CPU path:", equal, flush=True)
 
+    # 5. the device colour path against the uint8 path
+    report["device_colour"] = device_colour_check(args, samples, recipe, batch, device, channels_last, step,
+                                                  step_ips, sizes, amp)
+
     (out / "gpucheck.json").write_text(json.dumps(report, indent=2))
     return report
 
 
+def _feed(loader, step, device: torch.device, steps: int, prepare) -> float:
+    """The data-wait share of ``steps`` steps fed by ``loader`` (after one warm-up batch)."""
+    wait = busy = 0.0
+    n = 0
+    it = iter(loader)
+    next(it)
+    t_prev = time.perf_counter()
+    for b in it:
+        t_got = time.perf_counter()
+        wait += t_got - t_prev
+        gs, labels = prepare(b)
+        step(gs, labels)
+        _sync(device)
+        t_prev = time.perf_counter()
+        busy += t_prev - t_got
+        n += 1
+        if n >= steps:
+            break
+    del it
+    return wait / max(wait + busy, 1e-9)
+
+
+def device_colour_check(args, samples, recipe, batch, device, channels_last, step, step_ips, sizes, amp):
+    from trex.cli.bench import loader_cpu_seconds
+
+    dry = args.dry_run
+    threads = len(os.sched_getaffinity(0))
+    steps = 2 if dry else args.steps
+    result: dict[str, Any] = {"threads": threads}
+
+    # Agreement with the CPU path on real photos (every preset's colour ops are in "dino").
+    std = torch.tensor(trex.constants.IMAGENET_STD, dtype=torch.float64).view(1, 3, 1, 1)
+    kw = dict(seed=3, return_params=True, **sizes)
+    cpu_b = next(iter(trex.MultiCropLoader(samples, batch, "dino", dtype="float32", **kw)))
+    dev_b = next(iter(trex.MultiCropLoader(samples, batch, "dino", device=str(device), **kw)))
+    diffs = [((a.double() - b.cpu().double()).abs() * std * 255).flatten() for a, b in zip(cpu_b.groups, dev_b.groups)]
+    d = torch.cat(diffs)
+    result["agreement"] = {"values": d.numel(), "within_1_level": float((d <= 1 + 1e-6).double().mean()),
+                           "equal": float((d == 0).double().mean()), "max_levels": float(d.max()),
+                           "params_equal": all(torch.equal(cpu_b.params[k], dev_b.params[k]) for k in cpu_b.params)}
+    print("device colour path vs CPU path:", result["agreement"], flush=True)
+
+    def loader_alone(**lkw) -> dict[str, float]:
+        ld = trex.MultiCropLoader(samples, batch, recipe, num_threads=threads, seed=0, **sizes, **lkw)
+        for _ in zip(range(1), ld):
+            pass
+        c0, t0, n = loader_cpu_seconds(), time.perf_counter(), 0
+        for b in ld:
+            n += b.labels.numel()
+        _sync(device)
+        secs = time.perf_counter() - t0
+        ips = n / secs
+        cpu = (loader_cpu_seconds() - c0) / n
+        return {"images_per_s": ips, "images_per_s_per_core": ips / threads, "loader_cpu_s_per_image": cpu}
+
+    pin = device.type == "cuda"
+    paths = {"uint8": loader_alone(pin_memory=pin), "device": loader_alone(device=str(device),
+                                                                           channels_last=channels_last)}
+
+    def prep_uint8(b):
+        b = b.to(device, non_blocking=True)
+        gs = [trex.normalize(g) for g in b.groups]
+        if channels_last:
+            gs = [g.contiguous(memory_format=torch.channels_last) for g in gs]
+        return gs, b.labels
+
+    def prep_device(b):
+        return b.groups, b.labels
+
+    # ResNet-18: its own synthetic step speed.
+    torch.manual_seed(0)
+    arch18 = "resnet18"
+    model18 = build_model(arch18, 1000, device, channels_last)
+    step18 = make_step(model18, device, amp)
+    synthetic = synthetic_groups(recipe, batch, device, channels_last)
+    labels = torch.randint(0, 1000, (batch,), device=device)
+    step18_ips = batch / _timed(lambda: step18(synthetic, labels), device, 2 if dry else args.steps)
+    synthetic.clear()
+    result["step_images_per_s"] = {"step": step_ips, arch18: step18_ips}  # "step": section 2 (ResNet-50 on a GPU)
+    for name, fig in paths.items():
+        kw2 = dict(pin_memory=pin) if name == "uint8" else dict(device=str(device), channels_last=channels_last)
+        prep = prep_uint8 if name == "uint8" else prep_device
+        for arch, st, ips in (("step", step, step_ips), (arch18, step18, step18_ips)):
+            ld = trex.MultiCropLoader(samples, batch, recipe, num_threads=threads, seed=1, **sizes, **kw2)
+            fig[f"data_wait_share_{arch}"] = _feed(ld, st, device, steps, prep)
+            fig[f"cores_per_gpu_{arch}"] = ips * fig["loader_cpu_s_per_image"]
+            fig[f"cores_per_gpu_{arch}_from_throughput"] = ips / fig["images_per_s_per_core"]
+        print(f"{name} path: {fig['images_per_s']:.0f} images/s on {threads} threads, loader CPU "
+              f"{1e3 * fig['loader_cpu_s_per_image']:.2f} ms/image; cores per GPU: step "
+              f"{fig['cores_per_gpu_step']:.2f}, {arch18} {fig[f'cores_per_gpu_{arch18}']:.2f}; data wait "
+              f"{100 * fig['data_wait_share_step']:.1f}% / {100 * fig[f'data_wait_share_{arch18}']:.1f}%", flush=True)
+    result["paths"] = paths
+    base = paths["uint8"]["loader_cpu_s_per_image"]  # 0 in a dry run: too few images for the clock tick
+    result["loader_cpu_share_moved"] = 1 - paths["device"]["loader_cpu_s_per_image"] / base if base else None
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m trex.gpucheck", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="scripts/gpucheck.py", description=__doc__.splitlines()[0])
     p.add_argument("--out", default=os.environ.get("OUT", "gpucheck-out"), help="folder for the JSON report")
     p.add_argument("--repo", default=".", help="repository root (for the tests)")
     p.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes: exercise the same code without a GPU")
@@ -233,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", type=int, default=256, help="distinct JPEGs for the loader")
     p.add_argument("--corpus-repeat", type=int, default=4, help="passes over the corpus per loader epoch")
     report = run(p.parse_args(argv))
-    failed = report["cuda_tests"]["returncode"] not in (0, 5) or not report["pinned_uint8_equals_cpu_float32"]
+    agreement = report["device_colour"]["agreement"]
+    failed = report["cuda_tests"]["returncode"] not in (0, 5) or not report["pinned_uint8_equals_cpu_float32"] \
+        or agreement["within_1_level"] < 0.999 or not agreement["params_equal"]
     return 1 if failed else 0
 
 

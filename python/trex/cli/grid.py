@@ -1,4 +1,4 @@
-"""Pictures of what the augmentation does: a grid of every crop of a few images."""
+"""`trex grid`: a picture of what the augmentation does, a grid of every crop of a few images."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import trex
+from trex.defaults import DEFAULT_RECIPE
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -46,7 +47,7 @@ def crop_grid(batch: trex.Batch, images: int, pad: int = 4) -> Image.Image:
 
 
 def save_crop_grid(source: str | os.PathLike[str] | list[tuple[str, int]], path: str | os.PathLike[str],
-                   recipe: str = "trex", images: int = 4, seed: int = 0, **loader_kw) -> Path:
+                   recipe: str = DEFAULT_RECIPE, images: int = 4, seed: int = 0, **loader_kw) -> Path:
     """Cuts the crops of ``images`` images of ``source`` with ``recipe`` and saves the grid as PNG."""
     loader = trex.MultiCropLoader(source, images, recipe, seed=seed, drop_last=False, **loader_kw)
     batch = next(iter(loader))
@@ -61,7 +62,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--data", type=Path, default=None,
                    help="ImageFolder root; default: ImageNet-sized JPEGs cut from the bundled real photos")
-    p.add_argument("--recipe", default="trex", choices=sorted(PRESETS), help="multi-crop recipe (default trex)")
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, choices=sorted(PRESETS),
+                   help=f"multi-crop recipe (default {DEFAULT_RECIPE})")
     p.add_argument("--images", type=int, default=4, help="rows (images) in the grid (default 4)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--out", type=Path, default=Path("crops.png"), help="PNG to write (default crops.png)")

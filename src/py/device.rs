@@ -1,0 +1,101 @@
+//! The loader's device colour stage (`src/augment`) at the Python boundary: building it from
+//! the loader's arguments, and applying it to a finished batch with the GIL released.
+
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use tch::{Device, Kind, Tensor};
+
+use super::errors::released;
+use crate::augment::{parse_device, AugmentError, DeviceColour};
+use crate::pipeline::recipe::{Recipe, PARAM_FIELDS};
+
+pub fn augment_error(e: AugmentError) -> PyErr {
+    match e {
+        AugmentError::Input(m) => PyValueError::new_err(m),
+        AugmentError::Tch(e) => PyRuntimeError::new_err(format!("device colour stage: {e}")),
+    }
+}
+
+/// The colour stage on `device` ('cpu', 'cuda', 'cuda:N'), checked and set up with the GIL
+/// released (the first CUDA call initialises the driver).
+pub fn colour_stage(
+    py: Python<'_>,
+    device: &str,
+    mean: [f32; 3],
+    std: [f32; 3],
+    channels_last: bool,
+) -> PyResult<Arc<DeviceColour>> {
+    let stage = released(py, || -> Result<DeviceColour, AugmentError> {
+        let device = parse_device(device)?;
+        DeviceColour::new(device, mean, std, channels_last)
+    })?
+    .map_err(augment_error)?;
+    Ok(Arc::new(stage))
+}
+
+/// Each output tensor's per-slot solarize thresholds (slot k of an output holds crop k / B of
+/// the output's crops, so each crop's threshold repeats B times), computed per batch size.
+fn thresholds(recipe: &Recipe, b: usize) -> Vec<Vec<u8>> {
+    let per_crop: Vec<u8> = recipe.crop_groups().map(|g| g.solarize_threshold).collect();
+    let mut start = 0;
+    recipe
+        .outputs()
+        .iter()
+        .map(|&(_, _, n)| {
+            let t = per_crop[start..start + n].iter().flat_map(|&t| std::iter::repeat_n(t, b)).collect();
+            start += n;
+            t
+        })
+        .collect()
+}
+
+/// A batch's crops as the device stage takes them: a uint8 [n, 3, h, w] tensor and whether it
+/// sits in pinned memory (so that the copy to the device may be asynchronous).
+pub struct GroupCrops {
+    pub crops: Tensor,
+    pub pinned: bool,
+}
+
+/// Applies the stage to every output of a batch (`crops[j]` is output j, `params` the batch's
+/// rows, crop-major as the outputs), GIL released; `keep` is dropped only after every view of
+/// it is gone (the host buffers the unpinned crop tensors are views of).
+pub fn apply_batch<K: Send>(
+    py: Python<'_>,
+    stage: &DeviceColour,
+    recipe: &Recipe,
+    crops: Vec<GroupCrops>,
+    params: &[f64],
+    b: usize,
+    keep: K,
+) -> PyResult<Vec<Tensor>> {
+    let thresholds = thresholds(recipe, b);
+    let outputs = recipe.outputs();
+    released(py, move || -> Result<Vec<Tensor>, AugmentError> {
+        let mut out = Vec::with_capacity(crops.len());
+        let mut row = 0;
+        for ((group, &(_, _, n)), thr) in crops.into_iter().zip(&outputs).zip(&thresholds) {
+            let rows = params
+                .get(row * PARAM_FIELDS..(row + n * b) * PARAM_FIELDS)
+                .ok_or_else(|| AugmentError::Input("batch parameters missing".into()))?;
+            row += n * b;
+            let non_blocking = group.pinned && stage.device() != Device::Cpu;
+            out.push(stage.apply(&group.crops, rows, thr, non_blocking)?);
+        }
+        drop(keep);
+        Ok(out)
+    })?
+    .map_err(augment_error)
+}
+
+/// A uint8 [n, 3, h, w] view of host memory at `ptr`.
+///
+/// # Safety
+/// `ptr` must hold the whole contiguous batch and outlive the view.
+pub unsafe fn host_view(ptr: *mut u8, shape: [usize; 4]) -> PyResult<Tensor> {
+    let size = shape.map(|d| d as i64);
+    let strides = [size[1] * size[2] * size[3], size[2] * size[3], size[3], 1];
+    Tensor::f_from_blob(ptr, &size, &strides, Kind::Uint8, Device::Cpu)
+        .map_err(|e| PyRuntimeError::new_err(format!("device colour stage: {e}")))
+}
