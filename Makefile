@@ -62,8 +62,17 @@ test-rust: venv system-deps ## cargo tests: image core, then the tch-backed part
 test-python: build ## pytest suite
 	python -m pytest -q
 
+.PHONY: lint
+lint: venv system-deps ## ruff (check, format check), rustfmt check, clippy -D warnings on each feature set
+	ruff check .
+	ruff format --check .
+	cargo fmt --check
+	cargo clippy --release -q --all-targets -- -D warnings
+	cargo clippy --release -q --all-targets --features torch -- -D warnings
+	cargo clippy --release -q --all-targets --features python -- -D warnings
+
 .PHONY: test
-test: test-rust test-python ## every test (what CI runs)
+test: lint test-rust test-python ## every test (what CI runs): lint, cargo, pytest
 
 .PHONY: run
 run: build glyphs ## the main job: trex train on the built-in Fashion-MNIST default (minutes on a CPU)
@@ -97,5 +106,6 @@ fuzz: build ## one-minute cargo-fuzz run of the decoder (needs the nightly toolc
 	cargo +nightly fuzz run -O decode fuzz/corpus/decode -- -max_total_time=60 -rss_limit_mb=2048
 
 .PHONY: format
-format: ## rustfmt
+format: ## rustfmt and ruff format (what make lint checks)
 	cargo fmt
+	ruff format .

@@ -60,8 +60,9 @@ def main() -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"trex {trex.__version__} ({_trex.build_profile}), torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}")
+    print(
+        f"trex {trex.__version__} ({_trex.build_profile}), torch {torch.__version__}, threads {torch.get_num_threads()}"
+    )
     print(f"memory {SIZE} x {DIM}, {CLASSES} classes, {CROPS} crops x {BATCH} images, tau {TAU}, CPU")
 
     g = torch.Generator().manual_seed(0)
@@ -112,8 +113,9 @@ def main() -> int:
                 if i >= 3:  # warm-up
                     times[label].append(time.perf_counter() - t)
         t_ours, t_plain = (statistics.median(times[k]) * 1e3 for k in ("trex", "plain"))
-        print(f"{name:46s} trex {t_ours:8.3f} ms   plain PyTorch {t_plain:8.3f} ms   "
-              f"plain/trex {t_plain / t_ours:5.2f}x")
+        print(
+            f"{name:46s} trex {t_ours:8.3f} ms   plain PyTorch {t_plain:8.3f} ms   plain/trex {t_plain / t_ours:5.2f}x"
+        )
     # Same memory contents after the same pushes: the comparison is like for like.
     torch.testing.assert_close(ours.prototypes(), plain.prototypes(), rtol=1e-5, atol=1e-5)
     return 0

@@ -35,8 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=200, help="number of corpus files (default 200)")
     parser.add_argument("--rounds", type=int, default=5, help="timed passes per decoder (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
-    parser.add_argument("--corpus", type=Path, default=Path(".bench/corpus"),
-                        help="corpus directory (default .bench/corpus)")
+    parser.add_argument(
+        "--corpus", type=Path, default=Path(".bench/corpus"), help="corpus directory (default .bench/corpus)"
+    )
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -100,13 +101,17 @@ def main(argv: list[str] | None = None) -> int:
 
     pixels = sum(r.shape[0] * r.shape[1] for r in ref) / len(ref)
     size = sum(len(b) for b in blobs) / len(blobs)
-    print(f"trex {trex.__version__} ({trex._trex.build_profile}), torch {torch.__version__}, "
-          f"Python {sys.version.split()[0]}")
+    print(
+        f"trex {trex.__version__} ({trex._trex.build_profile}), torch {torch.__version__}, "
+        f"Python {sys.version.split()[0]}"
+    )
     print(f"{len(blobs)} JPEG files from {args.corpus}: {pixels:,.0f} pixels and {size / 1024:.1f} KiB on average")
     print(f"one thread, median of {args.rounds} rounds\n")
     base = statistics.median(cpu[next(k for k in decoders if k.startswith("Pillow"))])
-    header = (f"| {'decoder':<24} | {'images/s per core (CPU)':>23} | {'images/s (wall)':>15} | {'vs Pillow':>9} "
-              f"| {'mean abs diff vs Pillow':>23} |")
+    header = (
+        f"| {'decoder':<24} | {'images/s per core (CPU)':>23} | {'images/s (wall)':>15} | {'vs Pillow':>9} "
+        f"| {'mean abs diff vs Pillow':>23} |"
+    )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for name in decoders:

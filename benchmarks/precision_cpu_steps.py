@@ -28,12 +28,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     backbone, dim = create_backbone("resnet-tiny")
-    model = trex.TReX(backbone, 5, "trex", feature_dim=dim, hidden_dim=512, out_dim=128, memory_size=1024,
-                      ema_momentum=0.9)
+    model = trex.TReX(
+        backbone, 5, "trex", feature_dim=dim, hidden_dim=512, out_dim=128, memory_size=1024, ema_momentum=0.9
+    )
     opt = torch.optim.SGD([q for q in model.parameters() if q.requires_grad], lr=0.01, momentum=0.9)
     g = torch.Generator().manual_seed(0)
-    groups = [torch.randint(0, 256, (32, 3, 64, 64), dtype=torch.uint8, generator=g),
-              torch.randint(0, 256, (256, 3, 28, 28), dtype=torch.uint8, generator=g)]
+    groups = [
+        torch.randint(0, 256, (32, 3, 64, 64), dtype=torch.uint8, generator=g),
+        torch.randint(0, 256, (256, 3, 28, 28), dtype=torch.uint8, generator=g),
+    ]
     labels = torch.randint(0, 5, (32,), generator=g)
     modes = {"fp32": contextlib.nullcontext, "bf16": lambda: torch.autocast("cpu", dtype=torch.bfloat16)}
 
@@ -52,16 +55,22 @@ def main() -> None:
         steps(mode, 3)
     times: dict[str, list[float]] = {m: [] for m in modes}
     for r in range(args.rounds):
-        for mode in (list(modes) if r % 2 == 0 else list(modes)[::-1]):
+        for mode in list(modes) if r % 2 == 0 else list(modes)[::-1]:
             times[mode].append(steps(mode, args.steps))
-    print(f"torch {torch.__version__}, {args.threads} threads, native bf16: "
-          f"{torch.ops.mkldnn._is_mkldnn_bf16_supported()}, {args.rounds} rounds x {args.steps} steps")
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, native bf16: "
+        f"{torch.ops.mkldnn._is_mkldnn_bf16_supported()}, {args.rounds} rounds x {args.steps} steps"
+    )
     for mode, v in times.items():
-        print(f"{mode}: ms/step min {min(v):.1f} median {statistics.median(v):.1f} max {max(v):.1f}   "
-              + " ".join(f"{x:.1f}" for x in v))
+        print(
+            f"{mode}: ms/step min {min(v):.1f} median {statistics.median(v):.1f} max {max(v):.1f}   "
+            + " ".join(f"{x:.1f}" for x in v)
+        )
     ratios = [b / f for f, b in zip(times["fp32"], times["bf16"])]
-    print(f"bf16 / fp32 step time per round: median {statistics.median(ratios):.2f} "
-          f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
+    print(
+        f"bf16 / fp32 step time per round: median {statistics.median(ratios):.2f} "
+        f"(min {min(ratios):.2f}, max {max(ratios):.2f})"
+    )
 
 
 if __name__ == "__main__":

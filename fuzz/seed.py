@@ -1,6 +1,6 @@
 """Writes the fuzzer's seed inputs: small JPEG and PNG files cut from real photos.
 
-    .venv/bin/python fuzz/seed.py    (writes fuzz/corpus/decode/)
+.venv/bin/python fuzz/seed.py    (writes fuzz/corpus/decode/)
 """
 
 from __future__ import annotations

@@ -60,8 +60,18 @@ def _timed(fn, device: torch.device, repeats: int) -> float:
 def run_cuda_tests(repo: Path, out: Path, dry_run: bool) -> dict[str, Any]:
     marker = "cuda" if not dry_run else "cuda and not cuda"  # dry run: collection only
     junit = out / "cuda-tests.xml"
-    cmd = [sys.executable, "-m", "pytest", "-q", "-m", marker, "-p", "no:cacheprovider", f"--junitxml={junit}",
-           str(repo / "tests")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-m",
+        marker,
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={junit}",
+        str(repo / "tests"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     tail = proc.stdout.strip().splitlines()[-1:] if proc.stdout.strip() else []
     result: dict[str, Any] = {"returncode": proc.returncode, "summary": tail[0] if tail else proc.stderr[-500:]}
@@ -143,7 +153,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "dry_run": dry, "torch": torch.__version__, "trex": trex.__version__, "python": platform.python_version(),
+        "dry_run": dry,
+        "torch": torch.__version__,
+        "trex": trex.__version__,
+        "python": platform.python_version(),
         "cpu_cores": len(os.sched_getaffinity(0)),
     }
 
@@ -171,9 +184,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             labels = torch.randint(0, 1000, (batch,), device=device)
     bank_s = bank_share(model, batch, recipe.num_crops, device, 3 if dry else 50)
     report["step"] = {
-        "arch": arch, "batch": batch, "crops": [list(o) for o in recipe.outputs], "amp": str(amp),
-        "channels_last": channels_last, "seconds": step_s, "images_per_s": batch / step_s,
-        "bank_seconds": bank_s, "bank_share": bank_s / step_s,
+        "arch": arch,
+        "batch": batch,
+        "crops": [list(o) for o in recipe.outputs],
+        "amp": str(amp),
+        "channels_last": channels_last,
+        "seconds": step_s,
+        "images_per_s": batch / step_s,
+        "bank_seconds": bank_s,
+        "bank_share": bank_s / step_s,
     }
     print(f"step: {batch / step_s:.1f} images/s, bank {100 * bank_s / step_s:.2f}% of the step", flush=True)
 
@@ -210,12 +229,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             break
     step_ips = batch / step_s
     report["loader"] = {
-        "threads": threads, "images_per_s": loader_ips, "images_per_s_per_core": loader_ips / threads,
-        "data_wait_share": wait / (wait + busy), "fed_steps": steps,
+        "threads": threads,
+        "images_per_s": loader_ips,
+        "images_per_s_per_core": loader_ips / threads,
+        "data_wait_share": wait / (wait + busy),
+        "fed_steps": steps,
         "cores_per_gpu": step_ips / (loader_ips / threads),
     }
-    print(f"loader: {loader_ips:.0f} images/s on {threads} threads; data wait {100 * wait / (wait + busy):.1f}%; "
-          f"{step_ips / (loader_ips / threads):.1f} cores keep one GPU busy", flush=True)
+    print(
+        f"loader: {loader_ips:.0f} images/s on {threads} threads; data wait {100 * wait / (wait + busy):.1f}%; "
+        f"{step_ips / (loader_ips / threads):.1f} cores keep one GPU busy",
+        flush=True,
+    )
 
     # 4. uint8 pinned path normalised on the device == CPU float32 output
     u8 = next(iter(trex.MultiCropLoader(samples, batch, recipe, pin_memory=pin, seed=3, **sizes)))
@@ -228,8 +253,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print("uint8 pinned path == float32 CPU path:", equal, flush=True)
 
     # 5. the device colour path against the uint8 path
-    report["device_colour"] = device_colour_check(args, samples, recipe, batch, device, channels_last, step,
-                                                  step_ips, sizes, amp)
+    report["device_colour"] = device_colour_check(
+        args, samples, recipe, batch, device, channels_last, step, step_ips, sizes, amp
+    )
 
     (out / "gpucheck.json").write_text(json.dumps(report, indent=2))
     return report
@@ -272,9 +298,13 @@ def device_colour_check(args, samples, recipe, batch, device, channels_last, ste
     dev_b = next(iter(trex.MultiCropLoader(samples, batch, "dino", device=str(device), **kw)))
     diffs = [((a.double() - b.cpu().double()).abs() * std * 255).flatten() for a, b in zip(cpu_b.groups, dev_b.groups)]
     d = torch.cat(diffs)
-    result["agreement"] = {"values": d.numel(), "within_1_level": float((d <= 1 + 1e-6).double().mean()),
-                           "equal": float((d == 0).double().mean()), "max_levels": float(d.max()),
-                           "params_equal": all(torch.equal(cpu_b.params[k], dev_b.params[k]) for k in cpu_b.params)}
+    result["agreement"] = {
+        "values": d.numel(),
+        "within_1_level": float((d <= 1 + 1e-6).double().mean()),
+        "equal": float((d == 0).double().mean()),
+        "max_levels": float(d.max()),
+        "params_equal": all(torch.equal(cpu_b.params[k], dev_b.params[k]) for k in cpu_b.params),
+    }
     print("device colour path vs CPU path:", result["agreement"], flush=True)
 
     def loader_alone(**lkw) -> dict[str, float]:
@@ -291,8 +321,10 @@ def device_colour_check(args, samples, recipe, batch, device, channels_last, ste
         return {"images_per_s": ips, "images_per_s_per_core": ips / threads, "loader_cpu_s_per_image": cpu}
 
     pin = device.type == "cuda"
-    paths = {"uint8": loader_alone(pin_memory=pin), "device": loader_alone(device=str(device),
-                                                                           channels_last=channels_last)}
+    paths = {
+        "uint8": loader_alone(pin_memory=pin),
+        "device": loader_alone(device=str(device), channels_last=channels_last),
+    }
 
     def prep_uint8(b):
         b = b.to(device, non_blocking=True)
@@ -322,10 +354,13 @@ def device_colour_check(args, samples, recipe, batch, device, channels_last, ste
             fig[f"data_wait_share_{arch}"] = _feed(ld, st, device, steps, prep)
             fig[f"cores_per_gpu_{arch}"] = ips * fig["loader_cpu_s_per_image"]
             fig[f"cores_per_gpu_{arch}_from_throughput"] = ips / fig["images_per_s_per_core"]
-        print(f"{name} path: {fig['images_per_s']:.0f} images/s on {threads} threads, loader CPU "
-              f"{1e3 * fig['loader_cpu_s_per_image']:.2f} ms/image; cores per GPU: step "
-              f"{fig['cores_per_gpu_step']:.2f}, {arch18} {fig[f'cores_per_gpu_{arch18}']:.2f}; data wait "
-              f"{100 * fig['data_wait_share_step']:.1f}% / {100 * fig[f'data_wait_share_{arch18}']:.1f}%", flush=True)
+        print(
+            f"{name} path: {fig['images_per_s']:.0f} images/s on {threads} threads, loader CPU "
+            f"{1e3 * fig['loader_cpu_s_per_image']:.2f} ms/image; cores per GPU: step "
+            f"{fig['cores_per_gpu_step']:.2f}, {arch18} {fig[f'cores_per_gpu_{arch18}']:.2f}; data wait "
+            f"{100 * fig['data_wait_share_step']:.1f}% / {100 * fig[f'data_wait_share_{arch18}']:.1f}%",
+            flush=True,
+        )
     result["paths"] = paths
     base = paths["uint8"]["loader_cpu_s_per_image"]  # 0 in a dry run: too few images for the clock tick
     result["loader_cpu_share_moved"] = 1 - paths["device"]["loader_cpu_s_per_image"] / base if base else None
@@ -343,8 +378,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus-repeat", type=int, default=4, help="passes over the corpus per loader epoch")
     report = run(p.parse_args(argv))
     agreement = report["device_colour"]["agreement"]
-    failed = report["cuda_tests"]["returncode"] not in (0, 5) or not report["pinned_uint8_equals_cpu_float32"] \
-        or agreement["within_1_level"] < 0.999 or not agreement["params_equal"]
+    failed = (
+        report["cuda_tests"]["returncode"] not in (0, 5)
+        or not report["pinned_uint8_equals_cpu_float32"]
+        or agreement["within_1_level"] < 0.999
+        or not agreement["params_equal"]
+    )
     return 1 if failed else 0
 
 

@@ -9,8 +9,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
-          "hubble_deep_field.jpg", "retina.jpg", "ihc.png"]
+PHOTOS = [
+    "astronaut.png",
+    "chelsea.png",
+    "coffee.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "hubble_deep_field.jpg",
+    "retina.jpg",
+    "ihc.png",
+]
 
 
 def skimage_photo_dir() -> Path:
@@ -40,8 +48,7 @@ def write_folder(root: Path, classes: int, per_class: int, short_side: tuple[int
             crop = img.crop((left, top, left + cw, top + ch))
             s = rng.randint(*short_side) / min(crop.size)
             crop = crop.resize((max(1, round(crop.width * s)), max(1, round(crop.height * s))), Image.BICUBIC)
-            crop.save(root / f"class{c}" / f"img{i:03d}.jpg", quality=rng.randint(75, 95),
-                      progressive=(i % 4 == 0))
+            crop.save(root / f"class{c}" / f"img{i:03d}.jpg", quality=rng.randint(75, 95), progressive=(i % 4 == 0))
     return root
 
 

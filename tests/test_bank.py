@@ -286,9 +286,18 @@ def _good():
 
 
 BAD_PUSHES = {
-    "label too large": (lambda f, l: (f, torch.tensor([0, 1, 3, 0, 1])), r"labels must lie in \[0, 3\), got values from 0 to 3"),
-    "negative label": (lambda f, l: (f, torch.tensor([0, -1, 2, 0, 1])), r"labels must lie in \[0, 3\), got values from -1"),
-    "wrong feature dim": (lambda f, l: (torch.randn(5, DIM + 1), l), r"features must be a \[batch, 4\] tensor, got shape \[5, 5\]"),
+    "label too large": (
+        lambda f, l: (f, torch.tensor([0, 1, 3, 0, 1])),
+        r"labels must lie in \[0, 3\), got values from 0 to 3",
+    ),
+    "negative label": (
+        lambda f, l: (f, torch.tensor([0, -1, 2, 0, 1])),
+        r"labels must lie in \[0, 3\), got values from -1",
+    ),
+    "wrong feature dim": (
+        lambda f, l: (torch.randn(5, DIM + 1), l),
+        r"features must be a \[batch, 4\] tensor, got shape \[5, 5\]",
+    ),
     "1-d features": (lambda f, l: (f.flatten(), l), r"features must be a \[batch, 4\] tensor, got shape \[20\]"),
     "3-d features": (lambda f, l: (f[None], l), r"features must be a \[batch, 4\] tensor, got shape \[1, 5, 4\]"),
     "2-d labels": (lambda f, l: (f, l[:, None]), r"labels must be a \[batch\] tensor, got shape \[5, 1\]"),
@@ -430,7 +439,9 @@ def test_cuda_logits_loss_and_gradients_match_cpu():
     torch.testing.assert_close(loss_g.cpu(), loss, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(xg.grad.cpu(), x.grad, rtol=1e-5, atol=1e-5)
     logits_g = trex.prototype_logits(projector_gpu(xg), gpu_memory.prototypes(), TAU)
-    torch.testing.assert_close(logits_g.cpu(), trex.prototype_logits(projector(x), memory.prototypes(), TAU), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        logits_g.cpu(), trex.prototype_logits(projector(x), memory.prototypes(), TAU), rtol=1e-5, atol=1e-5
+    )
 
 
 @cuda

@@ -30,8 +30,11 @@ def test_measure_alternates_rounds_discards_warmup_and_pairs_ratios_by_round() -
     assert calls == order * 4  # warm-up round, then three rounds, each pipeline once per round in turn
     assert result["timeline"] == [[r, name] for r in range(3) for name in order]
     assert result["warmup"] == {"decode_only": 1.0, "trex": 2.0, "reference": 3.0}
-    assert result["rounds"] == {"decode_only": [100.0, 120.0, 90.0], "trex": [50.0, 30.0, 60.0],
-                                "reference": [5.0, 2.0, 10.0]}
+    assert result["rounds"] == {
+        "decode_only": [100.0, 120.0, 90.0],
+        "trex": [50.0, 30.0, 60.0],
+        "reference": [5.0, 2.0, 10.0],
+    }
     assert result["images_per_s"]["trex"] == {"min": 30.0, "median": 50.0, "max": 60.0}
     # Per round: 50/5, 30/2, 60/10 -> 10, 15, 6 (a ratio of medians would be 50/5 = 10, of means 46.7/5.7).
     assert result["ratios_per_round"]["trex / reference"] == [10.0, 15.0, 6.0]
@@ -48,8 +51,22 @@ def test_measure_without_reference_reports_only_the_ratio_it_can() -> None:
 
 def test_bench_end_to_end_on_real_photos(photo_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    rc = bench.main(["--data", str(photo_folder), "--images", "32", "--reference-images", "16", "--batch-size", "8",
-                     "--rounds", "3", "--json", str(out)])
+    rc = bench.main(
+        [
+            "--data",
+            str(photo_folder),
+            "--images",
+            "32",
+            "--reference-images",
+            "16",
+            "--batch-size",
+            "8",
+            "--rounds",
+            "3",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     result = json.loads(out.read_text())
     assert result["dtype"] == "uint8" and result["recipe"] == "trex" and result["files"] == 24
@@ -60,10 +77,15 @@ def test_bench_end_to_end_on_real_photos(photo_folder: Path, tmp_path: Path) -> 
     for key in names:
         rounds = result["rounds"][key]
         assert len(rounds) == 3 and all(v > 0 for v in rounds)
-        assert result["images_per_s"][key] == {"min": min(rounds), "median": statistics.median(rounds),
-                                               "max": max(rounds)}
-    for key, (num, den) in {"trex / reference": ("trex", "reference"),
-                            "trex / decode_only": ("trex", "decode_only")}.items():
+        assert result["images_per_s"][key] == {
+            "min": min(rounds),
+            "median": statistics.median(rounds),
+            "max": max(rounds),
+        }
+    for key, (num, den) in {
+        "trex / reference": ("trex", "reference"),
+        "trex / decode_only": ("trex", "decode_only"),
+    }.items():
         per_round = [a / b for a, b in zip(result["rounds"][num], result["rounds"][den])]
         assert result["ratios_per_round"][key] == per_round
         assert result["ratios"][key]["median"] == statistics.median(per_round)

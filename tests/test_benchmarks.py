@@ -25,7 +25,7 @@ def _idx(name: str) -> np.ndarray:
     with gzip.open(Path(DEFAULT_ROOT) / name) as f:
         data = f.read()
     dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
     return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
@@ -53,11 +53,15 @@ def test_coarse_tree_holds_each_image_under_its_super_class(tmp_path: Path) -> N
             if split == "val":
                 for f in files:
                     i = int(f.stem.split("-")[1])
-                    assert i < count and {0: 0, 2: 0, 4: 0, 6: 0, 1: 1, 3: 1, 5: 2, 7: 2, 9: 2, 8: 3}[
-                        int(labels[i])] == index
+                    assert (
+                        i < count
+                        and {0: 0, 2: 0, 4: 0, 6: 0, 1: 1, 3: 1, 5: 2, 7: 2, 9: 2, 8: 3}[int(labels[i])] == index
+                    )
                     # the file is that very test image, upscaled (JPEG: within a few levels)
-                    want = np.asarray(Image.fromarray(images[i]).resize((32, 32), Image.Resampling.BICUBIC)
-                                      .convert("RGB"), dtype=np.float64)
+                    want = np.asarray(
+                        Image.fromarray(images[i]).resize((32, 32), Image.Resampling.BICUBIC).convert("RGB"),
+                        dtype=np.float64,
+                    )
                     got = trex.ops.decode_file(f).numpy().astype(np.float64)
                     assert got.shape == (32, 32, 3) and np.abs(got - want).mean() < 4.0
     mtime = (root / "COMPLETE").stat().st_mtime_ns
@@ -95,8 +99,9 @@ def test_raw_pixel_row_is_the_same_probe_on_the_pixels(tiny_set: Path, tmp_path:
         for p, _ in samples:
             img = torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1)
             img = F.resize(img, [32], interpolation=F.InterpolationMode.BICUBIC, antialias=True).float() / 255
-            img = (img - torch.tensor(trex.constants.IMAGENET_MEAN)[:, None, None]) / \
-                torch.tensor(trex.constants.IMAGENET_STD)[:, None, None]
+            img = (img - torch.tensor(trex.constants.IMAGENET_MEAN)[:, None, None]) / torch.tensor(
+                trex.constants.IMAGENET_STD
+            )[:, None, None]
             out.append(img.reshape(3, 16, 2, 16, 2).mean((2, 4)).flatten().numpy())
         return np.stack(out)
 
@@ -130,9 +135,16 @@ def _run(variant: str, seed: int, seen: float | None, accs: dict[str, float]) ->
     from trex.transfer import mean_log_odds
 
     lo, acc = mean_log_odds([a / 100 for a in accs.values()])
-    return {"variant": variant, "seed": seed, "seen_top1": seen, "epochs": 2,
-            "transfer": {"datasets": [{"name": n, "linear_top1": a} for n, a in accs.items()],
-                         "mean": {"linear_top1": 100 * acc, "linear_log_odds": lo}}}
+    return {
+        "variant": variant,
+        "seed": seed,
+        "seen_top1": seen,
+        "epochs": 2,
+        "transfer": {
+            "datasets": [{"name": n, "linear_top1": a} for n, a in accs.items()],
+            "mean": {"linear_top1": 100 * acc, "linear_log_odds": lo},
+        },
+    }
 
 
 def test_summary_splits_near_and_far_and_keeps_reference_rows(tmp_path: Path) -> None:
@@ -140,9 +152,11 @@ def test_summary_splits_near_and_far_and_keeps_reference_rows(tmp_path: Path) ->
     from trex.transfer import mean_log_odds
 
     kinds = {"near": "near", "f1": "far", "f2": "far"}
-    runs = [_run("trex", 0, 50.0, {"near": 40.0, "f1": 80.0, "f2": 90.0}),
-            _run("trex", 1, 52.0, {"near": 44.0, "f1": 82.0, "f2": 88.0}),
-            _run("raw-pixels", 0, None, {"near": 10.0, "f1": 70.0, "f2": 60.0})]
+    runs = [
+        _run("trex", 0, 50.0, {"near": 40.0, "f1": 80.0, "f2": 90.0}),
+        _run("trex", 1, 52.0, {"near": 44.0, "f1": 82.0, "f2": 88.0}),
+        _run("raw-pixels", 0, None, {"near": 10.0, "f1": 70.0, "f2": 60.0}),
+    ]
     rows = summarise(runs, {}, kinds)
     far = [100 * mean_log_odds([0.8, 0.9])[1], 100 * mean_log_odds([0.82, 0.88])[1]]
     assert rows[0]["far_top1"]["mean"] == pytest.approx(np.mean(far))
@@ -163,8 +177,11 @@ def test_presets_resolve_to_valid_train_configs(name: str, tmp_path: Path) -> No
         settings = dict(preset.settings)
         if bench.data is not None:
             settings["data"] = str(tmp_path)
-        budget = Budget(epochs=settings.pop("epochs", None), batch_size=settings.pop("batch_size", None),
-                        extra=tuple(settings.items()))
+        budget = Budget(
+            epochs=settings.pop("epochs", None),
+            batch_size=settings.pop("batch_size", None),
+            extra=tuple(settings.items()),
+        )
         for variant in preset.variants:
             cfg = train_config(VARIANTS[variant], 1, tmp_path / variant, budget)  # checked as `trex train` does
             assert cfg.seed == 1 and cfg.crop_recipe in ("trex", "trex-star", "baseline")
@@ -178,15 +195,18 @@ def test_presets_resolve_to_valid_train_configs(name: str, tmp_path: Path) -> No
 def test_differences_from_the_baseline_against_twice_the_pooled_std() -> None:
     from trex.compare.report import differences, differences_markdown
 
-    runs = [_run("baseline", 0, 60.0, {"near": 40.0, "f1": 80.0}),
-            _run("baseline", 1, 62.0, {"near": 42.0, "f1": 82.0}),
-            _run("trex", 0, 59.0, {"near": 50.0, "f1": 81.0}), _run("trex", 1, 61.0, {"near": 52.0, "f1": 81.0}),
-            _run("raw-pixels", 0, None, {"near": 5.0, "f1": 70.0})]
+    runs = [
+        _run("baseline", 0, 60.0, {"near": 40.0, "f1": 80.0}),
+        _run("baseline", 1, 62.0, {"near": 42.0, "f1": 82.0}),
+        _run("trex", 0, 59.0, {"near": 50.0, "f1": 81.0}),
+        _run("trex", 1, 61.0, {"near": 52.0, "f1": 81.0}),
+        _run("raw-pixels", 0, None, {"near": 5.0, "f1": 70.0}),
+    ]
     rows = summarise(runs, {}, {"near": "near", "f1": "far"})
     (d,) = differences(rows)  # the reference row has no seen task: not compared
     assert d["variant"] == "trex"
     # near: 51 - 41 = +10; both stds sqrt(2): pooled sqrt(2), 2 std = 2.83 -> beyond
-    assert d["near_top1"]["diff"] == pytest.approx(10.0) and d["near_top1"]["std"] == pytest.approx(2 ** 0.5)
+    assert d["near_top1"]["diff"] == pytest.approx(10.0) and d["near_top1"]["std"] == pytest.approx(2**0.5)
     assert d["near_top1"]["beyond_2std"]
     # seen: 60 - 61 = -1 within 2.83; far: 81 - 81 = 0 (std of trex 0, baseline sqrt(2): pooled 1)
     assert d["seen_top1"]["diff"] == pytest.approx(-1.0) and not d["seen_top1"]["beyond_2std"]

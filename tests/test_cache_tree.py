@@ -62,7 +62,7 @@ def test_a_folder_trex_did_not_build_is_never_replaced(tmp_path: Path, kind: str
     before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     entered = False
     with pytest.raises(ForeignFolderError, match=f"{root}: .*trex"):
-        with build_tree(root, "v1") as tmp:
+        with build_tree(root, "v1"):
             entered = True
     assert not entered  # refused before any work
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before

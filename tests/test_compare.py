@@ -22,21 +22,32 @@ def record(variant: str, seed: int, seen: float, accs: list[float]) -> dict:
     from trex.transfer import mean_log_odds
 
     lo, acc = mean_log_odds([a / 100 for a in accs])
-    return {"variant": variant, "seed": seed, "seen_top1": seen, "epochs": 2,
-            "transfer": {"datasets": [{"name": f"d{i}", "linear_top1": a} for i, a in enumerate(accs)],
-                         "mean": {"linear_top1": 100 * acc, "linear_log_odds": lo}}}
+    return {
+        "variant": variant,
+        "seed": seed,
+        "seen_top1": seen,
+        "epochs": 2,
+        "transfer": {
+            "datasets": [{"name": f"d{i}", "linear_top1": a} for i, a in enumerate(accs)],
+            "mean": {"linear_top1": 100 * acc, "linear_log_odds": lo},
+        },
+    }
 
 
 def test_summary_is_mean_and_spread_over_seeds(tmp_path: Path) -> None:
-    runs = [record("baseline", 0, 80.0, [60.0, 70.0]), record("baseline", 1, 84.0, [64.0, 72.0]),
-            record("trex", 0, 82.0, [70.0, 75.0])]
+    runs = [
+        record("baseline", 0, 80.0, [60.0, 70.0]),
+        record("baseline", 1, 84.0, [64.0, 72.0]),
+        record("trex", 0, 82.0, [70.0, 75.0]),
+    ]
     rows = summarise(runs, {"trex": "t-ReX"})
     assert [r["variant"] for r in rows] == ["baseline", "trex"]
     b = rows[0]
     assert b["seen_top1"]["mean"] == pytest.approx(82.0)
     assert b["seen_top1"]["std"] == pytest.approx(statistics.stdev([80.0, 84.0]))  # 2.828
-    assert b["datasets"]["d0"]["mean"] == pytest.approx(62.0) and b["datasets"]["d1"]["std"] == pytest.approx(1.41421,
-                                                                                                              rel=1e-4)
+    assert b["datasets"]["d0"]["mean"] == pytest.approx(62.0) and b["datasets"]["d1"]["std"] == pytest.approx(
+        1.41421, rel=1e-4
+    )
     assert rows[1]["seen_top1"]["std"] == 0.0 and rows[1]["label"] == "t-ReX"
     table = markdown(rows)
     assert "| baseline | 2 | 82.00 ± 2.83 |" in table
@@ -48,8 +59,14 @@ def test_summary_is_mean_and_spread_over_seeds(tmp_path: Path) -> None:
 def test_variant_configs(tmp_path: Path) -> None:
     budget = Budget(epochs=2, train_per_class=50, extra=(("val_per_class", 10),))
     cfg = train_config(VARIANTS["trex-no-memory"], 1, tmp_path / "r", budget)
-    assert (cfg.recipe, cfg.memory_size, cfg.seed, cfg.epochs, cfg.train_per_class, cfg.val_per_class) == \
-        ("trex", 0, 1, 2, 50, 10)
+    assert (cfg.recipe, cfg.memory_size, cfg.seed, cfg.epochs, cfg.train_per_class, cfg.val_per_class) == (
+        "trex",
+        0,
+        1,
+        2,
+        50,
+        10,
+    )
     assert cfg.data is None and cfg.arch == DUAL_DEFAULTS["arch"][BUILTIN]  # the built-in run
     base = train_config(VARIANTS["baseline"], 0, tmp_path / "b", Budget())
     assert base.recipe == "baseline" and base.epochs == DUAL_DEFAULTS["epochs"][BUILTIN]  # trex train's default
@@ -84,12 +101,25 @@ def test_ablations_resolve_to_valid_train_configs(tmp_path: Path) -> None:
     for v in ABLATIONS:
         cfg = train_config(v, 2, tmp_path / f"{v.name}-seed2", Budget(epochs=1))  # checked as `trex train` does
         recipe, crops, layers, entries, kind = expected[v.name]
-        assert (cfg.recipe, cfg.crop_recipe, cfg.head_projector_layers, cfg.seed, cfg.epochs) == \
-            (recipe, crops, layers, 2, 1), v.name
+        assert (cfg.recipe, cfg.crop_recipe, cfg.head_projector_layers, cfg.seed, cfg.epochs) == (
+            recipe,
+            crops,
+            layers,
+            2,
+            1,
+        ), v.name
         assert cfg.data is None and cfg.out == str(tmp_path / f"{v.name}-seed2")
         backbone, dim = create_backbone(cfg.arch)
-        model = trex.TReX(backbone, 5, cfg.recipe, feature_dim=dim, projector_layers=cfg.projector_layers,
-                          hidden_dim=8, out_dim=4, memory_size=cfg.memory_size)
+        model = trex.TReX(
+            backbone,
+            5,
+            cfg.recipe,
+            feature_dim=dim,
+            projector_layers=cfg.projector_layers,
+            hidden_dim=8,
+            out_dim=4,
+            memory_size=cfg.memory_size,
+        )
         head = model.head
         if kind == "linear":
             assert isinstance(head, nn.Linear)
@@ -100,8 +130,12 @@ def test_ablations_resolve_to_valid_train_configs(tmp_path: Path) -> None:
     # The three recipes keep their own crops and projector.
     for name, layers in (("baseline", 0), ("trex", 3), ("trex-star", 1)):
         cfg = train_config(VARIANTS[name], 0, tmp_path / name, Budget())
-        assert (cfg.crops, cfg.projector_layers, cfg.crop_recipe, cfg.head_projector_layers) == \
-            (None, None, name, layers)
+        assert (cfg.crops, cfg.projector_layers, cfg.crop_recipe, cfg.head_projector_layers) == (
+            None,
+            None,
+            name,
+            layers,
+        )
 
 
 def test_run_of_an_older_trex_train_is_reused(tmp_path: Path) -> None:

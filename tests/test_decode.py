@@ -333,10 +333,13 @@ def test_decode_error_is_a_value_error() -> None:
 
 def test_truncated_files(tmp_path: Path, jpeg_bytes: bytes, png_bytes: bytes) -> None:
     for keep in (0.5, 0.9):
-        _expect_decode_error(_write(tmp_path, f"cut{keep}.jpg", jpeg_bytes[: int(len(jpeg_bytes) * keep)]),
-                             "truncated JPEG.*Premature end of JPEG file")
-        _expect_decode_error(_write(tmp_path, f"cut{keep}.png", png_bytes[: int(len(png_bytes) * keep)]),
-                             "truncated PNG")
+        _expect_decode_error(
+            _write(tmp_path, f"cut{keep}.jpg", jpeg_bytes[: int(len(jpeg_bytes) * keep)]),
+            "truncated JPEG.*Premature end of JPEG file",
+        )
+        _expect_decode_error(
+            _write(tmp_path, f"cut{keep}.png", png_bytes[: int(len(png_bytes) * keep)]), "truncated PNG"
+        )
     _expect_decode_error(_write(tmp_path, "no-eoi.jpg", jpeg_bytes[:-2]), "Premature end of JPEG file")
     _expect_decode_error(_write(tmp_path, "headers-only.jpg", jpeg_bytes[:400]), "truncated JPEG")
     _expect_decode_error(_write(tmp_path, "signature-only.png", png_bytes[:8]), "truncated PNG")
@@ -458,9 +461,7 @@ class _FileDataset(torch.utils.data.Dataset):
 
 
 def test_dataloader_workers_decode(corpus: list[Path]) -> None:
-    loader = torch.utils.data.DataLoader(
-        _FileDataset(corpus[:8]), batch_size=None, num_workers=2, timeout=60
-    )
+    loader = torch.utils.data.DataLoader(_FileDataset(corpus[:8]), batch_size=None, num_workers=2, timeout=60)
     got = list(loader)
     for path, tensor in zip(corpus[:8], got, strict=True):
         assert mean_abs_diff(tensor.numpy(), pillow_rgb(path.read_bytes())) <= 1.0

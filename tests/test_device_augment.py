@@ -58,7 +58,7 @@ def compare(cpu: trex.MultiCropLoader, dev: trex.MultiCropLoader, batches: int =
             equal += int((ga == gb).sum())
             worst = max(worst, float(d.max()))
             crops = ga.shape[0]
-            sigma = b.params["blur_sigma"].reshape(-1)[start:start + crops]
+            sigma = b.params["blur_sigma"].reshape(-1)[start : start + crops]
             if (sigma > 0).any():
                 worst_blur = max(worst_blur, float(d[sigma > 0].max()))
             start += crops
@@ -79,8 +79,11 @@ def test_device_cpu_matches_the_cpu_path(photo_folder: Path, preset: str) -> Non
 def test_full_size_crops_match(photo_folder: Path) -> None:
     """The presets' own sizes (224 and 96, upsampled from these small photos), DCT scaling off."""
     kw = dict(batch_size=4, recipe="dino", seed=5, num_threads=2, return_params=True, dct_scaling=False)
-    stats = compare(trex.MultiCropLoader(photo_folder, dtype="float32", **kw),
-                    trex.MultiCropLoader(photo_folder, device="cpu", **kw), batches=1)
+    stats = compare(
+        trex.MultiCropLoader(photo_folder, dtype="float32", **kw),
+        trex.MultiCropLoader(photo_folder, device="cpu", **kw),
+        batches=1,
+    )
     assert stats["within"] >= 0.999 and stats["max"] <= BOUND_LEVELS, stats
 
 
@@ -125,7 +128,8 @@ def test_the_cpu_path_is_unchanged(photo_folder: Path) -> None:
 
 def run_case(tmp_path: Path, body: str, timeout: float = 120) -> str:
     """Runs ``body`` in a child Python (with the photo folder at FOLDER); fails on a timeout."""
-    code = textwrap.dedent('''
+    code = (
+        textwrap.dedent("""
         import os, sys, threading, torch, trex
         def loader_threads():
             names = []
@@ -133,7 +137,13 @@ def run_case(tmp_path: Path, body: str, timeout: float = 120) -> str:
                 with open(f"/proc/self/task/{t}/comm") as f:
                     names.append(f.read().strip())
             return [n for n in names if n.startswith("trex-loader")]
-    ''') + "\nFOLDER = " + repr(str(tmp_path)) + "\n" + textwrap.dedent(body) + "\nprint('CASE-OK')\n"
+    """)
+        + "\nFOLDER = "
+        + repr(str(tmp_path))
+        + "\n"
+        + textwrap.dedent(body)
+        + "\nprint('CASE-OK')\n"
+    )
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     try:
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
@@ -145,7 +155,9 @@ def run_case(tmp_path: Path, body: str, timeout: float = 120) -> str:
 
 
 def test_bad_devices_are_refused_before_anything_starts(photo_folder: Path) -> None:
-    run_case(photo_folder, '''
+    run_case(
+        photo_folder,
+        """
         kw = dict(batch_size=4, num_threads=2, global_size=32, local_size=16)
         cases = [
             (dict(device="nonsense"), ValueError, "device must be"),
@@ -189,7 +201,8 @@ def test_bad_devices_are_refused_before_anything_starts(photo_folder: Path) -> N
         else:
             raise AssertionError("channels_last without device")
         assert loader_threads() == [], loader_threads()
-    ''')
+    """,
+    )
 
 
 def test_early_exits_and_errors_do_not_hang(photo_folder: Path, tmp_path: Path) -> None:
@@ -200,7 +213,9 @@ def test_early_exits_and_errors_do_not_hang(photo_folder: Path, tmp_path: Path) 
     for i, p in enumerate(sorted(photo_folder.rglob("*.jpg"))[:8]):
         (broken / "a" / f"{i}.jpg").write_bytes(p.read_bytes())
     (broken / "a" / "3.jpg").write_bytes(b"\xff\xd8 not a jpeg")
-    run_case(broken, '''
+    run_case(
+        broken,
+        """
         import warnings
         from trex.exceptions import DecodeError
         kw = dict(batch_size=2, num_threads=2, global_size=32, local_size=16, device="cpu", shuffle=False,
@@ -224,7 +239,8 @@ def test_early_exits_and_errors_do_not_hang(photo_folder: Path, tmp_path: Path) 
             skip = trex.MultiCropLoader(FOLDER, on_error="skip", return_params=True, **kw)
             n = sum(b.labels.numel() for b in skip)
         assert n == 8 and skip.skip_count == 1, (n, skip.skip_count)
-    ''')
+    """,
+    )
 
 
 @pytest.mark.cuda

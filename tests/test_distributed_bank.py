@@ -63,8 +63,16 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
             head.update_memory(*head_batch(rank, step))
 
         torch.manual_seed(0)
-        model = trex.TReX(small_cnn(), num_classes=4, recipe="trex-star", feature_dim=8, hidden_dim=16, out_dim=8,
-                          memory_size=6, ema_momentum=0.5)
+        model = trex.TReX(
+            small_cnn(),
+            num_classes=4,
+            recipe="trex-star",
+            feature_dim=8,
+            hidden_dim=16,
+            out_dim=8,
+            memory_size=6,
+            ema_momentum=0.5,
+        )
         ddp = nn.parallel.DistributedDataParallel(model)
         opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
         for step in range(3):
@@ -88,7 +96,9 @@ def _free_port() -> int:
 
 
 def test_ranks_hold_identical_memories(tmp_path):
-    ctx = mp.start_processes(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=False, start_method="spawn")
+    ctx = mp.start_processes(
+        _worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=False, start_method="spawn"
+    )
     deadline = time.monotonic() + TIMEOUT_S
     try:
         while not ctx.join(timeout=1):

@@ -10,7 +10,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_document_named_in_the_package_and_readme_exists() -> None:
-    texts = [*sorted((ROOT / "python" / "trex").rglob("*.py")), ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    texts = [
+        *sorted((ROOT / "python" / "trex").rglob("*.py")),
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+    ]
     named = {}
     for path in texts:
         # a path (docs/method.md) or an upper-case document name (DESIGN.md); not output file names

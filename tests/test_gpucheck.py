@@ -11,9 +11,18 @@ from pathlib import Path
 def test_gpucheck_dry_run_writes_a_complete_report(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[1]
     proc = subprocess.run(
-        [sys.executable, str(repo / "scripts" / "gpucheck.py"), "--dry-run", "--out", str(tmp_path),
-         "--repo", str(repo)],
-        capture_output=True, text=True, timeout=500,
+        [
+            sys.executable,
+            str(repo / "scripts" / "gpucheck.py"),
+            "--dry-run",
+            "--out",
+            str(tmp_path),
+            "--repo",
+            str(repo),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=500,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     report = json.loads((tmp_path / "gpucheck.json").read_text())

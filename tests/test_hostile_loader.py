@@ -17,7 +17,7 @@ import pytest
 
 # Shared by every child: imports, and small real images written with Pillow (an independent
 # encoder) from a seeded generator.
-PRELUDE = textwrap.dedent('''
+PRELUDE = textwrap.dedent("""
     import io, os, resource, signal, sys, time
     import numpy as np
     import torch
@@ -46,7 +46,7 @@ PRELUDE = textwrap.dedent('''
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     SMALL = dict(global_size=32, local_size=16, num_threads=2)
-''')
+""")
 
 
 def run_case(tmp_path: Path, body: str, timeout: float = 60) -> str:
@@ -69,7 +69,9 @@ def test_dropping_an_unstarted_iterator_after_recycling_does_not_deadlock(tmp_pa
     """An iterator created and dropped without being advanced (the producer is then filling
     buffers that earlier batches gave back) stops and joins its producer: no GIL deadlock. Held
     batches are never written again meanwhile."""
-    run_case(tmp_path, '''
+    run_case(
+        tmp_path,
+        """
         paths = write_images(os.path.join(TMP, "imgs"), 24)
         samples = [(p, i % 3) for i, p in enumerate(paths)]
         ld = trex.MultiCropLoader(samples, 4, shuffle=False, prefetch=8, **SMALL)
@@ -91,13 +93,17 @@ def test_dropping_an_unstarted_iterator_after_recycling_does_not_deadlock(tmp_pa
         # A fresh loader gives the same batches as before all this (nothing was corrupted).
         again = next(iter(trex.MultiCropLoader(samples, 4, shuffle=False, **SMALL)))
         assert all(torch.equal(g, e) for g, e in zip(again.groups, expected))
-    ''', timeout=90)
+    """,
+        timeout=90,
+    )
 
 
 def test_size_like_loader_options_are_bounded(tmp_path: Path) -> None:
     """prefetch=2**40 aborted the process (allocation failure) and 10**7 cost a GB per iter():
     prefetch is bounded by MAX_PREFETCH; so are the other size-like options."""
-    run_case(tmp_path, '''
+    run_case(
+        tmp_path,
+        """
         from trex.constants import MAX_PREFETCH
         from trex import _trex
         assert MAX_PREFETCH == _trex.MAX_PREFETCH == 64
@@ -134,14 +140,17 @@ def test_size_like_loader_options_are_bounded(tmp_path: Path) -> None:
         for _ in range(3):
             assert len(list(ld)) == 3
         assert max_rss_mb() - rss < 300, max_rss_mb() - rss
-    ''')
+    """,
+    )
 
 
 def test_non_regular_and_oversized_files_are_refused_without_reading(tmp_path: Path) -> None:
     """A FIFO named .jpg blocked forever, /dev/zero was read until memory ran out, a 2 GB non-image
     was read whole: now each is refused at once with a DecodeError naming the file, and the
     loader with on_error="skip" skips (and counts) them."""
-    run_case(tmp_path, '''
+    run_case(
+        tmp_path,
+        """
         from trex.constants import MAX_FILE_BYTES
         from trex import _trex
         assert MAX_FILE_BYTES == _trex.MAX_FILE_BYTES
@@ -190,11 +199,14 @@ def test_non_regular_and_oversized_files_are_refused_without_reading(tmp_path: P
         else:
             raise AssertionError("the FIFO was read")
         assert max_rss_mb() - rss < 300
-    ''')
+    """,
+    )
 
 
 def test_output_sizes_past_the_limit_are_refused_before_allocating(tmp_path: Path) -> None:
-    run_case(tmp_path, '''
+    run_case(
+        tmp_path,
+        """
         from trex.constants import MAX_OUTPUT_PIXELS
         from trex import _trex
         assert MAX_OUTPUT_PIXELS == _trex.MAX_OUTPUT_PIXELS
@@ -234,13 +246,16 @@ def test_output_sizes_past_the_limit_are_refused_before_allocating(tmp_path: Pat
         else:
             raise AssertionError("accepted a million crops per image")
         assert max_rss_mb() - rss < 100
-    ''')
+    """,
+    )
 
 
 def test_memory_bank_refusals_change_nothing(tmp_path: Path) -> None:
     """Every row of a push and every field of a state dict is checked before anything changes;
     a refused call leaves every buffer bit for bit as it was."""
-    run_case(tmp_path, '''
+    run_case(
+        tmp_path,
+        """
         def snapshot(m):
             return {k: v.clone() for k, v in m.state_dict().items()}
 
@@ -297,11 +312,14 @@ def test_memory_bank_refusals_change_nothing(tmp_path: Path) -> None:
         # A buffer corrupted by hand makes the next push refuse, not fail half-way.
         m.labels[3] = 9
         refused(lambda: m.push(x, y), m)
-    ''')
+    """,
+    )
 
 
 def test_inputs_taken_silently_are_refused(tmp_path: Path) -> None:
-    run_case(tmp_path, '''
+    run_case(
+        tmp_path,
+        """
         x = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
         for kw in (dict(std=(0.2, 0.0, 0.2)), dict(std=0), dict(mean=(float("nan"), 0.0, 0.0)),
                    dict(std=(float("inf"), 1.0, 1.0)), dict(mean=(0.1, 0.2))):
@@ -334,14 +352,17 @@ def test_inputs_taken_silently_are_refused(tmp_path: Path) -> None:
         samples = [(p, np.int64(i)) for i, p in enumerate(paths)]
         ld = trex.MultiCropLoader(samples, 2, shuffle=False, **SMALL)
         assert sorted(int(v) for b in ld for v in b.labels) == [0, 1, 2, 3]
-    ''')
+    """,
+    )
 
 
 def test_fuzzed_loader_options_and_file_trees(tmp_path: Path) -> None:
     """Random option values and random file trees (images, truncated and corrupt files, empty
     files, text, FIFOs, directories named .jpg, missing files): either a clean error naming what
     is wrong, or batches of the right shapes; never a hang or a crash."""
-    out = run_case(tmp_path, '''
+    out = run_case(
+        tmp_path,
+        """
         import shutil, warnings, random
         from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -446,5 +467,7 @@ def test_fuzzed_loader_options_and_file_trees(tmp_path: Path) -> None:
         fuzz()
         print(stats, f"{time.monotonic() - t0:.1f} s")
         assert stats["batches"] > 100 and stats["refused"] > 10, stats
-    ''', timeout=150)
+    """,
+        timeout=150,
+    )
     print(out)

@@ -25,20 +25,41 @@ from PIL import Image
 PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
 TIMEOUT = 240
 # Small everything: 32/16 px crops, a narrow projector, one torch thread (the machine is shared).
-SMALL = ["--arch", "resnet-tiny", "--global-size", "32", "--local-size", "16", "--batch-size", "4",
-         "--hidden-dim", "32", "--out-dim", "16", "--memory-size", "16", "--threads", "1", "--workers", "1",
-         "--log-every", "1000"]
+SMALL = [
+    "--arch",
+    "resnet-tiny",
+    "--global-size",
+    "32",
+    "--local-size",
+    "16",
+    "--batch-size",
+    "4",
+    "--hidden-dim",
+    "32",
+    "--out-dim",
+    "16",
+    "--memory-size",
+    "16",
+    "--threads",
+    "1",
+    "--workers",
+    "1",
+    "--log-every",
+    "1000",
+]
 
 
 # ----------------------------------------------------------------------------------------- helpers
+
 
 def _env(cache: Path) -> dict[str, str]:
     path = os.pathsep.join(p for p in (str(PYTHON_DIR), os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, "PYTHONPATH": path, "TREX_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
 
 
-def trex(cache: Path, *args: str, driver: str | None = None, timeout: float = TIMEOUT,
-         cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def trex(
+    cache: Path, *args: str, driver: str | None = None, timeout: float = TIMEOUT, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """``python -m trex.cli.main ARGS`` in a subprocess; with ``driver``, that Python code runs first
     in the same process (patches), then the CLI with ``sys.argv[1:]``."""
     if driver is None:
@@ -105,6 +126,7 @@ def epoch_of(path: Path) -> int:
 
 # ----------------------------------------------------------------------------------------- fixtures
 
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("trex-cache")
@@ -139,8 +161,10 @@ def copy_run(run: Path, dest: Path) -> Path:
 
 # ----------------------------------------------------------------------------------------- 1. run files
 
-def test_kill_between_backbone_and_checkpoint_is_repaired_by_resume(data: Path, cache: Path, run2: Path,
-                                                                    tmp_path: Path) -> None:
+
+def test_kill_between_backbone_and_checkpoint_is_repaired_by_resume(
+    data: Path, cache: Path, run2: Path, tmp_path: Path
+) -> None:
     # A real kill -9 right after the first of the two files of epoch 2 is written (whichever it is).
     out = tmp_path / "killed"
     driver = textwrap.dedent("""
@@ -176,12 +200,14 @@ def test_kill_between_backbone_and_checkpoint_is_repaired_by_resume(data: Path, 
         assert torch.equal(v, state["model"][f"backbone.{k}"]), k
 
 
-def test_resuming_an_older_checkpoint_never_overwrites_the_newer_run(data: Path, cache: Path, run2: Path,
-                                                                      tmp_path: Path) -> None:
+def test_resuming_an_older_checkpoint_never_overwrites_the_newer_run(
+    data: Path, cache: Path, run2: Path, tmp_path: Path
+) -> None:
     run = copy_run(run2, tmp_path / "run")
     before = snapshot(run)
-    proc = trex(cache, "train", "--data", str(data), "--epochs", "3", *SMALL,
-                "--resume", str(run / "checkpoint-epoch0001.pt"))
+    proc = trex(
+        cache, "train", "--data", str(data), "--epochs", "3", *SMALL, "--resume", str(run / "checkpoint-epoch0001.pt")
+    )
     one_line_error(proc, "train", "would overwrite", str(run), "--out", "--overwrite")
     assert snapshot(run) == before
     # A fresh run into a folder holding a run: refused as well.
@@ -190,14 +216,26 @@ def test_resuming_an_older_checkpoint_never_overwrites_the_newer_run(data: Path,
     assert snapshot(run) == before
     # Asked for: a new --out continues the old epoch there, the old run untouched.
     branch = tmp_path / "branch"
-    proc = trex(cache, "train", "--data", str(data), "--epochs", "2", *SMALL,
-                "--resume", str(run / "checkpoint-epoch0001.pt"), "--out", str(branch))
+    proc = trex(
+        cache,
+        "train",
+        "--data",
+        str(data),
+        "--epochs",
+        "2",
+        *SMALL,
+        "--resume",
+        str(run / "checkpoint-epoch0001.pt"),
+        "--out",
+        str(branch),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert snapshot(run) == before and epoch_of(branch / "checkpoint.pt") == 2
 
 
-def test_disk_full_leaves_no_temporary_file_and_the_run_resumes(data: Path, cache: Path, run2: Path,
-                                                                 tmp_path: Path) -> None:
+def test_disk_full_leaves_no_temporary_file_and_the_run_resumes(
+    data: Path, cache: Path, run2: Path, tmp_path: Path
+) -> None:
     run = copy_run(run2, tmp_path / "run")
     for p in run.glob("checkpoint-epoch*.pt"):
         p.unlink()
@@ -219,11 +257,17 @@ def test_disk_full_leaves_no_temporary_file_and_the_run_resumes(data: Path, cach
     assert [r["epoch"] for r in metrics(run)] == [1, 2, 3]
 
 
-def test_temporary_files_of_a_killed_run_are_removed_at_the_next_start(data: Path, cache: Path, run2: Path,
-                                                                       tmp_path: Path) -> None:
+def test_temporary_files_of_a_killed_run_are_removed_at_the_next_start(
+    data: Path, cache: Path, run2: Path, tmp_path: Path
+) -> None:
     run = copy_run(run2, tmp_path / "run")
-    stale = [".checkpoint-epoch0002.pt.tmp", ".checkpoint.pt.tmp", ".backbone.pt.k3j_x9.tmp", "metrics.tmp",
-             ".checkpoint-epoch0003.pt.a8Zq1c.tmp"]
+    stale = [
+        ".checkpoint-epoch0002.pt.tmp",
+        ".checkpoint.pt.tmp",
+        ".backbone.pt.k3j_x9.tmp",
+        "metrics.tmp",
+        ".checkpoint-epoch0003.pt.a8Zq1c.tmp",
+    ]
     for name in stale:
         (run / name).write_bytes(b"")  # what a kill during a write leaves (0 bytes)
     (run / ".notes.tmp").write_text("the user's")  # not a name trex writes: kept
@@ -252,13 +296,18 @@ def test_temporary_files_of_a_killed_run_are_removed_at_the_next_start(data: Pat
     assert epoch_of(run / "checkpoint-epoch0003.pt") == 3
 
 
-def test_symlinks_planted_in_the_out_folder_are_never_written_through(data: Path, cache: Path,
-                                                                      tmp_path: Path) -> None:
+def test_symlinks_planted_in_the_out_folder_are_never_written_through(data: Path, cache: Path, tmp_path: Path) -> None:
     out, victims = tmp_path / "out", tmp_path / "outside"
     out.mkdir()
     victims.mkdir()
-    names = [".checkpoint.pt.tmp", ".backbone.pt.tmp", "metrics.tmp", "curves.tmp.png", "config.json",
-             ".checkpoint-epoch0001.pt.tmp"]
+    names = [
+        ".checkpoint.pt.tmp",
+        ".backbone.pt.tmp",
+        "metrics.tmp",
+        "curves.tmp.png",
+        "config.json",
+        ".checkpoint-epoch0001.pt.tmp",
+    ]
     for i, name in enumerate(names):
         (victims / f"victim{i}").write_text("not yours")
         (out / name).symlink_to(victims / f"victim{i}")
@@ -272,8 +321,10 @@ def test_symlinks_planted_in_the_out_folder_are_never_written_through(data: Path
 
 # ----------------------------------------------------------------------------------------- 2. caches
 
-def test_a_cache_folder_trex_did_not_build_is_never_deleted(cache: Path, tmp_path: Path, transfer_data: Path,
-                                                            run2: Path) -> None:
+
+def test_a_cache_folder_trex_did_not_build_is_never_deleted(
+    cache: Path, tmp_path: Path, transfer_data: Path, run2: Path
+) -> None:
     own = tmp_path / "cache"
     for name in ("fashion-mnist-64", "digits-32"):  # the built-in run's data; digits at the backbone's 32 px
         (own / name / "photos").mkdir(parents=True)
@@ -290,20 +341,25 @@ def test_a_cache_folder_trex_did_not_build_is_never_deleted(cache: Path, tmp_pat
         except ForeignFolderError as err:
             print("refused:", err)
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT,
-                          env=_env(own))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, env=_env(own))
     if "Fashion-MNIST" in proc.stderr and "FileNotFoundError" in proc.stderr:
         pytest.skip("Fashion-MNIST is not installed")
     assert proc.returncode == 0 and f"refused: {mine}: exists and was not built by trex" in proc.stdout, proc.stderr
     if Path("/usr/share/datasets/fashion-mnist").is_dir():  # the built-in run over $TREX_CACHE
-        one_line_error(trex(own, "train", "--epochs", "1", *SMALL), "train", str(own / "fashion-mnist-64"),
-                       "not built by trex")
-    one_line_error(trex(own, "transfer", "--backbone", str(run2), "--dataset", "digits", "--no-cache"),
-                   "transfer", str(own / "digits-32"), "not built by trex")
+        one_line_error(
+            trex(own, "train", "--epochs", "1", *SMALL), "train", str(own / "fashion-mnist-64"), "not built by trex"
+        )
+    one_line_error(
+        trex(own, "transfer", "--backbone", str(run2), "--dataset", "digits", "--no-cache"),
+        "transfer",
+        str(own / "digits-32"),
+        "not built by trex",
+    )
     assert snapshot(own, mine) == before
 
 
 # ----------------------------------------------------------------------------------------- 3. wrong training
+
 
 def test_a_diverging_run_stops_before_saving_a_broken_model(data: Path, cache: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
@@ -313,8 +369,9 @@ def test_a_diverging_run_stops_before_saving_a_broken_model(data: Path, cache: P
     assert not (out / "metrics.jsonl").exists()
 
 
-@pytest.mark.parametrize("flag,value", [("--lr", "nan"), ("--lr", "inf"), ("--temperature", "nan"),
-                                        ("--warmup-epochs", "inf")])
+@pytest.mark.parametrize(
+    "flag,value", [("--lr", "nan"), ("--lr", "inf"), ("--temperature", "nan"), ("--warmup-epochs", "inf")]
+)
 def test_non_finite_float_flags_are_refused(data: Path, cache: Path, tmp_path: Path, flag: str, value: str) -> None:
     out = tmp_path / "out"
     proc = trex(cache, "train", "--data", str(data), "--epochs", "1", *SMALL, flag, value, "--out", str(out))
@@ -322,8 +379,9 @@ def test_non_finite_float_flags_are_refused(data: Path, cache: Path, tmp_path: P
     assert not out.exists()
 
 
-def test_a_huge_epoch_count_is_refused_at_once_and_the_schedule_is_lazy(data: Path, cache: Path,
-                                                                        tmp_path: Path) -> None:
+def test_a_huge_epoch_count_is_refused_at_once_and_the_schedule_is_lazy(
+    data: Path, cache: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     proc = trex(cache, "train", "--data", str(data), "--epochs", "1000000000", *SMALL, "--out", str(out), timeout=60)
     one_line_error(proc, "train", "--epochs 1000000000", "at most")
@@ -361,6 +419,7 @@ def test_a_corrupt_validation_image_is_skipped_with_on_error_skip(data: Path, ca
 
 # ----------------------------------------------------------------------------------------- 4. inputs
 
+
 def test_a_symlink_loop_in_a_class_folder_lists_each_file_once(data: Path, cache: Path, tmp_path: Path) -> None:
     root = tmp_path / "data"
     shutil.copytree(data, root)
@@ -380,6 +439,7 @@ def test_a_symlink_loop_in_a_class_folder_lists_each_file_once(data: Path, cache
 
 
 # ----------------------------------------------------------------------------------------- 5. one line
+
 
 def test_a_dangling_symlink_in_the_training_data_is_one_line(data: Path, cache: Path, tmp_path: Path) -> None:
     root = tmp_path / "data"
@@ -411,8 +471,9 @@ def test_an_out_that_cannot_be_a_folder_is_one_line(data: Path, cache: Path, tmp
 
 
 @pytest.mark.parametrize("damage", ["no optimizer", "bad loader", "bad rng", "bad epoch"])
-def test_a_crafted_checkpoint_is_one_line_and_changes_nothing(data: Path, cache: Path, run2: Path, tmp_path: Path,
-                                                             damage: str) -> None:
+def test_a_crafted_checkpoint_is_one_line_and_changes_nothing(
+    data: Path, cache: Path, run2: Path, tmp_path: Path, damage: str
+) -> None:
     run = copy_run(run2, tmp_path / "run")
     state = torch.load(run / "checkpoint.pt", weights_only=True)
     if damage == "no optimizer":
@@ -430,8 +491,9 @@ def test_a_crafted_checkpoint_is_one_line_and_changes_nothing(data: Path, cache:
     assert snapshot(run) == before
 
 
-def test_transfer_bad_input_is_one_line_before_any_work(cache: Path, run2: Path, transfer_data: Path,
-                                                        tmp_path: Path) -> None:
+def test_transfer_bad_input_is_one_line_before_any_work(
+    cache: Path, run2: Path, transfer_data: Path, tmp_path: Path
+) -> None:
     one_per_class = tmp_path / "one"
     shutil.copytree(transfer_data, one_per_class)
     for c in ("class0", "class1"):
@@ -447,14 +509,18 @@ def test_transfer_bad_input_is_one_line_before_any_work(cache: Path, run2: Path,
     feature_cache = tmp_path / "features"
     ok = ["--backbone", str(run2), "--dataset", f"t={transfer_data}", "--cache", str(feature_cache)]
     cases: list[tuple[list[str], tuple[str, ...]]] = [
-        (["--backbone", str(run2), "--dataset", f"one={one_per_class}", "--cache", str(feature_cache)],
-         ("dataset one", "class 'class0' has 1 training image", "at least 2")),
+        (
+            ["--backbone", str(run2), "--dataset", f"one={one_per_class}", "--cache", str(feature_cache)],
+            ("dataset one", "class 'class0' has 1 training image", "at least 2"),
+        ),
         ([*ok, "--c-grid", "nan"], ("--c-grid",)),
         ([*ok, "--c-grid", "-1:1:3"], ("--c-grid",)),
         ([*ok, "--c-grid", "1:10:100000000"], ("--c-grid",)),
         ([*ok, "--device", "tpu7"], ("--device tpu7",)),
-        (["--backbone", str(nan_backbone), "--dataset", f"t={transfer_data}", "--cache", str(feature_cache)],
-         (str(nan_backbone), "NaN")),
+        (
+            ["--backbone", str(nan_backbone), "--dataset", f"t={transfer_data}", "--cache", str(feature_cache)],
+            (str(nan_backbone), "NaN"),
+        ),
         ([*ok, "--out", str(out_file)], (f"--out {out_file}", "not a folder")),
         ([*ok, "--knn", "--knn-temperature", "nan"], ("--knn-temperature",)),
     ]

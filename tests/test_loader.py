@@ -37,7 +37,8 @@ def batches(ld, limit=None) -> list[trex.Batch]:
 
 def same(a: list[trex.Batch], b: list[trex.Batch]) -> bool:
     return len(a) == len(b) and all(
-        torch.equal(x.labels, y.labels) and torch.equal(x.indices, y.indices)
+        torch.equal(x.labels, y.labels)
+        and torch.equal(x.indices, y.indices)
         and all(torch.equal(g, h) for g, h in zip(x.groups, y.groups))
         for x, y in zip(a, b)
     )
@@ -148,10 +149,12 @@ def test_returned_params_reproduce_every_crop_with_single_ops(photo_folder: Path
                 x = trex.ops.hflip(x)
             if p["jitter"][c, s]:
                 for op in p["order"][c, s].tolist():
-                    x = [lambda x: trex.ops.adjust_brightness(x, float(p["brightness"][c, s])),
-                         lambda x: trex.ops.adjust_contrast(x, float(p["contrast"][c, s])),
-                         lambda x: trex.ops.adjust_saturation(x, float(p["saturation"][c, s])),
-                         lambda x: trex.ops.adjust_hue(x, float(p["hue"][c, s]))][op](x)
+                    x = [
+                        lambda x: trex.ops.adjust_brightness(x, float(p["brightness"][c, s])),
+                        lambda x: trex.ops.adjust_contrast(x, float(p["contrast"][c, s])),
+                        lambda x: trex.ops.adjust_saturation(x, float(p["saturation"][c, s])),
+                        lambda x: trex.ops.adjust_hue(x, float(p["hue"][c, s])),
+                    ][op](x)
             else:
                 assert p["brightness"][c, s] == 1 and p["hue"][c, s] == 0
             if p["grayscale"][c, s]:
@@ -166,8 +169,10 @@ def test_returned_params_reproduce_every_crop_with_single_ops(photo_folder: Path
 def test_sampled_parameters_follow_the_recipe(photo_folder: Path) -> None:
     ld = loader(photo_folder, batch_size=24, return_params=True, drop_last=False)
     params = [b.params for _ in range(12) for b in ld]
-    cat = {k: torch.cat([p[k] for p in params], dim=1) for k in ("flip", "jitter", "grayscale", "solarize", "blur_sigma",
-                                                                  "brightness", "hue", "height", "width")}
+    cat = {
+        k: torch.cat([p[k] for p in params], dim=1)
+        for k in ("flip", "jitter", "grayscale", "solarize", "blur_sigma", "brightness", "hue", "height", "width")
+    }
     n = cat["flip"].shape[1]
     assert n == 24 * 12
     assert abs(cat["flip"].float().mean().item() - 0.5) < 0.05
@@ -216,8 +221,9 @@ def test_fewer_samples_than_one_batch_with_drop_last_is_refused_naming_both_numb
 
 def test_list_source_and_custom_recipe(photo_folder: Path) -> None:
     files = sorted(str(p) for p in photo_folder.rglob("*.jpg"))
-    recipe = MultiCropRecipe((CropGroup(2, 32, (0.2, 1.0)), CropGroup(1, 32, (0.2, 1.0), blur_p=1.0),
-                              CropGroup(1, (16, 24), (0.1, 0.3))))
+    recipe = MultiCropRecipe(
+        (CropGroup(2, 32, (0.2, 1.0)), CropGroup(1, 32, (0.2, 1.0), blur_p=1.0), CropGroup(1, (16, 24), (0.1, 0.3)))
+    )
     ld = trex.MultiCropLoader([(f, 7) for f in files], 4, recipe, num_threads=2)
     b = next(iter(ld))
     assert [tuple(g.shape) for g in b.groups] == [(12, 3, 32, 32), (4, 3, 16, 24)]
@@ -301,7 +307,7 @@ def test_odd_images_cmyk_gray_png_tiny_huge_and_bomb(tmp_path: Path) -> None:
     # pixel bomb: a small JPEG whose header claims 60000 x 60000
     data = bytearray((tmp_path / "tiny.jpg").read_bytes())
     sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = (60000).to_bytes(2, "big") * 2
+    data[sof + 5 : sof + 9] = (60000).to_bytes(2, "big") * 2
     (tmp_path / "bomb.jpg").write_bytes(bytes(data))
     with pytest.raises(trex.DecodeError, match=r"bomb\.jpg.*exceeds the limit"):
         batches(trex.MultiCropLoader([(str(tmp_path / "bomb.jpg"), 0)], 1, "trex"))
@@ -510,8 +516,14 @@ def test_resized_recipes_keep_the_papers_proportions() -> None:
     assert paper.resized(64, 28) == small
     # scale-free parameters stay: crop scales, ratios, probabilities, colour
     for a, b in zip(paper.groups, small.groups):
-        assert (a.scale, a.ratio, a.blur_p, a.solarize_p, a.jitter, a.grayscale_p) == \
-            (b.scale, b.ratio, b.blur_p, b.solarize_p, b.jitter, b.grayscale_p)
+        assert (a.scale, a.ratio, a.blur_p, a.solarize_p, a.jitter, a.grayscale_p) == (
+            b.scale,
+            b.ratio,
+            b.blur_p,
+            b.solarize_p,
+            b.jitter,
+            b.grayscale_p,
+        )
     # non-square: the geometric mean of the side ratios; resizing back restores the recipe
     odd = paper.resized((112, 448), None)
     assert odd.groups[0].blur_sigma == pytest.approx((0.1, 2.0))
@@ -534,7 +546,9 @@ def test_the_loader_signature_is_its_spec() -> None:
     spec_params = list(inspect.signature(LoaderSpec).parameters.values())
     assert params[1:] == spec_params
     doc = trex.MultiCropLoader.__doc__ or ""
-    undocumented = [f.name for f in dataclasses.fields(LoaderSpec) if f"{f.name}:" not in doc and f"{f.name}," not in doc]
+    undocumented = [
+        f.name for f in dataclasses.fields(LoaderSpec) if f"{f.name}:" not in doc and f"{f.name}," not in doc
+    ]
     assert undocumented == [], "options missing from MultiCropLoader's docstring"
     with pytest.raises(TypeError):
         trex.MultiCropLoader([("a.jpg", 0)], 1, "trex", 5)  # options after the recipe are keywords

@@ -21,8 +21,9 @@ def test_noise_start_fills_the_memory_with_balanced_random_unit_vectors() -> Non
     assert torch.bincount(labels, minlength=5).tolist() == [8] * 5
     protos = memory.prototypes()
     # each class's prototype is the normalised sum of its 8 random vectors: 5 distinct directions
-    expected = torch.nn.functional.normalize(torch.stack([features[labels == k].double().sum(0) for k in range(5)]),
-                                             dim=1)
+    expected = torch.nn.functional.normalize(
+        torch.stack([features[labels == k].double().sum(0) for k in range(5)]), dim=1
+    )
     assert torch.allclose(protos.double(), expected, atol=1e-5)
     assert (protos @ protos.T - torch.eye(5)).abs().max() < 0.9
     # the same seed gives the same start; another seed another
@@ -37,8 +38,16 @@ def test_empty_start_is_the_default_and_bad_values_are_refused() -> None:
     assert torch.count_nonzero(head.memory.prototypes()) == 0
     with pytest.raises(ValueError, match="memory_init must be one of 'empty', 'noise'"):
         trex.PrototypeHead(16, 5, hidden_dim=32, out_dim=8, memory_size=40, memory_init="zeros")
-    model = trex.TReX(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 16)), 5, "trex", feature_dim=16,
-                      hidden_dim=32, out_dim=8, memory_size=40, memory_init="noise")
+    model = trex.TReX(
+        torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 16)),
+        5,
+        "trex",
+        feature_dim=16,
+        hidden_dim=32,
+        out_dim=8,
+        memory_size=40,
+        memory_init="noise",
+    )
     assert len(model.head.memory) == 40  # type: ignore[union-attr]
     assert make_config(recipe="trex").memory_init is None  # `trex train` default: empty
     assert make_config(recipe="trex", memory_init="noise").memory_init == "noise"

@@ -267,8 +267,7 @@ def test_memory_without_projector_on_a_single_crop(images):
     torch.testing.assert_close(model.head.memory.features[:4], written, rtol=1e-5, atol=1e-5)
     before = model.head.memory.prototypes()
     loss, logits = model([images], labels)
-    torch.testing.assert_close(logits, trex.prototype_logits(model.backbone(images), before, TAU), rtol=1e-5,
-                               atol=1e-5)
+    torch.testing.assert_close(logits, trex.prototype_logits(model.backbone(images), before, TAU), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(loss, F.cross_entropy(logits, labels))
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
     old = [p.detach().clone() for p in model.backbone.parameters()]
@@ -412,7 +411,9 @@ def test_trex_state_dict_round_trip(images):
     restored = small_trex("trex")
     restored.load_state_dict(torch.load(buffer))
     a, b = model.state_dict(), restored.state_dict()
-    assert a.keys() == b.keys() and any(k.startswith("head.memory.") for k in a) and any(k.startswith("ema.") for k in a)
+    assert (
+        a.keys() == b.keys() and any(k.startswith("head.memory.") for k in a) and any(k.startswith("ema.") for k in a)
+    )
     for k in a:
         assert torch.equal(a[k], b[k]), k
 

@@ -19,9 +19,14 @@ def test_quickstart_notebook_runs(tmp_path: Path) -> None:
     nb = nbformat.read(NOTEBOOK, as_version=4)
     # The kernel is this interpreter (ipykernel's built-in "python3" spec runs sys.executable).
     spec = KernelSpecManager().get_kernel_spec("python3")
-    assert Path(spec.argv[0]).resolve() == Path(sys.executable).resolve() or spec.argv[0] in ("python", "python3",
-                                                                                              sys.executable)
-    client = NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    assert Path(spec.argv[0]).resolve() == Path(sys.executable).resolve() or spec.argv[0] in (
+        "python",
+        "python3",
+        sys.executable,
+    )
+    client = NotebookClient(
+        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    )
     client.execute()
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "loss per step" in outputs and "linear probe top-1" in outputs

@@ -169,7 +169,12 @@ def test_non_contiguous_input_gives_the_same_result() -> None:
     view = t[50:250:2, 100:400:3]  # strided view
     assert not view.is_contiguous()
     dense = view.contiguous()
-    cases = [("adjust_hue", (0.2,)), ("adjust_saturation", (1.3,)), ("gaussian_blur", (1.0,)), ("adjust_contrast", (0.7,))]
+    cases = [
+        ("adjust_hue", (0.2,)),
+        ("adjust_saturation", (1.3,)),
+        ("gaussian_blur", (1.0,)),
+        ("adjust_contrast", (0.7,)),
+    ]
     for op, args in cases:
         assert torch.equal(getattr(trex.ops, op)(view, *args), getattr(trex.ops, op)(dense, *args))
     # Channels-last view of a CHW tensor (the layout a permute produces).
@@ -256,7 +261,15 @@ def test_bad_parameters_raise_clear_errors(call, exc: type[Exception], match: st
         call(t)
 
 
-OPS = ["adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue", "to_grayscale", "solarize", "gaussian_blur"]
+OPS = [
+    "adjust_brightness",
+    "adjust_contrast",
+    "adjust_saturation",
+    "adjust_hue",
+    "to_grayscale",
+    "solarize",
+    "gaussian_blur",
+]
 
 
 @pytest.mark.parametrize("op", OPS)

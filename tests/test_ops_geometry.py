@@ -171,7 +171,7 @@ RATIO = (3 / 4, 4 / 3)
 DRAWS = 20_000
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def torchvision_draws(width: int, height: int, scale: tuple[float, float], n: int) -> np.ndarray:
     """n draws of torchvision's get_params (slow: one Python call each), cached per module run."""
     torch.manual_seed(1234)

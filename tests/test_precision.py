@@ -13,8 +13,9 @@ CUDA = torch.device("cuda")
 
 
 @pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "off")])
-def test_auto_on_the_cpu_is_bf16_where_native_else_float32(monkeypatch: pytest.MonkeyPatch, native: bool,
-                                                           expected: str) -> None:
+def test_auto_on_the_cpu_is_bf16_where_native_else_float32(
+    monkeypatch: pytest.MonkeyPatch, native: bool, expected: str
+) -> None:
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
     p = resolve_precision("auto", CPU)
     assert (p.name, p.device_type) == (expected, "cpu")
@@ -28,8 +29,9 @@ def test_auto_on_this_cpu_follows_its_bf16_support() -> None:
 
 
 @pytest.mark.parametrize("bf16_supported, expected", [(True, "bf16"), (False, "fp16")])
-def test_auto_on_cuda_keeps_mixed_precision(monkeypatch: pytest.MonkeyPatch, bf16_supported: bool,
-                                            expected: str) -> None:
+def test_auto_on_cuda_keeps_mixed_precision(
+    monkeypatch: pytest.MonkeyPatch, bf16_supported: bool, expected: str
+) -> None:
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_supported)
     p = resolve_precision("auto", CUDA)
     assert (p.name, p.device_type) == (expected, "cuda")
@@ -50,10 +52,13 @@ def test_off_runs_without_autocast_and_bf16_autocasts_matmuls() -> None:
         assert (x @ w).dtype == torch.bfloat16
 
 
-@pytest.mark.parametrize("amp, device, message", [
-    ("fp16", CPU, "--amp fp16 needs a CUDA device"),
-    ("fp8", CPU, "unknown --amp 'fp8'"),
-])
+@pytest.mark.parametrize(
+    "amp, device, message",
+    [
+        ("fp16", CPU, "--amp fp16 needs a CUDA device"),
+        ("fp8", CPU, "unknown --amp 'fp8'"),
+    ],
+)
 def test_refusals_say_what_to_use(amp: str, device: torch.device, message: str) -> None:
     with pytest.raises(TrainConfigError, match=message):
         resolve_precision(amp, device)

@@ -22,12 +22,14 @@ TIMEOUT_S = 600
 
 @pytest.mark.timeout(TIMEOUT_S + 30)
 def test_sdist_installs_with_build_isolation_into_a_fresh_venv() -> None:
-    path = os.pathsep.join([str(Path(sys.executable).parent), str(Path.home() / ".local" / "bin"),
-                            os.environ.get("PATH", "")])
+    path = os.pathsep.join(
+        [str(Path(sys.executable).parent), str(Path.home() / ".local" / "bin"), os.environ.get("PATH", "")]
+    )
     assert shutil.which("uv", path=path), "uv not found (make venv installs it)"
     env = {**os.environ, "PATH": path, "PYTHON": f"python{sys.version_info.major}.{sys.version_info.minor}"}
-    proc = subprocess.run([str(ROOT / "scripts" / "check-sdist")], check=False, env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT_S)
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "check-sdist")], check=False, env=env, capture_output=True, text=True, timeout=TIMEOUT_S
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert "ok   decode_file(PNG)" in out and "ok   MultiCropLoader" in out, out[-4000:]

@@ -24,8 +24,11 @@ def python(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]
 
 
 def python_env(extra_env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **extra_env,
-           "PYTHONPATH": os.pathsep.join(filter(None, [PYTHONPATH, os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        **extra_env,
+        "PYTHONPATH": os.pathsep.join(filter(None, [PYTHONPATH, os.environ.get("PYTHONPATH")])),
+    }
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -52,15 +55,18 @@ finally:
 """
 
 
-@pytest.mark.parametrize("argv, rc, expected", [
-    (["--help"], 0, "{train,transfer,compare,bench,grid,demo}"),
-    (["train", "--help"], 0, "--threads N"),
-    (["transfer", "--help"], 0, "--backbone PATH"),
-    (["compare", "--help"], 0, "--benchmark"),
-    (["train", "--epochs", "x"], 2, "argument --epochs: invalid int value: 'x'"),
-    (["train", "--recipe"], 2, "argument --recipe: expected one argument"),
-    (["nope"], 2, "invalid choice: 'nope'"),
-])
+@pytest.mark.parametrize(
+    "argv, rc, expected",
+    [
+        (["--help"], 0, "{train,transfer,compare,bench,grid,demo}"),
+        (["train", "--help"], 0, "--threads N"),
+        (["transfer", "--help"], 0, "--backbone PATH"),
+        (["compare", "--help"], 0, "--benchmark"),
+        (["train", "--epochs", "x"], 2, "argument --epochs: invalid int value: 'x'"),
+        (["train", "--recipe"], 2, "argument --recipe: expected one argument"),
+        (["nope"], 2, "invalid choice: 'nope'"),
+    ],
+)
 def test_help_and_flag_errors_import_no_torch(argv: list[str], rc: int, expected: str) -> None:
     proc = python("-X", "importtime", "-c", RUN_CLI, json.dumps(argv))
     assert proc.returncode == rc, proc.stderr[-2000:]
@@ -70,7 +76,9 @@ def test_help_and_flag_errors_import_no_torch(argv: list[str], rc: int, expected
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("MODULES ")]
     loaded = set(json.loads(line.removeprefix("MODULES ")))
     assert {"trex.cli.train", "trex.cli.bench"} <= loaded
-    heavy = sorted(m for m in timed | loaded if m.split(".")[0] in ("torch", "numpy", "matplotlib") or m == "trex._trex")
+    heavy = sorted(
+        m for m in timed | loaded if m.split(".")[0] in ("torch", "numpy", "matplotlib") or m == "trex._trex"
+    )
     assert not heavy, heavy
 
 
@@ -120,8 +128,11 @@ print("ok")
 
 def test_the_extension_imported_first_still_gets_torch_first() -> None:
     # `import trex._trex` (stubtest, a user) loads torch and checks its version before the extension.
-    proc = python("-c", "import sys, trex._trex as t; order = list(sys.modules); "
-                        "assert order.index('torch') < order.index('trex._trex'); print(t.__version__)")
+    proc = python(
+        "-c",
+        "import sys, trex._trex as t; order = list(sys.modules); "
+        "assert order.index('torch') < order.index('trex._trex'); print(t.__version__)",
+    )
     assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr[-3000:]
 
 
@@ -132,14 +143,18 @@ def test_matplotlib_font_cache_is_built_quietly(tmp_path: Path) -> None:
     code = "import logging; logging.basicConfig(level=logging.INFO); {}"
     plain = python_env({"MPLCONFIGDIR": str(tmp_path / "plain")}, "-c", code.format("import matplotlib.pyplot"))
     assert plain.returncode == 0 and "fontManager" in plain.stderr, plain.stderr[-2000:]
-    trex_plot = python_env({"MPLCONFIGDIR": str(tmp_path / "trex")}, "-c",
-                           code.format("from trex._plot import pyplot; pyplot().figure()"))
+    trex_plot = python_env(
+        {"MPLCONFIGDIR": str(tmp_path / "trex")}, "-c", code.format("from trex._plot import pyplot; pyplot().figure()")
+    )
     assert trex_plot.returncode == 0 and "fontManager" not in trex_plot.stderr, trex_plot.stderr[-2000:]
     assert list((tmp_path / "trex").glob("fontlist*.json"))  # the cache was built all the same
 
 
 def test_train_run_is_the_function_even_when_its_module_is_imported_first() -> None:
-    proc = python("-c", "import trex.train.run, trex.train as t; from trex.train import run; "
-                        "assert callable(t.run) and t.run is run and run.__module__ == 'trex.train.run'; "
-                        "import sys; assert callable(sys.modules['trex.train.run'].run); print('ok')")
+    proc = python(
+        "-c",
+        "import trex.train.run, trex.train as t; from trex.train import run; "
+        "assert callable(t.run) and t.run is run and run.__module__ == 'trex.train.run'; "
+        "import sys; assert callable(sys.modules['trex.train.run'].run); print('ok')",
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]

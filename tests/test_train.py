@@ -32,9 +32,32 @@ from trex.train.optim import lr_schedule, param_groups
 PER_CLASS = 12  # images per class in each split of the tiny tree (5 classes)
 BATCH = 10
 # Small everything: 32/16 px crops, a narrow projector, one torch thread (the machine is shared).
-SMALL = ["--arch", "resnet-tiny", "--global-size", "32", "--local-size", "16", "--batch-size", str(BATCH),
-         "--hidden-dim", "32", "--out-dim", "16", "--memory-size", "40", "--ema-momentum", "0.9",
-         "--warmup-epochs", "0.5", "--threads", "1", "--workers", "1", "--log-every", "1000"]
+SMALL = [
+    "--arch",
+    "resnet-tiny",
+    "--global-size",
+    "32",
+    "--local-size",
+    "16",
+    "--batch-size",
+    str(BATCH),
+    "--hidden-dim",
+    "32",
+    "--out-dim",
+    "16",
+    "--memory-size",
+    "40",
+    "--ema-momentum",
+    "0.9",
+    "--warmup-epochs",
+    "0.5",
+    "--threads",
+    "1",
+    "--workers",
+    "1",
+    "--log-every",
+    "1000",
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +83,13 @@ def config_of(*args: str) -> TrainConfig:
 
 
 def model_kwargs(cfg: dict) -> dict:
-    return dict(hidden_dim=cfg["hidden_dim"], out_dim=cfg["out_dim"], memory_size=cfg["memory_size"],
-                temperature=cfg["temperature"], ema_momentum=cfg["ema_momentum"])
+    return dict(
+        hidden_dim=cfg["hidden_dim"],
+        out_dim=cfg["out_dim"],
+        memory_size=cfg["memory_size"],
+        temperature=cfg["temperature"],
+        ema_momentum=cfg["ema_momentum"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +98,15 @@ def runs(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path
     out = {}
     for recipe in ("trex", "trex-star", "baseline"):
         out[recipe] = tmp_path_factory.mktemp(recipe)
-        assert train("--data", str(tiny / "seen"), "--recipe", recipe, "--epochs", "1", *SMALL,
-                     "--out", str(out[recipe])) == 0
+        assert (
+            train("--data", str(tiny / "seen"), "--recipe", recipe, "--epochs", "1", *SMALL, "--out", str(out[recipe]))
+            == 0
+        )
     return out
 
 
 # ------------------------------------------------------------------------------- data conversion
+
 
 def test_conversion_matches_pillow_reference(tiny: Path) -> None:
     images, labels = load_fashion_mnist("test")
@@ -88,8 +119,9 @@ def test_conversion_matches_pillow_reference(tiny: Path) -> None:
             # The first file is the first test image of that class, upscaled to 32 px.
             index = int(np.flatnonzero(labels.numpy() == c)[0])
             assert files[0].name == f"test-{index:05d}.jpg"
-            ref = np.asarray(Image.fromarray(images[index].numpy()).resize((32, 32), Image.Resampling.BICUBIC),
-                             dtype=np.float64)
+            ref = np.asarray(
+                Image.fromarray(images[index].numpy()).resize((32, 32), Image.Resampling.BICUBIC), dtype=np.float64
+            )
             got = trex.ops.decode_file(files[0]).numpy().astype(np.float64)
             assert got.shape == (32, 32, 3)
             assert np.abs(got - ref[..., None]).mean() < 4.0  # JPEG q90 error only
@@ -102,6 +134,7 @@ def test_conversion_matches_pillow_reference(tiny: Path) -> None:
 
 
 # ------------------------------------------------------------------------------- optimisation parts
+
 
 def test_lr_schedule_warmup_then_cosine() -> None:
     lr = lr_schedule(0.4, 1e-6, total_iters=100, warmup_iters=10)
@@ -117,8 +150,12 @@ def test_weight_decay_on_weights_only() -> None:
     model = trex.TReX(backbone, 5, "trex", feature_dim=dim, hidden_dim=32, out_dim=16, memory_size=8)
     decay, no_decay = param_groups(model, 1e-4)
     assert decay["weight_decay"] == 1e-4 and no_decay["weight_decay"] == 0.0
-    norms = {id(p) for m in model.modules() if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))
-             for p in m.parameters()}
+    norms = {
+        id(p)
+        for m in model.modules()
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))
+        for p in m.parameters()
+    }
     biases = {id(p) for n, p in model.named_parameters() if n.endswith(".bias")}
     assert {id(p) for p in no_decay["params"]} == (norms | biases) - {id(p) for p in model.ema.parameters()}
     convs = {id(m.weight) for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d)}
@@ -155,11 +192,17 @@ def test_curves_tick_whole_epochs_only() -> None:
 
 # ------------------------------------------------------------------------------- recipes end to end
 
+
 @pytest.mark.parametrize("recipe", ["trex", "trex-star", "baseline"])
 def test_recipe_trains_and_validates(recipe: str, runs: dict[str, Path], tiny: Path) -> None:
     out = runs[recipe]
-    assert {p.name for p in out.iterdir()} >= {"checkpoint.pt", "backbone.pt", "metrics.jsonl", "curves.png",
-                                               "config.json"}
+    assert {p.name for p in out.iterdir()} >= {
+        "checkpoint.pt",
+        "backbone.pt",
+        "metrics.jsonl",
+        "curves.png",
+        "config.json",
+    }
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["recipe"] == recipe and cfg["resolved"]["classes"] == [class_folder_name(c) for c in range(5)]
     # The thread counts used are recorded (the flags asked for 1 and 1), next to the flags as given.
@@ -178,8 +221,14 @@ def test_recipe_trains_and_validates(recipe: str, runs: dict[str, Path], tiny: P
     model.eval()
     import torchvision.transforms as T
 
-    tf = T.Compose([T.Resize(37, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(32), T.ToTensor(),
-                    T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+    tf = T.Compose(
+        [
+            T.Resize(37, interpolation=T.InterpolationMode.BICUBIC),
+            T.CenterCrop(32),
+            T.ToTensor(),
+            T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        ]
+    )
     files = sorted((tiny / "seen" / "val").glob("*/*.jpg"))
     x = torch.stack([tf(_rgb(f)) for f in files])
     y = torch.tensor([int(f.parent.name[0]) for f in files])
@@ -204,6 +253,7 @@ def test_recipe_trains_and_validates(recipe: str, runs: dict[str, Path], tiny: P
 
 # ------------------------------------------------------------------------------- crops and head apart
 
+
 def test_defaults_leave_crops_and_projector_to_the_recipe(runs: dict[str, Path], tiny: Path, tmp_path: Path) -> None:
     for recipe, layers in (("trex", 3), ("trex-star", 1), ("baseline", 0)):
         saved = json.loads((runs[recipe] / "config.json").read_text())
@@ -212,8 +262,24 @@ def test_defaults_leave_crops_and_projector_to_the_recipe(runs: dict[str, Path],
         assert (cfg.crop_recipe, cfg.head_projector_layers) == (recipe, layers)
     # The same settings given explicitly train the same model, bit for bit.
     out = tmp_path / "explicit"
-    assert train("--data", str(tiny / "seen"), "--recipe", "trex", "--crops", "trex", "--projector-layers", "3",
-                 "--epochs", "1", *SMALL, "--out", str(out)) == 0
+    assert (
+        train(
+            "--data",
+            str(tiny / "seen"),
+            "--recipe",
+            "trex",
+            "--crops",
+            "trex",
+            "--projector-layers",
+            "3",
+            "--epochs",
+            "1",
+            *SMALL,
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     a = torch.load(runs["trex"] / "checkpoint.pt", weights_only=True)
     b = torch.load(out / "checkpoint.pt", weights_only=True)
     assert a["model"].keys() == b["model"].keys()
@@ -255,8 +321,21 @@ def test_memory_without_projector_on_one_crop(tiny: Path, tmp_path: Path, caplog
     # --recipe trex --crops baseline: the t-ReX head on one crop per image; --projector-layers 0:
     # its prototypes act on the backbone features (baseline + memory).
     out = tmp_path / "run"
-    args = ["--data", str(tiny / "seen"), "--recipe", "trex", "--crops", "baseline", "--projector-layers", "0",
-            *SMALL, "--epochs", "1", "--out", str(out)]
+    args = [
+        "--data",
+        str(tiny / "seen"),
+        "--recipe",
+        "trex",
+        "--crops",
+        "baseline",
+        "--projector-layers",
+        "0",
+        *SMALL,
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+    ]
     cfg = config_of(*args)
     assert (cfg.crop_recipe, cfg.head_projector_layers) == ("baseline", 0)
     assert _loader_groups(cfg) == [(BATCH, 3, 32, 32)]
@@ -279,8 +358,24 @@ def test_memory_without_projector_on_one_crop(tiny: Path, tmp_path: Path, caplog
 def test_projector_head_on_one_crop_trains(tiny: Path, tmp_path: Path) -> None:
     # baseline + projector: one crop, t-ReX's 3-layer projector, learned cosine classifier.
     out = tmp_path / "run"
-    assert train("--data", str(tiny / "seen"), *SMALL, "--recipe", "trex", "--crops", "baseline", "--memory-size",
-                 "0", "--epochs", "1", "--out", str(out)) == 0  # after SMALL: its --memory-size is 40
+    assert (
+        train(
+            "--data",
+            str(tiny / "seen"),
+            *SMALL,
+            "--recipe",
+            "trex",
+            "--crops",
+            "baseline",
+            "--memory-size",
+            "0",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+        )
+        == 0
+    )  # after SMALL: its --memory-size is 40
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     assert state["model"]["head.weight"].shape == (5, 16)  # cosine classifier on the 16-d projector output
     assert sum(k.startswith("head.projector.layers.") and k.endswith(".weight") for k in state["model"]) == 7
@@ -303,19 +398,35 @@ def test_checkpoint_without_the_new_settings_resumes_as_the_recipe(runs: dict[st
 
 # ------------------------------------------------------------------------------- resume
 
+
 def test_resume_takes_the_runs_settings_for_flags_not_given(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    saved = config_of("--data", str(tmp_path / "data"), "--recipe", "baseline", "--epochs", "3", "--lr", "0.3",
-                      "--global-size", "40", "--out", str(run), "--threads", "1")
+    saved = config_of(
+        "--data",
+        str(tmp_path / "data"),
+        "--recipe",
+        "baseline",
+        "--epochs",
+        "3",
+        "--lr",
+        "0.3",
+        "--global-size",
+        "40",
+        "--out",
+        str(run),
+        "--threads",
+        "1",
+    )
     (run / "config.json").write_text(json.dumps({**saved.to_json(), "resolved": {"threads": 1}}))
     resumed = config_of("--resume", str(run / "checkpoint.pt"))
     assert {**resumed.to_json(), "resume": None, "out": str(run)} == saved.to_json()
     longer = config_of("--resume", str(run), "--epochs", "5", "--recipe", "trex")  # flags given win
     assert (longer.epochs, longer.recipe, longer.lr, longer.global_size) == (5, "trex", 0.3, 40)
     # No config.json (a checkpoint copied elsewhere): the presets, as without --resume.
-    assert config_of("--resume", str(tmp_path / "ckpt.pt")) == config_of("--resume", str(tmp_path / "ckpt.pt"),
-                                                                        "--recipe", "trex")
+    assert config_of("--resume", str(tmp_path / "ckpt.pt")) == config_of(
+        "--resume", str(tmp_path / "ckpt.pt"), "--recipe", "trex"
+    )
     assert config_of("--resume", str(tmp_path / "ckpt.pt")).epochs == config_of().epochs
     (run / "config.json").write_text("{not json")
     with pytest.raises(TrainConfigError, match="cannot read the run's settings"):
@@ -345,11 +456,33 @@ def test_resume_after_epoch_1_matches_uninterrupted_run(tiny: Path, tmp_path: Pa
 
 # ------------------------------------------------------------------------------- distributed
 
+
 def test_two_process_gloo_run_stays_in_sync(tiny: Path, tmp_path: Path) -> None:
     out, dump = tmp_path / "out", tmp_path / "ranks"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "trex", "train", "--data", str(tiny / "seen"), "--recipe", "trex", "--epochs", "2", *SMALL,
-           "--memory-size", "64", "--out", str(out), "--dump-rank-state", str(dump)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "trex",
+        "train",
+        "--data",
+        str(tiny / "seen"),
+        "--recipe",
+        "trex",
+        "--epochs",
+        "2",
+        *SMALL,
+        "--memory-size",
+        "64",
+        "--out",
+        str(out),
+        "--dump-rank-state",
+        str(dump),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -377,6 +510,7 @@ def test_two_process_gloo_run_stays_in_sync(tiny: Path, tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------- bad input
 
+
 def _error_line(capsys: pytest.CaptureFixture[str], rc: int, case: str) -> str:
     err = capsys.readouterr().err
     assert rc == 2, (case, err[-2000:])
@@ -396,34 +530,75 @@ def _folder(root: Path, spec: dict[str, dict[str, list[bytes]]]) -> Path:
     return root
 
 
-def test_bad_input_gives_one_line_errors(tiny: Path, runs: dict[str, Path], tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_gives_one_line_errors(
+    tiny: Path, runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     good = (tiny / "seen" / "train" / class_folder_name(0)).glob("*.jpg")
     jpeg = next(good).read_bytes()
     cases = {
         "no such folder": ["--data", str(tmp_path / "missing")],
         "no train/ sub-folder": ["--data", str(_folder(tmp_path / "notrain", {"val": {"a": [jpeg]}}))],
         "no class sub-folders": ["--data", str(_folder(tmp_path / "empty", {"train": {}, "val": {}}))],
-        "holds no image file": ["--data", str(_folder(tmp_path / "emptyclass",
-                                                      {"train": {"a": [jpeg], "b": []}, "val": {"a": [jpeg]}}))],
-        "holds no readable image": ["--data", str(_folder(
-            tmp_path / "unreadable", {"train": {"a": [jpeg], "b": [b"not an image", b""]},
-                                      "val": {"a": [jpeg], "b": [jpeg]}}))],
-        "validation classes differ": ["--data", str(_folder(
-            tmp_path / "valdiff", {"train": {"a": [jpeg], "b": [jpeg]}, "val": {"a": [jpeg], "c": [jpeg]}}))],
+        "holds no image file": [
+            "--data",
+            str(_folder(tmp_path / "emptyclass", {"train": {"a": [jpeg], "b": []}, "val": {"a": [jpeg]}})),
+        ],
+        "holds no readable image": [
+            "--data",
+            str(
+                _folder(
+                    tmp_path / "unreadable",
+                    {"train": {"a": [jpeg], "b": [b"not an image", b""]}, "val": {"a": [jpeg], "b": [jpeg]}},
+                )
+            ),
+        ],
+        "validation classes differ": [
+            "--data",
+            str(
+                _folder(tmp_path / "valdiff", {"train": {"a": [jpeg], "b": [jpeg]}, "val": {"a": [jpeg], "c": [jpeg]}})
+            ),
+        ],
         "unknown recipe 'simclr'": ["--data", str(tiny / "seen"), "--recipe", "simclr"],
         "unknown architecture 'vgg11'": ["--data", str(tiny / "seen"), "--arch", "vgg11"],
-        "trained with recipe 'baseline'": ["--data", str(tiny / "seen"), "--recipe", "trex",
-                                           "--resume", str(runs["baseline"])],
+        "trained with recipe 'baseline'": [
+            "--data",
+            str(tiny / "seen"),
+            "--recipe",
+            "trex",
+            "--resume",
+            str(runs["baseline"]),
+        ],
         "no checkpoint there": ["--data", str(tiny / "seen"), "--resume", str(tmp_path / "nothing")],
-        "trained with crops 'trex'": ["--data", str(tiny / "seen"), "--recipe", "trex", "--crops", "baseline",
-                                      "--resume", str(runs["trex"])],
-        "projector has 3 hidden layers": ["--data", str(tiny / "seen"), "--recipe", "trex", "--projector-layers",
-                                          "1", "--resume", str(runs["trex"])],
+        "trained with crops 'trex'": [
+            "--data",
+            str(tiny / "seen"),
+            "--recipe",
+            "trex",
+            "--crops",
+            "baseline",
+            "--resume",
+            str(runs["trex"]),
+        ],
+        "projector has 3 hidden layers": [
+            "--data",
+            str(tiny / "seen"),
+            "--recipe",
+            "trex",
+            "--projector-layers",
+            "1",
+            "--resume",
+            str(runs["trex"]),
+        ],
         "unknown crops 'dino'": ["--data", str(tiny / "seen"), "--crops", "dino"],
         "--projector-layers must not be negative": ["--data", str(tiny / "seen"), "--projector-layers", "-1"],
-        "baseline has a linear classifier and no projector": ["--data", str(tiny / "seen"), "--recipe", "baseline",
-                                                              "--projector-layers", "2"],
+        "baseline has a linear classifier and no projector": [
+            "--data",
+            str(tiny / "seen"),
+            "--recipe",
+            "baseline",
+            "--projector-layers",
+            "2",
+        ],
         "--amp fp16 needs a CUDA device": ["--data", str(tiny / "seen"), "--amp", "fp16", "--device", "cpu"],
     }
     # A bad file among good ones is found by the loader while training, and named.
@@ -441,10 +616,15 @@ def test_bad_input_gives_one_line_errors(tiny: Path, runs: dict[str, Path], tmp_
 
 
 def test_cli_error_has_no_traceback(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "trex", "train", "--data", str(tmp_path / "missing")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "trex", "train", "--data", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
         f"trex train: error: --data {tmp_path / 'missing'}: no such folder; expected an ImageFolder root "
-        "with train/ and val/")
+        "with train/ and val/"
+    )

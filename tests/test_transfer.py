@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from tests.conftest import write_folder
+
 from trex.cli.main import main
 from trex.transfer import (
     TransferError,
@@ -131,8 +131,9 @@ def test_knn_on_planted_clusters() -> None:
     assert (pred.numpy() == test_y).all()
     # Overlapping clusters: the prediction must match the loop reference point by point.
     mixed = rng.normal(size=(60, 32)) + centres[rng.integers(0, 5, 60)] * 0.3
-    got = knn_predict(torch.tensor(train_x), torch.tensor(train_y), torch.tensor(mixed), k=20,
-                      temperature=0.07, chunk=7).numpy()
+    got = knn_predict(
+        torch.tensor(train_x), torch.tensor(train_y), torch.tensor(mixed), k=20, temperature=0.07, chunk=7
+    ).numpy()
     assert (got == knn_reference(train_x, train_y, mixed, 20, 0.07, 5)).all()
 
 
@@ -161,8 +162,16 @@ def backbone_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
             m.running_mean.uniform_(-0.1, 0.1)
             m.weight.data.uniform_(0.5, 1.5)
     out = tmp_path_factory.mktemp("run")
-    save_backbone(net, out, arch="resnet-small", feature_dim=net.feature_dim, recipe="trex", epoch=1,
-                  image_size=32, classes=["a", "b"])
+    save_backbone(
+        net,
+        out,
+        arch="resnet-small",
+        feature_dim=net.feature_dim,
+        recipe="trex",
+        epoch=1,
+        image_size=32,
+        classes=["a", "b"],
+    )
     return out / "backbone.pt"
 
 
@@ -198,8 +207,9 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 
 
 @pytest.mark.parametrize("kind", ["bytes", "training-checkpoint", "tensor", "missing"])
-def test_checkpoint_that_is_not_a_backbone(kind: str, tmp_path: Path, transfer_root: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_checkpoint_that_is_not_a_backbone(
+    kind: str, tmp_path: Path, transfer_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "model.pt"
     if kind == "bytes":
         path.write_bytes(Path(transfer_root / "train" / "class0" / "img000.jpg").read_bytes())
@@ -210,25 +220,54 @@ def test_checkpoint_that_is_not_a_backbone(kind: str, tmp_path: Path, transfer_r
     code, out, err = run_cli(["transfer", "--backbone", str(path), "--dataset", f"d={transfer_root}"], capsys)
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("trex transfer: error: --backbone"), err
-    expected = {"bytes": "not a backbone file", "training-checkpoint": "training checkpoint, not a backbone",
-                "tensor": "not a backbone file", "missing": "no such file"}[kind]
+    expected = {
+        "bytes": "not a backbone file",
+        "training-checkpoint": "training checkpoint, not a backbone",
+        "tensor": "not a backbone file",
+        "missing": "no such file",
+    }[kind]
     assert expected in err
 
 
 def test_cli_bad_dataset_is_one_line(tmp_path: Path, backbone_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "only" / "train" / "a").mkdir(parents=True)
-    code, _, err = run_cli(["transfer", "--backbone", str(backbone_file), "--dataset", f"only={tmp_path / 'only'}",
-                            "--no-cache"], capsys)
+    code, _, err = run_cli(
+        ["transfer", "--backbone", str(backbone_file), "--dataset", f"only={tmp_path / 'only'}", "--no-cache"], capsys
+    )
     assert code == 2 and err.count("\n") == 1 and "dataset only" in err and "test/" in err
 
 
-def test_transfer_end_to_end(tmp_path: Path, transfer_root: Path, backbone_file: Path,
-                             capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+def test_transfer_end_to_end(
+    tmp_path: Path,
+    transfer_root: Path,
+    backbone_file: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.INFO)
     cache, out = tmp_path / "cache", tmp_path / "out"
-    argv = ["transfer", "--backbone", str(backbone_file), "--dataset", f"photos={transfer_root}",
-            "--dataset", f"photos2={transfer_root}", "--knn", "--knn-k", "5", "--c-grid", "0.01,1,100",
-            "--cache", str(cache), "--out", str(out), "--threads", "1", "--batch-size", "16"]
+    argv = [
+        "transfer",
+        "--backbone",
+        str(backbone_file),
+        "--dataset",
+        f"photos={transfer_root}",
+        "--dataset",
+        f"photos2={transfer_root}",
+        "--knn",
+        "--knn-k",
+        "5",
+        "--c-grid",
+        "0.01,1,100",
+        "--cache",
+        str(cache),
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--batch-size",
+        "16",
+    ]
     code, text, err = run_cli(argv, capsys)
     assert code == 0, err
     assert "mean (log-odds)" in text and "photos2" in text
@@ -276,8 +315,24 @@ def test_transfer_end_to_end(tmp_path: Path, transfer_root: Path, backbone_file:
     blob = torch.load(backbone_file, weights_only=True)
     blob["state_dict"]["stem.0.weight"] = blob["state_dict"]["stem.0.weight"] * 2
     torch.save(blob, other)
-    code, _, err = run_cli(["transfer", "--backbone", str(other), "--dataset", f"p={transfer_root}", "--c-grid", "1",
-                            "--cache", str(cache), "--out", str(tmp_path / "o2"), "--threads", "1"], capsys)
+    code, _, err = run_cli(
+        [
+            "transfer",
+            "--backbone",
+            str(other),
+            "--dataset",
+            f"p={transfer_root}",
+            "--c-grid",
+            "1",
+            "--cache",
+            str(cache),
+            "--out",
+            str(tmp_path / "o2"),
+            "--threads",
+            "1",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert not json.loads((tmp_path / "o2" / "transfer.json").read_text())["datasets"][0]["features_cached"]
     assert len(list(cache.glob("*.pt"))) == 2

@@ -24,15 +24,25 @@ TIMEOUT = 600
 
 def run(args: list[str], cache: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": PYTHONPATH, "MYPY_CACHE_DIR": str(cache)}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=TIMEOUT, env=env,
-                          cwd=ROOT)
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=ROOT)
 
 
 def mypy_strict(files: list[Path], cache: Path) -> subprocess.CompletedProcess[str]:
     # follow-imports=silent: the types of trex (and torch) are used, errors inside them are not
     # this check's subject (the user's code is).
-    return run(["-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "--strict", "--follow-imports=silent",
-                "--no-error-summary", *map(str, files)], cache)
+    return run(
+        [
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--strict",
+            "--follow-imports=silent",
+            "--no-error-summary",
+            *map(str, files),
+        ],
+        cache,
+    )
 
 
 def readme_snippets() -> list[str]:
@@ -57,8 +67,18 @@ def test_documented_usage_type_checks_strictly(tmp_path: Path, cache: Path) -> N
 
 
 # The public API's own modules, checked strictly too; grow this list, never shrink it.
-STRICT_MODULES = ["__init__.py", "_lazy.py", "_plot.py", "defaults.py", "models", "data/__init__.py", "data/loader.py",
-                  "data/recipes.py", "ops.py"]
+STRICT_MODULES = [
+    "__init__.py",
+    "_lazy.py",
+    "_plot.py",
+    "defaults.py",
+    "models",
+    "data/__init__.py",
+    "data/loader.py",
+    "data/recipes.py",
+    "ops.py",
+]
+
 
 def test_public_api_modules_are_strictly_typed(cache: Path) -> None:
     package = ROOT / "python" / "trex"
@@ -69,10 +89,12 @@ def test_public_api_modules_are_strictly_typed(cache: Path) -> None:
 def test_the_check_catches_misuse(tmp_path: Path, cache: Path) -> None:
     # The same check on wrong code: it must fail, naming each error (so the test above could fail).
     bad = tmp_path / "misuse.py"
-    bad.write_text("import torch\nimport trex\n"
-                   "model = trex.TReX(torch.nn.Identity(), num_classes='ten')\n"
-                   "prototypes: int = model.memory.prototypes()\n"
-                   "loss, logits, extra = model([torch.zeros(1, 3, 8, 8)], torch.zeros(1))\n")
+    bad.write_text(
+        "import torch\nimport trex\n"
+        "model = trex.TReX(torch.nn.Identity(), num_classes='ten')\n"
+        "prototypes: int = model.memory.prototypes()\n"
+        "loss, logits, extra = model([torch.zeros(1, 3, 8, 8)], torch.zeros(1))\n"
+    )
     proc = mypy_strict([bad], cache)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = [line for line in proc.stdout.splitlines() if ": error:" in line]
@@ -82,6 +104,17 @@ def test_the_check_catches_misuse(tmp_path: Path, cache: Path) -> None:
 def test_extension_stub_matches_the_extension(tmp_path: Path, cache: Path) -> None:
     config = tmp_path / "mypy.ini"  # stubtest takes its cache folder from a config file only
     config.write_text(f"[mypy]\ncache_dir = {cache}\n")
-    proc = run(["-m", "mypy.stubtest", "trex._trex", "--concise", "--mypy-config-file", str(config),
-                "--allowlist", str(ROOT / "tests" / "typing" / "stubtest-allowlist.txt")], cache)
+    proc = run(
+        [
+            "-m",
+            "mypy.stubtest",
+            "trex._trex",
+            "--concise",
+            "--mypy-config-file",
+            str(config),
+            "--allowlist",
+            str(ROOT / "tests" / "typing" / "stubtest-allowlist.txt"),
+        ],
+        cache,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

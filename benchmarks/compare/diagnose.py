@@ -24,8 +24,11 @@ DIAGNOSTICS = (
     Variant("memory-t0.05", "baseline+memory, temperature 0.05 (default 0.1)", {**MEMORY_ONLY, "temperature": 0.05}),
     Variant("memory-t0.3", "baseline+memory, temperature 0.3", {**MEMORY_ONLY, "temperature": 0.3}),
     Variant("memory-t0.02", "baseline+memory, temperature 0.02", {**MEMORY_ONLY, "temperature": 0.02}),
-    Variant("memory-ema0", "baseline+memory, memory fed by the model itself (EMA 0, default 0.9)",
-            {**MEMORY_ONLY, "ema_momentum": 0.0}),
+    Variant(
+        "memory-ema0",
+        "baseline+memory, memory fed by the model itself (EMA 0, default 0.9)",
+        {**MEMORY_ONLY, "ema_momentum": 0.0},
+    ),
     VARIANTS["baseline"],
     Variant("baseline-12ep", "baseline, 12 epochs (default 4)", {"recipe": "baseline", "epochs": 12}),
     Variant("memory-12ep", "baseline+memory, 12 epochs", {**MEMORY_ONLY, "epochs": 12}),
@@ -40,8 +43,18 @@ def run(argv: list[str]) -> int:
     for v in DIAGNOSTICS:
         VARIANTS.setdefault(v.name, v)
     names = [v.name for v in DIAGNOSTICS if args.only is None or v.name in args.only.split(",")]
-    return main(["compare", "--variants", ",".join(names), "--out", "runs/compare",
-                 "--table-out", "benchmarks/compare/diagnose", *rest])
+    return main(
+        [
+            "compare",
+            "--variants",
+            ",".join(names),
+            "--out",
+            "runs/compare",
+            "--table-out",
+            "benchmarks/compare/diagnose",
+            *rest,
+        ]
+    )
 
 
 if __name__ == "__main__":

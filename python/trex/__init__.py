@@ -23,9 +23,11 @@ from trex.constants import TORCH_VERSION as _TORCH_VERSION
 from trex.exceptions import DecodeError, MemoryBankError, SkippedFileWarning, TrexError, UnreadableFilesError
 
 if TYPE_CHECKING:  # what a type checker sees: the names, eagerly (they are loaded lazily at run time)
-    from trex import data, models, ops
+    from trex import data as data
+    from trex import models as models
+    from trex import ops as ops
     from trex.data import Batch, ColorJitter, CropGroup, MultiCropLoader, MultiCropRecipe, create_recipe
-    from trex.models import PrototypeHead, PrototypeMemory, Projector, TReX, prototype_logits, prototype_loss
+    from trex.models import Projector, PrototypeHead, PrototypeMemory, TReX, prototype_logits, prototype_loss
     from trex.ops import normalize
 
     __version__: str
@@ -54,8 +56,9 @@ class _TorchBeforeExtension(importlib.abc.MetaPathFinder):
     """Imports torch (and checks its version) whenever ``trex._trex`` is about to be loaded, by
     whatever route: ``trex.X``, ``from trex import _trex``, ``import trex._trex``."""
 
-    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-                  ) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if fullname == "trex._trex":
             _import_torch()
         return None  # the ordinary finders load it
@@ -66,10 +69,12 @@ if not any(isinstance(f, _TorchBeforeExtension) for f in sys.meta_path):
 
 # Public name -> the module that defines it (imported on first access).
 _LAZY = {
-    **dict.fromkeys(("Batch", "ColorJitter", "CropGroup", "MultiCropLoader", "MultiCropRecipe", "create_recipe"),
-                    "trex.data"),
-    **dict.fromkeys(("PrototypeHead", "PrototypeMemory", "Projector", "TReX", "prototype_logits", "prototype_loss"),
-                    "trex.models"),
+    **dict.fromkeys(
+        ("Batch", "ColorJitter", "CropGroup", "MultiCropLoader", "MultiCropRecipe", "create_recipe"), "trex.data"
+    ),
+    **dict.fromkeys(
+        ("PrototypeHead", "PrototypeMemory", "Projector", "TReX", "prototype_logits", "prototype_loss"), "trex.models"
+    ),
     "normalize": "trex.ops",
 }
 
@@ -91,7 +96,24 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "Batch", "ColorJitter", "CropGroup", "DecodeError", "MemoryBankError", "MultiCropLoader",
-    "MultiCropRecipe", "PrototypeHead", "PrototypeMemory", "Projector", "SkippedFileWarning", "TReX",
-    "TrexError", "UnreadableFilesError", "__version__", "create_recipe", "normalize", "ops", "prototype_logits", "prototype_loss",
+    "Batch",
+    "ColorJitter",
+    "CropGroup",
+    "DecodeError",
+    "MemoryBankError",
+    "MultiCropLoader",
+    "MultiCropRecipe",
+    "PrototypeHead",
+    "PrototypeMemory",
+    "Projector",
+    "SkippedFileWarning",
+    "TReX",
+    "TrexError",
+    "UnreadableFilesError",
+    "__version__",
+    "create_recipe",
+    "normalize",
+    "ops",
+    "prototype_logits",
+    "prototype_loss",
 ]

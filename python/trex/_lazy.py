@@ -13,8 +13,9 @@ from types import ModuleType
 from typing import Any
 
 
-def lazy_exports(package: str, exports: dict[str, str], namespace: dict[str, Any]
-                 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_exports(
+    package: str, exports: dict[str, str], namespace: dict[str, Any]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """(``__getattr__``, ``__dir__``) for ``package``, whose ``exports`` maps each public name to
     the module that defines it; ``namespace`` is the package's ``globals()``, where each loaded
     name is stored so that later accesses skip ``__getattr__``. Any other name is looked up as a

@@ -1,7 +1,8 @@
 # Stubs of the Rust extension. User-facing documentation lives in the Python wrappers.
 # Checked against the built extension by `python -m mypy.stubtest trex._trex` (tests/test_typing.py).
-import torch
 from typing import final
+
+import torch
 
 __version__: str
 build_profile: str
@@ -19,7 +20,6 @@ CROP_PARAMS: list[tuple[str, str]]
 
 # (height, width, crops) of each output tensor of a MultiCropRecipe.
 def recipe_outputs(recipe: object) -> list[tuple[int, int, int]]: ...
-
 def decode_image(data: bytes, *, max_pixels: int | None, name: str | None = None) -> torch.Tensor: ...
 def decode_image_file(path: str, *, max_pixels: int | None) -> torch.Tensor: ...
 def adjust_brightness(img: torch.Tensor, factor: float) -> torch.Tensor: ...

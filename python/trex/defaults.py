@@ -73,56 +73,60 @@ DEFAULT_MEMORY_INIT: Final = MEMORY_INITS[0]
 # (--val-resize from --global-size, --workers from --threads, --crops and --projector-layers from
 # --recipe, --memory-init is the model's "empty", --threads from the cores; --data, --val, --out,
 # --resume name files).
-PAPER: Mapping[str, Any] = MappingProxyType({
-    # data
-    "train_per_class": None,  # all images
-    "val_per_class": None,
-    "global_size": GLOBAL_CROP_SIZE,
-    "local_size": LOCAL_CROP_SIZE,
-    "on_error": "raise",
-    # model
-    "recipe": DEFAULT_RECIPE,
-    "arch": "resnet50",
-    "hidden_dim": PROJECTOR_HIDDEN_DIM,
-    "out_dim": PROJECTOR_OUT_DIM,
-    "memory_size": MEMORY_SIZE,
-    "temperature": TEMPERATURE,
-    "ema_momentum": EMA_MOMENTUM,
-    # optimisation: SGD, lr per 256 images, linear warm-up then cosine to min_lr
-    "epochs": 100,
-    "batch_size": 256,
-    "lr": 0.1,
-    "min_lr": 1e-6,
-    "warmup_epochs": 10.0,
-    "momentum": 0.9,
-    "weight_decay": 1e-4,
-    "amp": "auto",
-    # run
-    "device": "auto",
-    "seed": 0,
-    "overwrite": False,
-    "save_every": 0,
-    "log_every_s": 30.0,
-})
+PAPER: Mapping[str, Any] = MappingProxyType(
+    {
+        # data
+        "train_per_class": None,  # all images
+        "val_per_class": None,
+        "global_size": GLOBAL_CROP_SIZE,
+        "local_size": LOCAL_CROP_SIZE,
+        "on_error": "raise",
+        # model
+        "recipe": DEFAULT_RECIPE,
+        "arch": "resnet50",
+        "hidden_dim": PROJECTOR_HIDDEN_DIM,
+        "out_dim": PROJECTOR_OUT_DIM,
+        "memory_size": MEMORY_SIZE,
+        "temperature": TEMPERATURE,
+        "ema_momentum": EMA_MOMENTUM,
+        # optimisation: SGD, lr per 256 images, linear warm-up then cosine to min_lr
+        "epochs": 100,
+        "batch_size": 256,
+        "lr": 0.1,
+        "min_lr": 1e-6,
+        "warmup_epochs": 10.0,
+        "momentum": 0.9,
+        "weight_decay": 1e-4,
+        "amp": "auto",
+        # run
+        "device": "auto",
+        "seed": 0,
+        "overwrite": False,
+        "save_every": 0,
+        "log_every_s": 30.0,
+    }
+)
 
 # The built-in run: Fashion-MNIST classes 0-4 at 64 px, about 600 SGD steps on a CPU (the reasons
 # for each value: trex.train.config). val_per_class is listed because `trex train --help` names it
 # among the settings that depend on --data, though both presets validate on every image.
-BUILTIN_OVERRIDES: Mapping[str, Any] = MappingProxyType({
-    "arch": "resnet-tiny",
-    "global_size": 64,
-    "local_size": 28,
-    "epochs": 4,
-    "batch_size": 32,
-    "warmup_epochs": 0.5,
-    "train_per_class": 1000,
-    "val_per_class": None,
-    "lr": 0.8,
-    "hidden_dim": 512,
-    "out_dim": 128,
-    "memory_size": 1024,
-    "ema_momentum": 0.9,
-})
+BUILTIN_OVERRIDES: Mapping[str, Any] = MappingProxyType(
+    {
+        "arch": "resnet-tiny",
+        "global_size": 64,
+        "local_size": 28,
+        "epochs": 4,
+        "batch_size": 32,
+        "warmup_epochs": 0.5,
+        "train_per_class": 1000,
+        "val_per_class": None,
+        "lr": 0.8,
+        "hidden_dim": 512,
+        "out_dim": 128,
+        "memory_size": 1024,
+        "ema_momentum": 0.9,
+    }
+)
 BUILTIN: Mapping[str, Any] = MappingProxyType({**PAPER, **BUILTIN_OVERRIDES})
 
 PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({"paper": PAPER, "builtin": BUILTIN})
@@ -164,14 +168,18 @@ def resolve_projector_layers(recipe: str, override: int | None = None) -> int:
         return default or 0
     override = positive_int("projector_layers", override, allow_zero=True)
     if default is None and override > 0:
-        raise ValueError(f"recipe 'baseline' has a linear classifier and no projector; projector_layers="
-                         f"{override} needs recipe 'trex' or 'trex-star'")
+        raise ValueError(
+            f"recipe 'baseline' has a linear classifier and no projector; projector_layers="
+            f"{override} needs recipe 'trex' or 'trex-star'"
+        )
     return override if default is not None else 0
 
 
 if set(RECIPE_HIDDEN_LAYERS) != set(RECIPES) or not set(BUILTIN_OVERRIDES) <= set(PAPER):
-    raise ImportError("trex.defaults: RECIPE_HIDDEN_LAYERS must name every recipe, and the built-in run may "
-                      "only override settings the paper preset has")
+    raise ImportError(
+        "trex.defaults: RECIPE_HIDDEN_LAYERS must name every recipe, and the built-in run may "
+        "only override settings the paper preset has"
+    )
 
 __all__ = [
     "BUILTIN",

@@ -306,8 +306,10 @@ def _interpolation_name(interpolation: object) -> str:
     if isinstance(interpolation, enum.Enum):
         interpolation = interpolation.value
     if not isinstance(interpolation, str):
-        raise TypeError(f"interpolation must be one of {', '.join(map(repr, _trex.INTERPOLATIONS))}, "
-                        f"got {type(interpolation).__name__}")
+        raise TypeError(
+            f"interpolation must be one of {', '.join(map(repr, _trex.INTERPOLATIONS))}, "
+            f"got {type(interpolation).__name__}"
+        )
     return interpolation
 
 
@@ -326,7 +328,9 @@ def _output_size(size: int | Sequence[int]) -> tuple[int, int]:
     if h <= 0 or w <= 0:
         raise ValueError(f"size must be positive, got ({h}, {w})")
     if h * w > MAX_OUTPUT_PIXELS:
-        raise ValueError(f"size ({h}, {w}) is {h * w} pixels, over the limit of {MAX_OUTPUT_PIXELS} (MAX_OUTPUT_PIXELS)")
+        raise ValueError(
+            f"size ({h}, {w}) is {h * w} pixels, over the limit of {MAX_OUTPUT_PIXELS} (MAX_OUTPUT_PIXELS)"
+        )
     return h, w
 
 
@@ -374,8 +378,9 @@ def resized_crop(
     if any(abs(v) >= 2**63 for v in box):  # past int64: the extension could not even take it
         raise ValueError(f"crop {box[3]}x{box[2]} at ({box[1]},{box[0]}) exceeds {img.shape[1]}x{img.shape[0]} image")
     top, left, height, width = box
-    return _trex.resized_crop(img, top, left, height, width, out_h, out_w,
-                              interpolation=_interpolation_name(interpolation))
+    return _trex.resized_crop(
+        img, top, left, height, width, out_h, out_w, interpolation=_interpolation_name(interpolation)
+    )
 
 
 def hflip(img: torch.Tensor) -> torch.Tensor:

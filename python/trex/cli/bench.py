@@ -34,31 +34,48 @@ import trex
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from trex.data.recipes import PRESETS
 
-    p.add_argument("--threads", type=int, default=2,
-                   help="threads for trex and DataLoader workers for the reference (default 2)")
-    p.add_argument("--recipe", default="trex", choices=sorted(PRESETS),
-                   help="multi-crop recipe (default trex: 1x224 + 8x96)")
+    p.add_argument(
+        "--threads", type=int, default=2, help="threads for trex and DataLoader workers for the reference (default 2)"
+    )
+    p.add_argument(
+        "--recipe", default="trex", choices=sorted(PRESETS), help="multi-crop recipe (default trex: 1x224 + 8x96)"
+    )
     p.add_argument("--images", type=int, default=512, help="images timed per pipeline (default 512)")
-    p.add_argument("--reference-images", type=int, default=256,
-                   help="images timed for the slower reference (default 256)")
+    p.add_argument(
+        "--reference-images", type=int, default=256, help="images timed for the slower reference (default 256)"
+    )
     p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    p.add_argument("--data", type=Path, default=None,
-                   help="folder of JPEGs to use; default: a corpus of ImageNet-sized JPEGs cut from real photos")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder of JPEGs to use; default: a corpus of ImageNet-sized JPEGs cut from real photos",
+    )
     p.add_argument("--corpus-size", type=int, default=256, help="files in the generated corpus (default 256)")
-    p.add_argument("--dtype", default="uint8", choices=["uint8", "float32"],
-                   help="trex output dtype (default uint8, the loader's default: normalise on the device with "
-                        "trex.normalize); the reference always produces normalised float32 on the CPU")
-    p.add_argument("--rounds", type=int, default=3,
-                   help="timed rounds: decode-only, trex and the reference alternate, after one warm-up round of "
-                        "each that is discarded; min / median / max reported, ratios per round (default 3)")
+    p.add_argument(
+        "--dtype",
+        default="uint8",
+        choices=["uint8", "float32"],
+        help="trex output dtype (default uint8, the loader's default: normalise on the device with "
+        "trex.normalize); the reference always produces normalised float32 on the CPU",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="timed rounds: decode-only, trex and the reference alternate, after one warm-up round of "
+        "each that is discarded; min / median / max reported, ratios per round (default 3)",
+    )
     p.add_argument("--no-reference", action="store_true", help="skip the torchvision reference")
     p.add_argument("--no-dct-scaling", action="store_true", help="decode at full size always")
     p.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
-    p.add_argument("--device", default=None,
-                   help="also time the device colour path, MultiCropLoader(device=DEVICE) ('cpu' anywhere, 'cuda' on a "
-                        "GPU machine), against the CPU path with float32 output (the same normalised values), with "
-                        "the CPU time per image of the loader's threads and of the consuming thread for each")
-
+    p.add_argument(
+        "--device",
+        default=None,
+        help="also time the device colour path, MultiCropLoader(device=DEVICE) ('cpu' anywhere, 'cuda' on a "
+        "GPU machine), against the CPU path with float32 output (the same normalised values), with "
+        "the CPU time per image of the loader's threads and of the consuming thread for each",
+    )
 
 
 def _files(args: argparse.Namespace) -> list[str]:
@@ -81,11 +98,26 @@ Sample = tuple[str, int]
 Rounds = Generator[float, None, None]
 
 
-def trex_rounds(samples: list[Sample], recipe: Any, threads: int, batch_size: int, dtype: Literal["uint8", "float32"],
-                dct_scaling: bool) -> Rounds:
+def trex_rounds(
+    samples: list[Sample],
+    recipe: Any,
+    threads: int,
+    batch_size: int,
+    dtype: Literal["uint8", "float32"],
+    dct_scaling: bool,
+) -> Rounds:
     """A generator: each ``next()`` times one epoch of MultiCropLoader, in images/s."""
-    loader = trex.MultiCropLoader(samples, batch_size, recipe, num_threads=threads, shuffle=False,
-                                  drop_last=True, dtype=dtype, dct_scaling=dct_scaling, prefetch=2)
+    loader = trex.MultiCropLoader(
+        samples,
+        batch_size,
+        recipe,
+        num_threads=threads,
+        shuffle=False,
+        drop_last=True,
+        dtype=dtype,
+        dct_scaling=dct_scaling,
+        prefetch=2,
+    )
     epoch = 0
     while True:
         # Timed from the start of an epoch to its end: nothing is prefetched before the clock starts.
@@ -121,8 +153,17 @@ def colour_path_rounds(samples, recipe, threads: int, batch_size: int, dct_scali
     import torch
 
     device = kw.get("device")
-    loader = trex.MultiCropLoader(samples, batch_size, recipe, num_threads=threads, shuffle=False, drop_last=True,
-                                  dct_scaling=dct_scaling, prefetch=2, **kw)
+    loader = trex.MultiCropLoader(
+        samples,
+        batch_size,
+        recipe,
+        num_threads=threads,
+        shuffle=False,
+        drop_last=True,
+        dct_scaling=dct_scaling,
+        prefetch=2,
+        **kw,
+    )
     cuda = device is not None and torch.device(device).type == "cuda"
     for _ in zip(range(2), loader):
         pass
@@ -135,8 +176,11 @@ def colour_path_rounds(samples, recipe, threads: int, batch_size: int, dct_scali
         if cuda:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
-        yield {"images_per_s": n / seconds, "loader_cpu_s_per_image": (loader_cpu_seconds() - cpu0) / n,
-               "consumer_cpu_s_per_image": (time.thread_time() - thread0) / n}
+        yield {
+            "images_per_s": n / seconds,
+            "loader_cpu_s_per_image": (loader_cpu_seconds() - cpu0) / n,
+            "consumer_cpu_s_per_image": (time.thread_time() - thread0) / n,
+        }
         epoch += 1
 
 
@@ -148,8 +192,9 @@ def reference_rounds(samples: list[Sample], recipe: Any, threads: int, batch_siz
     from trex.data.reference import ReferenceDataset, ReferenceMultiCrop
 
     ds = ReferenceDataset(samples, ReferenceMultiCrop(recipe))
-    dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=threads, shuffle=False,
-                                     drop_last=True, persistent_workers=True)
+    dl = torch.utils.data.DataLoader(
+        ds, batch_size=batch_size, num_workers=threads, shuffle=False, drop_last=True, persistent_workers=True
+    )
     while True:
         # A whole epoch, timed from its start: the workers get the epoch's indices only then.
         n, t0 = 0, time.perf_counter()
@@ -169,8 +214,11 @@ def decode_rounds(samples: list[Sample], threads: int) -> Rounds:
             yield len(paths) / (time.perf_counter() - t0)
 
 
-LABELS = {"decode_only": "decode only (trex.ops.decode_file)", "trex": "trex MultiCropLoader",
-          "reference": "torchvision + PIL + DataLoader"}
+LABELS = {
+    "decode_only": "decode only (trex.ops.decode_file)",
+    "trex": "trex MultiCropLoader",
+    "reference": "torchvision + PIL + DataLoader",
+}
 # (numerator, denominator) of each ratio, both taken from the same round.
 RATIOS = {"trex / reference": ("trex", "reference"), "trex / decode_only": ("trex", "decode_only")}
 
@@ -192,8 +240,11 @@ def measure(pipelines: dict[str, Rounds], rounds: int) -> dict[str, Any]:
             timeline.append([r, name])
     for gen in pipelines.values():
         gen.close()
-    per_round = {key: [a / b for a, b in zip(timed[num], timed[den], strict=True)]
-                 for key, (num, den) in RATIOS.items() if num in timed and den in timed}
+    per_round = {
+        key: [a / b for a, b in zip(timed[num], timed[den], strict=True)]
+        for key, (num, den) in RATIOS.items()
+        if num in timed and den in timed
+    }
     return {
         "warmup": warmup,
         "rounds": timed,
@@ -211,8 +262,10 @@ def run(args: argparse.Namespace) -> int:
     from trex.data.recipes import create_recipe
 
     if _trex.build_profile != "release":
-        print(f"trex bench: refusing to time a {_trex.build_profile!r} build; build with `make build` (release)",
-              file=sys.stderr)
+        print(
+            f"trex bench: refusing to time a {_trex.build_profile!r} build; build with `make build` (release)",
+            file=sys.stderr,
+        )
         return 2
     if args.rounds < 1 or args.images < 1 or args.reference_images < 1:
         raise SystemExit("trex bench: --rounds, --images and --reference-images must be at least 1")
@@ -221,22 +274,29 @@ def run(args: argparse.Namespace) -> int:
     files = _files(args)
     for f in files:  # page cache warm for every pipeline alike
         Path(f).read_bytes()
-    print(f"trex {trex.__version__} ({_trex.build_profile}), torch {torch.__version__}, "
-          f"python {platform.python_version()}, {os.cpu_count()} cores, {args.threads} threads, "
-          f"load {os.getloadavg()[0]:.1f}")
-    print(f"recipe {recipe.name}: {recipe.num_crops} crops {[o for o in recipe.outputs]}, "
-          f"{len(files)} JPEG files, batch {args.batch_size}, trex dtype {args.dtype}")
+    print(
+        f"trex {trex.__version__} ({_trex.build_profile}), torch {torch.__version__}, "
+        f"python {platform.python_version()}, {os.cpu_count()} cores, {args.threads} threads, "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"recipe {recipe.name}: {recipe.num_crops} crops {[o for o in recipe.outputs]}, "
+        f"{len(files)} JPEG files, batch {args.batch_size}, trex dtype {args.dtype}"
+    )
     samples = _cycle(files, args.images)
     pipelines: dict[str, Rounds] = {
         "decode_only": decode_rounds(samples, args.threads),
         "trex": trex_rounds(samples, recipe, args.threads, args.batch_size, args.dtype, not args.no_dct_scaling),
     }
     if not args.no_reference:
-        pipelines["reference"] = reference_rounds(_cycle(files, args.reference_images), recipe, args.threads,
-                                                  args.batch_size)
+        pipelines["reference"] = reference_rounds(
+            _cycle(files, args.reference_images), recipe, args.threads, args.batch_size
+        )
     sizes = {"decode_only": args.images, "trex": args.images, "reference": args.reference_images}
-    print(f"{args.rounds} timed rounds of {', '.join(f'{k} ({sizes[k]} images)' for k in pipelines)}, "
-          f"alternating, after one warm-up round of each (discarded)")
+    print(
+        f"{args.rounds} timed rounds of {', '.join(f'{k} ({sizes[k]} images)' for k in pipelines)}, "
+        f"alternating, after one warm-up round of each (discarded)"
+    )
     result = measure(pipelines, args.rounds)
 
     print(f"\n{'pipeline':36s} {'min':>8s} {'median':>8s} {'max':>8s}   images/s per round")
@@ -250,8 +310,20 @@ def run(args: argparse.Namespace) -> int:
     colour = compare_colour_paths(args, samples, recipe) if args.device else None
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({**result, "images": sizes, "threads": args.threads, "recipe": recipe.name,
-                                         "dtype": args.dtype, "files": len(files), "colour_paths": colour}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    **result,
+                    "images": sizes,
+                    "threads": args.threads,
+                    "recipe": recipe.name,
+                    "dtype": args.dtype,
+                    "files": len(files),
+                    "colour_paths": colour,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 
@@ -262,9 +334,11 @@ def compare_colour_paths(args: argparse.Namespace, samples, recipe) -> dict:
     dct = not args.no_dct_scaling
     common = (samples, recipe, args.threads, args.batch_size, dct)
     dev_key = f"device_{args.device}"
-    paths = {"cpu_path_float32": colour_path_rounds(*common, dtype="float32"),
-             "cpu_path_uint8": colour_path_rounds(*common, dtype="uint8"),
-             dev_key: colour_path_rounds(*common, device=args.device)}
+    paths = {
+        "cpu_path_float32": colour_path_rounds(*common, dtype="float32"),
+        "cpu_path_uint8": colour_path_rounds(*common, dtype="uint8"),
+        dev_key: colour_path_rounds(*common, device=args.device),
+    }
     rounds: dict[str, list[dict]] = {k: [] for k in paths}
     for _ in range(max(1, args.rounds)):
         for k, gen in paths.items():
@@ -272,21 +346,27 @@ def compare_colour_paths(args: argparse.Namespace, samples, recipe) -> dict:
     for gen in paths.values():
         gen.close()
     out: dict = {}
-    print(f"\ncolour stage: CPU path (float32; uint8 = all but normalising) vs device={args.device!r}, "
-          f"{args.threads} threads")
+    print(
+        f"\ncolour stage: CPU path (float32; uint8 = all but normalising) vs device={args.device!r}, "
+        f"{args.threads} threads"
+    )
     print(f"{'path':24s} {'images/s':>10s} {'per thread':>11s} {'loader CPU ms/img':>18s} {'consumer CPU ms/img':>20s}")
     for k, rs in rounds.items():
         med = {f: statistics.median(r[f] for r in rs) for f in rs[0]}
         med["images_per_s_per_thread"] = med["images_per_s"] / args.threads
         out[k] = {"median": med, "rounds": rs}
-        print(f"{k:24s} {med['images_per_s']:10.1f} {med['images_per_s_per_thread']:11.1f} "
-              f"{1e3 * med['loader_cpu_s_per_image']:18.2f} {1e3 * med['consumer_cpu_s_per_image']:20.2f}")
+        print(
+            f"{k:24s} {med['images_per_s']:10.1f} {med['images_per_s_per_thread']:11.1f} "
+            f"{1e3 * med['loader_cpu_s_per_image']:18.2f} {1e3 * med['consumer_cpu_s_per_image']:20.2f}"
+        )
     dev = out[dev_key]["median"]["loader_cpu_s_per_image"]
     for base in ("float32", "uint8"):
         cpu = out[f"cpu_path_{base}"]["median"]["loader_cpu_s_per_image"]
         out[f"loader_cpu_share_moved_vs_{base}"] = 1 - dev / cpu
-        print(f"loader-thread CPU time per image moved to the device, vs the {base} CPU path: "
-              f"{100 * (1 - dev / cpu):.1f}%")
+        print(
+            f"loader-thread CPU time per image moved to the device, vs the {base} CPU path: "
+            f"{100 * (1 - dev / cpu):.1f}%"
+        )
     return out
 
 

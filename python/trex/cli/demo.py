@@ -62,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"trex {trex.__version__} ({trex._trex.build_profile} build), torch {torch.__version__}")
     print(f"{len(files)} ImageNet-like JPEGs cut from real photos, cached in {default_cache_dir()}")
     print(f"first file: {len(files[0])} bytes -> {tuple(first.shape)} {first.dtype}, mean RGB ({mean_rgb})")
-    print(f"average size {pixels / len(files):,.0f} pixels; largest mean |trex - Pillow| over files: "
-          f"{worst:.4f} levels")
+    print(
+        f"average size {pixels / len(files):,.0f} pixels; largest mean |trex - Pillow| over files: {worst:.4f} levels"
+    )
     ours = _throughput(trex.ops.decode, files, args.repeat)
     pil = _throughput(_pillow_decode, files, args.repeat)
     print(f"decode, one thread: trex {ours:,.0f} images/s, Pillow {pil:,.0f} images/s ({ours / pil:.2f}x)")

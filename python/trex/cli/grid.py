@@ -46,8 +46,14 @@ def crop_grid(batch: trex.Batch, images: int, pad: int = 4) -> Image.Image:
     return canvas
 
 
-def save_crop_grid(source: str | os.PathLike[str] | list[tuple[str, int]], path: str | os.PathLike[str],
-                   recipe: str = DEFAULT_RECIPE, images: int = 4, seed: int = 0, **loader_kw) -> Path:
+def save_crop_grid(
+    source: str | os.PathLike[str] | list[tuple[str, int]],
+    path: str | os.PathLike[str],
+    recipe: str = DEFAULT_RECIPE,
+    images: int = 4,
+    seed: int = 0,
+    **loader_kw,
+) -> Path:
     """Cuts the crops of ``images`` images of ``source`` with ``recipe`` and saves the grid as PNG."""
     loader = trex.MultiCropLoader(source, images, recipe, seed=seed, drop_last=False, **loader_kw)
     batch = next(iter(loader))
@@ -60,10 +66,18 @@ def save_crop_grid(source: str | os.PathLike[str] | list[tuple[str, int]], path:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from trex.data.recipes import PRESETS
 
-    p.add_argument("--data", type=Path, default=None,
-                   help="ImageFolder root; default: ImageNet-sized JPEGs cut from the bundled real photos")
-    p.add_argument("--recipe", default=DEFAULT_RECIPE, choices=sorted(PRESETS),
-                   help=f"multi-crop recipe (default {DEFAULT_RECIPE})")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="ImageFolder root; default: ImageNet-sized JPEGs cut from the bundled real photos",
+    )
+    p.add_argument(
+        "--recipe",
+        default=DEFAULT_RECIPE,
+        choices=sorted(PRESETS),
+        help=f"multi-crop recipe (default {DEFAULT_RECIPE})",
+    )
     p.add_argument("--images", type=int, default=4, help="rows (images) in the grid (default 4)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--out", type=Path, default=Path("crops.png"), help="PNG to write (default crops.png)")

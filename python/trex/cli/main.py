@@ -9,7 +9,12 @@ import sys
 # Each module defines NAME, HELP, add_arguments(parser) and run(args); importing it imports no
 # torch, so that `trex --help`, `trex train --help` and flag errors answer at once.
 COMMANDS = (
-    "trex.cli.train", "trex.cli.transfer", "trex.cli.compare", "trex.cli.bench", "trex.cli.grid", "trex.cli.demo",
+    "trex.cli.train",
+    "trex.cli.transfer",
+    "trex.cli.compare",
+    "trex.cli.bench",
+    "trex.cli.grid",
+    "trex.cli.demo",
 )
 
 

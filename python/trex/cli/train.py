@@ -13,15 +13,19 @@ import sys
 import time
 
 NAME = "train"
-HELP = ("train a backbone with t-ReX, t-ReX* or the supervised baseline (with no --data: a few minutes on "
-        "Fashion-MNIST on the CPU)")
+HELP = (
+    "train a backbone with t-ReX, t-ReX* or the supervised baseline (with no --data: a few minutes on "
+    "Fashion-MNIST on the CPU)"
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from trex.train.config import add_arguments as train_arguments
 
-    p.epilog = ("Multi-GPU or multi-process: torchrun --nproc_per_node N -m trex train [flags]. "
-                "Outputs in --out: checkpoint.pt, backbone.pt, metrics.jsonl, curves.png, config.json.")
+    p.epilog = (
+        "Multi-GPU or multi-process: torchrun --nproc_per_node N -m trex train [flags]. "
+        "Outputs in --out: checkpoint.pt, backbone.pt, metrics.jsonl, curves.png, config.json."
+    )
     train_arguments(p)
 
 
@@ -42,10 +46,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"trex train: error: {err}", file=sys.stderr)
         return 2
     if int(os.environ.get("RANK", "0")) == 0 and "val_top1" in result:
-        print(f"done in {time.perf_counter() - t0:.0f}s: validation top-1 {result['val_top1']:.2f}% after "
-              f"epoch {result['epoch']}\n  checkpoint: {result['checkpoint']}\n  backbone:   {result['backbone']}\n"
-              f"  plot:       {result['plot']}\n  metrics:    {result['metrics']}\n"
-              f"next, how well its features transfer to unseen classes:\n"
-              f"  trex transfer --backbone {shlex.quote(result['backbone'])}")
+        print(
+            f"done in {time.perf_counter() - t0:.0f}s: validation top-1 {result['val_top1']:.2f}% after "
+            f"epoch {result['epoch']}\n  checkpoint: {result['checkpoint']}\n  backbone:   {result['backbone']}\n"
+            f"  plot:       {result['plot']}\n  metrics:    {result['metrics']}\n"
+            f"next, how well its features transfer to unseen classes:\n"
+            f"  trex transfer --backbone {shlex.quote(result['backbone'])}"
+        )
     return 0
-

@@ -14,6 +14,24 @@ from trex.compare.runner import (
 )
 from trex.compare.variants import ABLATIONS, RECIPE_VARIANTS, VARIANTS, Variant
 
-__all__ = ["ABLATIONS", "BENCHMARKS", "Benchmark", "Budget", "Preset", "RECIPE_VARIANTS", "TransferSet", "VARIANTS",
-           "Variant", "evaluate_run", "finished", "markdown", "run_jobs", "scatter", "summarise", "train_and_evaluate",
-           "train_config", "train_or_reuse", "write_outputs"]
+__all__ = [
+    "ABLATIONS",
+    "BENCHMARKS",
+    "Benchmark",
+    "Budget",
+    "Preset",
+    "RECIPE_VARIANTS",
+    "TransferSet",
+    "VARIANTS",
+    "Variant",
+    "evaluate_run",
+    "finished",
+    "markdown",
+    "run_jobs",
+    "scatter",
+    "summarise",
+    "train_and_evaluate",
+    "train_config",
+    "train_or_reuse",
+    "write_outputs",
+]

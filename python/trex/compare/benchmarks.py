@@ -98,46 +98,91 @@ _GPU_VARIANTS = (*_RECIPES, "baseline+projector", "baseline+multi-crop")
 # the end), and two 3-epoch baseline runs at 0.1 and 0.3 per 256 stayed at chance throughout;
 # longer runs at cheaper crop sizes leave every seed the time to get past that start.
 _GLYPHS_CPU = {
-    "arch": "resnet-tiny", "global_size": 48, "local_size": 20, "val_resize": 48, "epochs": 30, "batch_size": 64,
-    "lr": 0.8, "warmup_epochs": 3.0, "hidden_dim": 512, "out_dim": 128, "memory_size": 4096,
-    "ema_momentum": 0.99, "amp": "off",
+    "arch": "resnet-tiny",
+    "global_size": 48,
+    "local_size": 20,
+    "val_resize": 48,
+    "epochs": 30,
+    "batch_size": 64,
+    "lr": 0.8,
+    "warmup_epochs": 3.0,
+    "hidden_dim": 512,
+    "out_dim": 128,
+    "memory_size": 4096,
+    "ema_momentum": 0.99,
+    "amp": "off",
 }
 # GPU: the wider resnet-small, batch 128 (3,750 steps), memory 8,192, bf16.
-_GLYPHS_GPU = {**_GLYPHS_CPU, "arch": "resnet-small", "batch_size": 128, "hidden_dim": 1024, "out_dim": 256,
-               "memory_size": 8192, "amp": "auto", "device": "cuda"}
+_GLYPHS_GPU = {
+    **_GLYPHS_CPU,
+    "arch": "resnet-small",
+    "batch_size": 128,
+    "hidden_dim": 1024,
+    "out_dim": 256,
+    "memory_size": 8192,
+    "amp": "auto",
+    "device": "cuda",
+}
 # coarse-fine: 60,000 images of 28 px upscaled to 32, crops 32 / 16 px; 3 epochs of batch 128 =
 # 1,400 steps; EMA 0.99; 4 classes: memory 1,024 (8 steps of global crops).
 _COARSE_CPU = {
-    "arch": "resnet-tiny", "global_size": 32, "local_size": 16, "val_resize": 32, "epochs": 3, "batch_size": 128,
-    "lr": 0.8, "warmup_epochs": 0.5, "hidden_dim": 512, "out_dim": 128, "memory_size": 1024,
-    "ema_momentum": 0.99, "amp": "off",
+    "arch": "resnet-tiny",
+    "global_size": 32,
+    "local_size": 16,
+    "val_resize": 32,
+    "epochs": 3,
+    "batch_size": 128,
+    "lr": 0.8,
+    "warmup_epochs": 0.5,
+    "hidden_dim": 512,
+    "out_dim": 128,
+    "memory_size": 1024,
+    "ema_momentum": 0.99,
+    "amp": "off",
 }
-_COARSE_GPU = {**_COARSE_CPU, "arch": "resnet-small", "epochs": 10, "batch_size": 256, "amp": "auto",
-               "device": "cuda"}
+_COARSE_GPU = {**_COARSE_CPU, "arch": "resnet-small", "epochs": 10, "batch_size": 256, "amp": "auto", "device": "cuda"}
 
 BENCHMARKS: dict[str, Benchmark] = {
     "glyphs": Benchmark(
-        "glyphs", "Glyphs: 500 seen ideographs, transfer to 500 unseen ones (held-out faces), garments and digits",
+        "glyphs",
+        "Glyphs: 500 seen ideographs, transfer to 500 unseen ones (held-out faces), garments and digits",
         _glyph_data,
-        (TransferSet("glyphs-unseen", "glyphs-unseen", NEAR),
-         TransferSet("fashion", "fashion", FAR),
-         TransferSet("digits", "digits", FAR)),
-        {"cpu": Preset(_GLYPHS_CPU, 2, _RECIPES, 2, "this 2-core machine: about an hour"),
-         "gpu": Preset(_GLYPHS_GPU, 2, _RECIPES, 6, "one H200 with 16 cores: under 8 minutes")}),
+        (
+            TransferSet("glyphs-unseen", "glyphs-unseen", NEAR),
+            TransferSet("fashion", "fashion", FAR),
+            TransferSet("digits", "digits", FAR),
+        ),
+        {
+            "cpu": Preset(_GLYPHS_CPU, 2, _RECIPES, 2, "this 2-core machine: about an hour"),
+            "gpu": Preset(_GLYPHS_GPU, 2, _RECIPES, 6, "one H200 with 16 cores: under 8 minutes"),
+        },
+    ),
     "coarse-fine": Benchmark(
-        "coarse-fine", "Coarse-to-fine: Fashion-MNIST in 4 super-classes, probe of the 10 classes",
+        "coarse-fine",
+        "Coarse-to-fine: Fashion-MNIST in 4 super-classes, probe of the 10 classes",
         _coarse_data,
-        (TransferSet("fine-10", "fashion", NEAR, train_per_class=10),
-         TransferSet("fine-100", "fashion", NEAR, train_per_class=100)),
-        {"cpu": Preset(_COARSE_CPU, 2, _RECIPES, 2, "this 2-core machine: about 25 minutes"),
-         "gpu": Preset(_COARSE_GPU, 2, _GPU_VARIANTS, 5, "one H200 with 16 cores: under 8 minutes")}),
+        (
+            TransferSet("fine-10", "fashion", NEAR, train_per_class=10),
+            TransferSet("fine-100", "fashion", NEAR, train_per_class=100),
+        ),
+        {
+            "cpu": Preset(_COARSE_CPU, 2, _RECIPES, 2, "this 2-core machine: about 25 minutes"),
+            "gpu": Preset(_COARSE_GPU, 2, _GPU_VARIANTS, 5, "one H200 with 16 cores: under 8 minutes"),
+        },
+    ),
     "fashion": Benchmark(
-        "fashion", "Fashion-MNIST 5/5 (smoke test): classes 0-4 seen, transfer to classes 5-9 and digits",
+        "fashion",
+        "Fashion-MNIST 5/5 (smoke test): classes 0-4 seen, transfer to classes 5-9 and digits",
         None,
-        (TransferSet("fashion-unseen", "fashion-unseen", NEAR, train_per_class=1000),
-         TransferSet("digits", "digits", FAR)),
-        {"cpu": Preset({}, 3, _RECIPES, 1, "this 2-core machine: about 35 minutes"),
-         "gpu": Preset({"device": "cuda", "epochs": 12}, 3, _GPU_VARIANTS, 5, "one H200 with 16 cores")}),
+        (
+            TransferSet("fashion-unseen", "fashion-unseen", NEAR, train_per_class=1000),
+            TransferSet("digits", "digits", FAR),
+        ),
+        {
+            "cpu": Preset({}, 3, _RECIPES, 1, "this 2-core machine: about 35 minutes"),
+            "gpu": Preset({"device": "cuda", "epochs": 12}, 3, _GPU_VARIANTS, 5, "one H200 with 16 cores"),
+        },
+    ),
 }
 
 
@@ -145,9 +190,15 @@ def load_transfer_sets(benchmark: Benchmark, image_size: int) -> list:
     """The benchmark's transfer sets, prepared and checked (:class:`trex.transfer.TransferDataset`)."""
     from trex.transfer import builtin_dataset_root, load_dataset
 
-    return [load_dataset(t.name, builtin_dataset_root(t.builtin, image_size), train_per_class=t.train_per_class,
-                         test_per_class=t.test_per_class) for t in benchmark.transfer]
+    return [
+        load_dataset(
+            t.name,
+            builtin_dataset_root(t.builtin, image_size),
+            train_per_class=t.train_per_class,
+            test_per_class=t.test_per_class,
+        )
+        for t in benchmark.transfer
+    ]
 
 
-__all__ = ["BENCHMARKS", "Benchmark", "FAR", "NEAR", "PRESET_NAMES", "Preset", "TransferSet",
-           "load_transfer_sets"]
+__all__ = ["BENCHMARKS", "Benchmark", "FAR", "NEAR", "PRESET_NAMES", "Preset", "TransferSet", "load_transfer_sets"]

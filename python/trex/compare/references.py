@@ -48,8 +48,18 @@ def reference_backbone(kind: str, arch: str, image_size: int, seed: int, root: P
         model, dim = create_backbone("pixels" if kind == PIXELS else arch)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(".backbone.pt.tmp")
-    torch.save({"arch": "pixels" if kind == PIXELS else arch, "feature_dim": dim, "image_size": image_size,
-                "state_dict": model.state_dict(), "recipe": kind, "epoch": 0, "seed": seed}, tmp)
+    torch.save(
+        {
+            "arch": "pixels" if kind == PIXELS else arch,
+            "feature_dim": dim,
+            "image_size": image_size,
+            "state_dict": model.state_dict(),
+            "recipe": kind,
+            "epoch": 0,
+            "seed": seed,
+        },
+        tmp,
+    )
     tmp.replace(path)
     return path
 

@@ -10,8 +10,11 @@ from typing import Any
 
 
 def _stats(values: list[float]) -> dict[str, float]:
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "n": len(values)}
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "n": len(values),
+    }
 
 
 def _kind_top1(run: dict[str, Any], names: list[str]) -> float:
@@ -22,8 +25,9 @@ def _kind_top1(run: dict[str, Any], names: list[str]) -> float:
     return 100.0 * mean_log_odds(accs)[1]
 
 
-def summarise(runs: list[dict[str, Any]], labels: dict[str, str],
-              kinds: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def summarise(
+    runs: list[dict[str, Any]], labels: dict[str, str], kinds: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Groups run records (``variant``, ``seed``, ``seen_top1``, ``transfer``) by variant.
 
     Args:
@@ -41,12 +45,18 @@ def summarise(runs: list[dict[str, Any]], labels: dict[str, str],
         mine = [r for r in runs if r["variant"] == name]
         datasets = [d["name"] for d in mine[0]["transfer"]["datasets"]]
         seen = [r["seen_top1"] for r in mine if r.get("seen_top1") is not None]
-        row = {"variant": name, "label": labels.get(name, name), "seeds": [r["seed"] for r in mine],
-               "seen_top1": _stats(seen) if seen else None,
-               "transfer_top1": _stats([r["transfer"]["mean"]["linear_top1"] for r in mine]),
-               "transfer_log_odds": _stats([r["transfer"]["mean"]["linear_log_odds"] for r in mine]),
-               "datasets": {d: _stats([next(x["linear_top1"] for x in r["transfer"]["datasets"] if x["name"] == d)
-                                       for r in mine]) for d in datasets}}
+        row = {
+            "variant": name,
+            "label": labels.get(name, name),
+            "seeds": [r["seed"] for r in mine],
+            "seen_top1": _stats(seen) if seen else None,
+            "transfer_top1": _stats([r["transfer"]["mean"]["linear_top1"] for r in mine]),
+            "transfer_log_odds": _stats([r["transfer"]["mean"]["linear_log_odds"] for r in mine]),
+            "datasets": {
+                d: _stats([next(x["linear_top1"] for x in r["transfer"]["datasets"] if x["name"] == d) for r in mine])
+                for d in datasets
+            },
+        }
         for kind in dict.fromkeys((kinds or {}).values()):
             names = [d for d in datasets if (kinds or {}).get(d) == kind]
             row[f"{kind}_top1"] = _stats([_kind_top1(r, names) for r in mine])
@@ -61,13 +71,19 @@ def markdown(rows: list[dict[str, Any]], header: str = "") -> str:
     pm = lambda s: "—" if s is None else f"{s['mean']:.2f} ± {s['std']:.2f}"  # noqa: E731
     datasets = list(rows[0]["datasets"]) if rows else []
     kinds = [k for k in ("near", "far") if rows and f"{k}_top1" in rows[0]]
-    head = ["recipe", "seeds", "seen-task top-1 (%)", "transfer top-1 (%, mean log-odds)"] + \
-        [f"{k} transfer (%)" for k in kinds] + [f"{d} (%)" for d in datasets]
+    head = (
+        ["recipe", "seeds", "seen-task top-1 (%)", "transfer top-1 (%, mean log-odds)"]
+        + [f"{k} transfer (%)" for k in kinds]
+        + [f"{d} (%)" for d in datasets]
+    )
     lines = [header, ""] if header else []
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["variant"], str(len(r["seeds"])), pm(r["seen_top1"]), pm(r["transfer_top1"])] + \
-            [pm(r[f"{k}_top1"]) for k in kinds] + [pm(r["datasets"][d]) for d in datasets]
+        cells = (
+            [r["variant"], str(len(r["seeds"])), pm(r["seen_top1"]), pm(r["transfer_top1"])]
+            + [pm(r[f"{k}_top1"]) for k in kinds]
+            + [pm(r["datasets"][d]) for d in datasets]
+        )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -105,8 +121,12 @@ def differences_markdown(diffs: list[dict[str, Any]]) -> str:
     measures = [m for m in ("seen_top1", "transfer_top1", "near_top1", "far_top1") if m in diffs[0]]
     names = {"seen_top1": "seen task", "transfer_top1": "transfer", "near_top1": "near", "far_top1": "far"}
     cell = lambda d: f"{d['diff']:+.2f} (2 std {2 * d['std']:.2f}){' *' if d['beyond_2std'] else ''}"  # noqa: E731
-    lines = [f"Differences from {diffs[0]['reference']} (points; * = beyond twice the pooled seed std):", "",
-             "| recipe | " + " | ".join(names[m] for m in measures) + " |", "|" + "---|" * (len(measures) + 1)]
+    lines = [
+        f"Differences from {diffs[0]['reference']} (points; * = beyond twice the pooled seed std):",
+        "",
+        "| recipe | " + " | ".join(names[m] for m in measures) + " |",
+        "|" + "---|" * (len(measures) + 1),
+    ]
     lines += ["| " + d["variant"] + " | " + " | ".join(cell(d[m]) for m in measures) + " |" for d in diffs]
     return "\n".join(lines) + "\n"
 
@@ -114,18 +134,22 @@ def differences_markdown(diffs: list[dict[str, Any]]) -> str:
 def write_outputs(runs: list[dict[str, Any]], rows: list[dict[str, Any]], out: Path, meta: dict[str, Any]) -> dict:
     """Writes ``compare.md``, ``compare.json`` and ``compare.png`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    header = (f"{meta.get('title', 'Built-in Fashion-MNIST run')} ({meta.get('budget')}); transfer = linear probe "
-              f"on {', '.join(meta.get('datasets', []))}, averaged by mean log-odds. Mean ± std over seeds.")
+    header = (
+        f"{meta.get('title', 'Built-in Fashion-MNIST run')} ({meta.get('budget')}); transfer = linear probe "
+        f"on {', '.join(meta.get('datasets', []))}, averaged by mean log-odds. Mean ± std over seeds."
+    )
     diffs = differences(rows)
     (out / "compare.md").write_text(markdown(rows, header) + ("\n" + differences_markdown(diffs) if diffs else ""))
-    (out / "compare.json").write_text(json.dumps({"meta": meta, "summary": rows, "differences": diffs, "runs": runs},
-                                                 indent=2) + "\n")
+    (out / "compare.json").write_text(
+        json.dumps({"meta": meta, "summary": rows, "differences": diffs, "runs": runs}, indent=2) + "\n"
+    )
     scatter(runs, rows, out / "compare.png", meta.get("kinds"))
     return {"markdown": str(out / "compare.md"), "json": str(out / "compare.json"), "plot": str(out / "compare.png")}
 
 
-def scatter(runs: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path,
-            kinds: dict[str, str] | None = None) -> Path:
+def scatter(
+    runs: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path, kinds: dict[str, str] | None = None
+) -> Path:
     """Training-task top-1 (x) against transfer top-1 (y): one faint dot per run, one marker with
     error bars (standard deviation over seeds) per variant, a dashed line per reference row. With
     ``kinds`` (dataset -> near/far), one panel per kind after the overall one."""
@@ -139,6 +163,7 @@ def scatter(runs: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path,
     panels += [(f"{k}_top1", k, f"{k} transfer: top-1 (%, mean log-odds)") for k in dict.fromkeys(kinds.values())]
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
     for ax, (key, kind, ylabel) in zip(axes[0], panels):
+
         def value(run: dict[str, Any]) -> float:
             if kind is None:
                 return run["transfer"]["mean"]["linear_top1"]
@@ -150,8 +175,17 @@ def scatter(runs: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path,
             colour = f"C{i}"
             mine = [r for r in runs if r["variant"] == row["variant"]]
             ax.scatter([r["seen_top1"] for r in mine], [value(r) for r in mine], color=colour, alpha=0.35, s=18)
-            ax.errorbar(row["seen_top1"]["mean"], row[key]["mean"], xerr=row["seen_top1"]["std"],
-                        yerr=row[key]["std"], fmt="o", color=colour, capsize=3, ms=8, label=row["variant"])
+            ax.errorbar(
+                row["seen_top1"]["mean"],
+                row[key]["mean"],
+                xerr=row["seen_top1"]["std"],
+                yerr=row[key]["std"],
+                fmt="o",
+                color=colour,
+                capsize=3,
+                ms=8,
+                label=row["variant"],
+            )
         ax.set_xlabel("training task: val top-1 (%)")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)

@@ -34,9 +34,17 @@ def train_config(variant: Variant, seed: int, out: Path, budget: Budget):  # noq
     args = parser.parse_args([])
     # the run folders under the comparison's root are its own: an unfinished or different run there
     # is replaced (a finished identical one is reused, see `finished`)
-    values = {"seed": seed, "out": str(out), "overwrite": True, "epochs": budget.epochs,
-              "train_per_class": budget.train_per_class, "batch_size": budget.batch_size, "threads": budget.threads,
-              **dict(budget.extra), **variant.settings}
+    values = {
+        "seed": seed,
+        "out": str(out),
+        "overwrite": True,
+        "epochs": budget.epochs,
+        "train_per_class": budget.train_per_class,
+        "batch_size": budget.batch_size,
+        "threads": budget.threads,
+        **dict(budget.extra),
+        **variant.settings,
+    }
     for key, value in values.items():
         if value is not None:
             setattr(args, key, value)
@@ -76,22 +84,35 @@ def train_or_reuse(variant: Variant, seed: int, root: Path, budget: Budget) -> t
     return train(cfg), False
 
 
-def evaluate_run(variant: str, seed: int, result: dict[str, Any], datasets: list, options: Any,
-                 reused: bool = False) -> dict[str, Any]:
+def evaluate_run(
+    variant: str, seed: int, result: dict[str, Any], datasets: list, options: Any, reused: bool = False
+) -> dict[str, Any]:
     """The comparison's record of one trained run: its seen-task accuracy and its transfer results
     (:func:`trex.transfer.evaluate_transfer` on ``datasets`` with ``options``)."""
     from trex.transfer import evaluate_transfer
 
     transfer = evaluate_transfer(result["backbone"], datasets, options)
-    log.info("%s seed %d: seen-task top-1 %s, transfer top-1 %.2f%% (%s)", variant, seed,
-             "-" if result.get("val_top1") is None else f"{result['val_top1']:.2f}%",
-             transfer["mean"]["linear_top1"], "reused" if reused else "trained")
-    return {"variant": variant, "seed": seed, "seen_top1": result.get("val_top1"), "run": result.get("out"),
-            "epochs": result.get("epoch"), "transfer": transfer}
+    log.info(
+        "%s seed %d: seen-task top-1 %s, transfer top-1 %.2f%% (%s)",
+        variant,
+        seed,
+        "-" if result.get("val_top1") is None else f"{result['val_top1']:.2f}%",
+        transfer["mean"]["linear_top1"],
+        "reused" if reused else "trained",
+    )
+    return {
+        "variant": variant,
+        "seed": seed,
+        "seen_top1": result.get("val_top1"),
+        "run": result.get("out"),
+        "epochs": result.get("epoch"),
+        "transfer": transfer,
+    }
 
 
-def train_and_evaluate(variant: Variant, seed: int, root: Path, budget: Budget, datasets: list,
-                       options: Any) -> dict[str, Any]:
+def train_and_evaluate(
+    variant: Variant, seed: int, root: Path, budget: Budget, datasets: list, options: Any
+) -> dict[str, Any]:
     """Trains (or reuses) one run and evaluates its transfer: the unit of work of a comparison."""
     result, reused = train_or_reuse(variant, seed, root, budget)
     return evaluate_run(variant.name, seed, result, datasets, options, reused)
@@ -112,8 +133,9 @@ def run_jobs(calls: list[tuple[Any, ...]], jobs: int) -> list[dict[str, Any]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_log_to_stderr) as pool:
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_log_to_stderr
+    ) as pool:
         futures = [pool.submit(fn, *args) for fn, *args in calls]
         try:
             return [f.result() for f in futures]

@@ -28,20 +28,31 @@ _RECIPE_LABELS = {
     "trex-star": "t-ReX* (multi-crop s=0.40, 1-layer projector, memory prototypes)",
 }
 # Each recipe of trex.defaults.RECIPES as it is, the baseline first: the row every other is read against.
-RECIPE_VARIANTS = tuple(Variant(r, _RECIPE_LABELS[r], {"recipe": r})
-                        for r in sorted(RECIPES, key=lambda r: r != "baseline"))
+RECIPE_VARIANTS = tuple(
+    Variant(r, _RECIPE_LABELS[r], {"recipe": r}) for r in sorted(RECIPES, key=lambda r: r != "baseline")
+)
 ABLATIONS = (
     # t-ReX without the memory: multi-crop + projector + learned cosine classifier. Against
     # "trex" it isolates the memory prototypes.
-    Variant("trex-no-memory", "multi-crop + projector, cosine classifier (no memory)",
-            {"recipe": "trex", "memory_size": 0}),
+    Variant(
+        "trex-no-memory", "multi-crop + projector, cosine classifier (no memory)", {"recipe": "trex", "memory_size": 0}
+    ),
     # The baseline plus one part of t-ReX each; against "baseline" they isolate that part.
-    Variant("baseline+multi-crop", "baseline + multi-crop (t-ReX crops: 1 global + 8 local, linear classifier "
-            "on every crop)", {"recipe": "baseline", "crops": "trex"}),
-    Variant("baseline+projector", "baseline + projector (1 crop, 3-layer projector, learned cosine classifier, "
-            "no memory)", {"recipe": "trex", "crops": "baseline", "memory_size": 0}),
-    Variant("baseline+memory", "baseline + memory (1 crop, no projector, memory prototypes of backbone features)",
-            {"recipe": "trex", "crops": "baseline", "projector_layers": 0}),
+    Variant(
+        "baseline+multi-crop",
+        "baseline + multi-crop (t-ReX crops: 1 global + 8 local, linear classifier on every crop)",
+        {"recipe": "baseline", "crops": "trex"},
+    ),
+    Variant(
+        "baseline+projector",
+        "baseline + projector (1 crop, 3-layer projector, learned cosine classifier, no memory)",
+        {"recipe": "trex", "crops": "baseline", "memory_size": 0},
+    ),
+    Variant(
+        "baseline+memory",
+        "baseline + memory (1 crop, no projector, memory prototypes of backbone features)",
+        {"recipe": "trex", "crops": "baseline", "projector_layers": 0},
+    ),
 )
 VARIANTS = {v.name: v for v in (*RECIPE_VARIANTS, *ABLATIONS)}
 

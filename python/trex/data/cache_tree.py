@@ -41,15 +41,18 @@ def _check_replaceable(root: Path) -> None:
         return
     if root.is_symlink() or not root.is_dir():
         what = "a symbolic link" if root.is_symlink() else "not a folder"
-        raise ForeignFolderError(f"{root}: is {what}, not a tree trex built; trex leaves it as it is: move it "
-                                 "away or choose another folder")
+        raise ForeignFolderError(
+            f"{root}: is {what}, not a tree trex built; trex leaves it as it is: move it away or choose another folder"
+        )
     if (root / MARKER).is_file() and not (root / MARKER).is_symlink():
         return
     with os.scandir(root) as entries:
         if next(entries, None) is None:
             return
-    raise ForeignFolderError(f"{root}: exists and was not built by trex (no {MARKER} stamp); trex does not "
-                             "replace or delete it: move it away or choose another folder")
+    raise ForeignFolderError(
+        f"{root}: exists and was not built by trex (no {MARKER} stamp); trex does not "
+        "replace or delete it: move it away or choose another folder"
+    )
 
 
 @contextmanager

@@ -71,9 +71,14 @@ def _convert(tmp: Path, parts: list[tuple[str, np.ndarray, list[str]]], size: in
     write_jpegs(jobs, size, threads=threads)
 
 
-def prepare_fashion_coarse_folder(root: str | os.PathLike[str] | None = None, *, size: int = DEFAULT_SIZE,
-                                  source: str | os.PathLike[str] = DEFAULT_ROOT, threads: int | None = None,
-                                  per_class: int | None = None) -> Path:
+def prepare_fashion_coarse_folder(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    size: int = DEFAULT_SIZE,
+    source: str | os.PathLike[str] = DEFAULT_ROOT,
+    threads: int | None = None,
+    per_class: int | None = None,
+) -> Path:
     """The coarse tree above (``train/`` and ``val/`` by super-class), converted once.
 
     Args:
@@ -98,8 +103,11 @@ def prepare_fashion_coarse_folder(root: str | os.PathLike[str] | None = None, *,
     names = list(COARSE_CLASSES)
     for part, split in (("train", "train"), ("val", "test")):
         images, labels = (t.numpy() for t in load_fashion_mnist(split, source))
-        index = np.arange(len(labels)) if per_class is None else \
-            np.sort(np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in range(10)]))
+        index = (
+            np.arange(len(labels))
+            if per_class is None
+            else np.sort(np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in range(10)]))
+        )
         rel = [f"{names[coarse_label(int(labels[i]))]}/{split}-{i:05d}.jpg" for i in index]
         parts.append((part, images[index], rel))
     with build_tree(root, stamp) as tmp:
@@ -107,8 +115,13 @@ def prepare_fashion_coarse_folder(root: str | os.PathLike[str] | None = None, *,
     return root
 
 
-def prepare_fashion_fine_folder(root: str | os.PathLike[str] | None = None, *, size: int = DEFAULT_SIZE,
-                                source: str | os.PathLike[str] = DEFAULT_ROOT, threads: int | None = None) -> Path:
+def prepare_fashion_fine_folder(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    size: int = DEFAULT_SIZE,
+    source: str | os.PathLike[str] = DEFAULT_ROOT,
+    threads: int | None = None,
+) -> Path:
     """The fine transfer tree above (``train/``: 200 training images per class, ``test/``: 500
     test images per class, the first ones of each class in file order), converted once.
 
@@ -130,5 +143,12 @@ def prepare_fashion_fine_folder(root: str | os.PathLike[str] | None = None, *, s
     return root
 
 
-__all__ = ["COARSE_CLASSES", "DEFAULT_SIZE", "FINE_TEST_PER_CLASS", "FINE_TRAIN_PER_CLASS", "coarse_label",
-           "prepare_fashion_coarse_folder", "prepare_fashion_fine_folder"]
+__all__ = [
+    "COARSE_CLASSES",
+    "DEFAULT_SIZE",
+    "FINE_TEST_PER_CLASS",
+    "FINE_TRAIN_PER_CLASS",
+    "coarse_label",
+    "prepare_fashion_coarse_folder",
+    "prepare_fashion_fine_folder",
+]

@@ -59,13 +59,17 @@ def _write_jpegs(images: np.ndarray, paths: list[Path], size: int, quality: int)
         img.save(path, format="JPEG", quality=quality)
 
 
-def write_jpegs(parts: list[tuple[np.ndarray, list[Path]]], size: int, quality: int = 90,
-                threads: int | None = None) -> None:
+def write_jpegs(
+    parts: list[tuple[np.ndarray, list[Path]]], size: int, quality: int = 90, threads: int | None = None
+) -> None:
     """Writes each part's grey images (uint8 [N, 28, 28]) to its paths as ``size`` px RGB JPEGs
     (bicubic), on ``threads`` threads (default all cores; Pillow releases the GIL). The parent
     folders must exist."""
-    chunks = [(images[start:start + 1000], paths[start:start + 1000])  # chunks keep every thread busy
-              for images, paths in parts for start in range(0, len(paths), 1000)]
+    chunks = [
+        (images[start : start + 1000], paths[start : start + 1000])  # chunks keep every thread busy
+        for images, paths in parts
+        for start in range(0, len(paths), 1000)
+    ]
     with ThreadPoolExecutor(max_workers=threads or len(os.sched_getaffinity(0))) as pool:
         for future in [pool.submit(_write_jpegs, imgs, paths, size, quality) for imgs, paths in chunks]:
             future.result()
@@ -121,5 +125,11 @@ def prepare_fashion_mnist_folder(
     return root
 
 
-__all__ = ["SEEN_CLASSES", "UNSEEN_CLASSES", "cache_root", "class_folder_name", "prepare_fashion_mnist_folder",
-           "write_jpegs"]
+__all__ = [
+    "SEEN_CLASSES",
+    "UNSEEN_CLASSES",
+    "cache_root",
+    "class_folder_name",
+    "prepare_fashion_mnist_folder",
+    "write_jpegs",
+]

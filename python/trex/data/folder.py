@@ -52,8 +52,10 @@ def _class_files(folder: Path) -> list[str]:
                 fst = e.stat()
             except OSError as err:
                 target = os.readlink(e.path) if e.is_symlink() else "?"
-                raise BrokenLinkError(f"{e.path}: broken symbolic link (its target {target} cannot be reached: "
-                                 f"{err.strerror}); fix or remove it") from err
+                raise BrokenLinkError(
+                    f"{e.path}: broken symbolic link (its target {target} cannot be reached: "
+                    f"{err.strerror}); fix or remove it"
+                ) from err
             if (fst.st_dev, fst.st_ino) not in seen_files:
                 seen_files.add((fst.st_dev, fst.st_ino))
                 found.append(e.path)

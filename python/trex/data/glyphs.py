@@ -139,11 +139,106 @@ _INFO = "glyphs.json"
 _CLASS_STREAM = 0x61F0  # seed stream of the class draw (image streams use the part number)
 _LUMA = np.array([0.2126, 0.7152, 0.0722])
 # The JPEG standard's example tables (Annex K), row-major, as libjpeg scales them by quality.
-_STD_LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-             14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-             49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
-_STD_CHROMA = (17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
-               47, 66, 99, 99, 99, 99, 99, 99) + (99,) * 32
+_STD_LUMA = (
+    16,
+    11,
+    10,
+    16,
+    24,
+    40,
+    51,
+    61,
+    12,
+    12,
+    14,
+    19,
+    26,
+    58,
+    60,
+    55,
+    14,
+    13,
+    16,
+    24,
+    40,
+    57,
+    69,
+    56,
+    14,
+    17,
+    22,
+    29,
+    51,
+    87,
+    80,
+    62,
+    18,
+    22,
+    37,
+    56,
+    68,
+    109,
+    103,
+    77,
+    24,
+    35,
+    55,
+    64,
+    81,
+    104,
+    113,
+    92,
+    49,
+    64,
+    78,
+    87,
+    103,
+    121,
+    120,
+    101,
+    72,
+    92,
+    95,
+    98,
+    112,
+    100,
+    103,
+    99,
+)
+_STD_CHROMA = (
+    17,
+    18,
+    24,
+    47,
+    99,
+    99,
+    99,
+    99,
+    18,
+    21,
+    26,
+    66,
+    99,
+    99,
+    99,
+    99,
+    24,
+    26,
+    56,
+    99,
+    99,
+    99,
+    99,
+    99,
+    47,
+    66,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+) + (99,) * 32
 
 
 def _qtable(base: tuple[int, ...], quality: int) -> list[int]:
@@ -196,11 +291,19 @@ def discover_faces(font_dir: str | os.PathLike[str] | None = None) -> list[dict[
         ideographs, family, style_name = _read_face(path, spec.index)
         if len(ideographs) <= MIN_IDEOGRAPHS:
             continue
-        faces.append({
-            "id": len(faces), "package": spec.package, "file": str(path), "index": spec.index,
-            "family": family, "style_name": style_name,
-            "style": spec.style, "ideographs": len(ideographs), "codepoints": ideographs,
-        })
+        faces.append(
+            {
+                "id": len(faces),
+                "package": spec.package,
+                "file": str(path),
+                "index": spec.index,
+                "family": family,
+                "style_name": style_name,
+                "style": spec.style,
+                "ideographs": len(ideographs),
+                "codepoints": ideographs,
+            }
+        )
     if len(faces) < MIN_FACES:
         raise FileNotFoundError(
             f"the glyph data set needs at least {MIN_FACES} CJK font faces, found {len(faces)} in "
@@ -251,8 +354,9 @@ def _renders(face: dict[str, Any], codepoint: int) -> bool:
     return not (mask.shape == notdef.shape and np.array_equal(mask, notdef))
 
 
-def _choose_classes(faces: list[dict[str, Any]], count: int, seed: int,
-                    pool: ThreadPoolExecutor) -> tuple[list[int], int]:
+def _choose_classes(
+    faces: list[dict[str, Any]], count: int, seed: int, pool: ThreadPoolExecutor
+) -> tuple[list[int], int]:
     """``count`` ideographs every face draws, in a seeded random order; and how many are common
     to all the character maps (the candidates)."""
     common = sorted(set.intersection(*(f["codepoints"] for f in faces)))
@@ -262,7 +366,7 @@ def _choose_classes(faces: list[dict[str, Any]], count: int, seed: int,
     while len(chosen) < count:
         if start >= len(common):
             raise ValueError(f"only {len(chosen)} ideographs render in all {len(faces)} faces, {count} asked")
-        batch = [common[i] for i in order[start:start + count - len(chosen) + 16]]
+        batch = [common[i] for i in order[start : start + count - len(chosen) + 16]]
         start += len(batch)
         ok = pool.map(lambda c: all(_renders(f, c) for f in faces), batch)
         chosen.extend(c for c, good in zip(batch, ok) if good)
@@ -300,15 +404,17 @@ def _render(mask: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray
     d, e = -sin / scale, cos / scale
     c = w / 2 - a * cx - b * cy
     f = h / 2 - d * cx - e * cy
-    glyph = Image.fromarray(mask).transform((big, big), Image.Transform.AFFINE, (a, b, c, d, e, f),
-                                            resample=Image.Resampling.BILINEAR)
+    glyph = Image.fromarray(mask).transform(
+        (big, big), Image.Transform.AFFINE, (a, b, c, d, e, f), resample=Image.Resampling.BILINEAR
+    )
     alpha = np.asarray(glyph.reduce(SUPERSAMPLE), dtype=np.float32)[..., None] / 255
     pixels = bg + (fg - bg) * alpha + noise
     return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
 
 
-def _write_class(folder: Path, part: int, codepoint: int, count: int, faces: list[dict[str, Any]],
-                 seed: int, size: int) -> None:
+def _write_class(
+    folder: Path, part: int, codepoint: int, count: int, faces: list[dict[str, Any]], seed: int, size: int
+) -> None:
     from PIL import Image
 
     render_px = size * SUPERSAMPLE
@@ -320,8 +426,13 @@ def _write_class(folder: Path, part: int, codepoint: int, count: int, faces: lis
         if mask is None:
             mask = masks[face["id"]] = _glyph_mask(_FONTS.get(face, render_px), chr(codepoint), render_px)
         pixels = _render(mask, rng, size)
-        Image.fromarray(pixels).save(folder / f"{index:04d}-f{face['id']:02d}.jpg", format="JPEG",
-                                     qtables=_QTABLES, subsampling="4:2:0", optimize=True)
+        Image.fromarray(pixels).save(
+            folder / f"{index:04d}-f{face['id']:02d}.jpg",
+            format="JPEG",
+            qtables=_QTABLES,
+            subsampling="4:2:0",
+            optimize=True,
+        )
 
 
 def class_folder_name(label: int, codepoint: int) -> str:
@@ -372,8 +483,10 @@ def prepare_glyph_folder(
         raise ValueError(f"classes ({n_classes}), size ({size}) and per_class ({counts}) must be positive, size >= 8")
     root = Path(root) if root is not None else cache_root() / f"glyphs-{size}"
     parts = " ".join(f"{name}={counts[name]}" for name in PER_CLASS)
-    stamp = (f"glyphs {_FORMAT} seed={seed} size={size} classes={n_classes} {parts}"
-             f" quality={QUALITY[0]}/{QUALITY[1]} noise={NOISE_SIGMA}")
+    stamp = (
+        f"glyphs {_FORMAT} seed={seed} size={size} classes={n_classes} {parts}"
+        f" quality={QUALITY[0]}/{QUALITY[1]} noise={NOISE_SIGMA}"
+    )
     if is_complete(root, stamp):
         return root
     faces = discover_faces()
@@ -394,11 +507,17 @@ def prepare_glyph_folder(
         for future in futures:
             future.result()
         info = {
-            "format": int(_FORMAT), "seed": seed, "size": size, "quality": list(QUALITY), "noise": NOISE_SIGMA,
+            "format": int(_FORMAT),
+            "seed": seed,
+            "size": size,
+            "quality": list(QUALITY),
+            "noise": NOISE_SIGMA,
             "faces": [{k: v for k, v in f.items() if k != "codepoints"} for f in faces],
             "candidates": candidates,
-            "classes": {name: [{"codepoint": c, "char": chr(c), "folder": class_folder_name(i, c)}
-                               for i, c in enumerate(cps)] for name, cps in groups.items()},
+            "classes": {
+                name: [{"codepoint": c, "char": chr(c), "folder": class_folder_name(i, c)} for i, c in enumerate(cps)]
+                for name, cps in groups.items()
+            },
             "per_class": counts,
             "counts": {p.folder: counts[p.folder] * n_classes for p in GLYPH_PARTS},
             "parts": [p._asdict() for p in GLYPH_PARTS],
@@ -420,6 +539,14 @@ def load_glyph_info(root: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 __all__ = [
-    "CLASSES_PER_SPLIT", "FACES", "GLYPH_PARTS", "PER_CLASS", "FaceSpec", "GlyphPart",
-    "class_folder_name", "discover_faces", "load_glyph_info", "prepare_glyph_folder",
+    "CLASSES_PER_SPLIT",
+    "FACES",
+    "GLYPH_PARTS",
+    "PER_CLASS",
+    "FaceSpec",
+    "GlyphPart",
+    "class_folder_name",
+    "discover_faces",
+    "load_glyph_info",
+    "prepare_glyph_folder",
 ]

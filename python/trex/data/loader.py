@@ -94,8 +94,13 @@ def _takes_spec(
         for name in ("__module__", "__name__", "__qualname__", "__doc__"):
             setattr(wrapper, name, getattr(init, name))
         params = list(inspect.signature(init).parameters.values())[:2]
-        setattr(wrapper, "__signature__", inspect.Signature(  # what help() and inspect show
-            [*params, *inspect.signature(spec).parameters.values()], return_annotation=None))
+        setattr(  # noqa: B010 (mypy: a function has no __signature__ attribute)
+            wrapper,
+            "__signature__",
+            inspect.Signature(  # what help() and inspect show
+                [*params, *inspect.signature(spec).parameters.values()], return_annotation=None
+            ),
+        )
         # `source` stays a keyword at run time, as it always was; type checkers see it positional.
         return cast(Callable[Concatenate[_Self, Source, _P], None], wrapper)
 
@@ -128,9 +133,13 @@ class Batch:
     def to(self, device: torch.device | str, non_blocking: bool = True) -> Batch:
         """The batch on ``device`` (crops stay views of the moved groups)."""
         groups = [g.to(device, non_blocking=non_blocking) for g in self.groups]
-        return Batch(groups, _split_crops(groups, self.labels.numel()),
-                     self.labels.to(device, non_blocking=non_blocking),
-                     self.indices.to(device, non_blocking=non_blocking), self.params)
+        return Batch(
+            groups,
+            _split_crops(groups, self.labels.numel()),
+            self.labels.to(device, non_blocking=non_blocking),
+            self.indices.to(device, non_blocking=non_blocking),
+            self.params,
+        )
 
 
 # Batches prepared ahead at most, decode threads at most (the Rust core's limits).
@@ -303,10 +312,15 @@ class MultiCropLoader:
         # len // world_size samples and drops a partial batch, so fewer than one batch means none.
         shard = len(self.samples) // self.world_size
         if drop_last and shard < batch_size:
-            on_rank = f" (this rank's shard of {len(self.samples)} over {self.world_size} ranks)" \
-                if self.world_size > 1 else ""
-            raise ValueError(f"{shard} samples{on_rank} are fewer than one batch of {batch_size}, so drop_last=True "
-                             "would give no batch at all; lower batch_size or pass drop_last=False")
+            on_rank = (
+                f" (this rank's shard of {len(self.samples)} over {self.world_size} ranks)"
+                if self.world_size > 1
+                else ""
+            )
+            raise ValueError(
+                f"{shard} samples{on_rank} are fewer than one batch of {batch_size}, so drop_last=True "
+                "would give no batch at all; lower batch_size or pass drop_last=False"
+            )
         for name, values in (("mean", mean), ("std", std)):
             _check_stats(name, values, positive=name == "std")
         self.dtype = spec.dtype if self.device is None else "float32"
@@ -320,15 +334,24 @@ class MultiCropLoader:
         # the colour stage's (CUDA: always); pin_memory is for the CPU path.
         pin_memory = pin_memory and self.device is None
         resolved = dataclasses.replace(
-            spec, recipe=self.recipe, global_size=None, local_size=None, num_threads=self.num_threads,
-            rank=self.rank, world_size=self.world_size, pin_memory=pin_memory, mean=_rgb(mean), std=_rgb(std),
+            spec,
+            recipe=self.recipe,
+            global_size=None,
+            local_size=None,
+            num_threads=self.num_threads,
+            rank=self.rank,
+            world_size=self.world_size,
+            pin_memory=pin_memory,
+            mean=_rgb(mean),
+            std=_rgb(std),
             device=None if self.device is None else str(self.device),
         )
         pin_device = torch.cuda.current_device() if pin_memory else None
         self._inner = _trex.Loader(paths, labels, resolved, pin_device=pin_device)
         # CUDA: the copy and the colour stage run on this side stream (see _device_batch).
-        self._side_stream = torch.cuda.Stream(self.device) if self.device is not None \
-            and self.device.type == "cuda" else None
+        self._side_stream = (
+            torch.cuda.Stream(self.device) if self.device is not None and self.device.type == "cuda" else None
+        )
 
     def __len__(self) -> int:
         """Batches per epoch on this rank."""
@@ -394,20 +417,35 @@ class MultiCropLoader:
             t.record_stream(current)
         return groups, labels, indices, params, skipped
 
-    def _batch(self, groups: list[torch.Tensor], labels: torch.Tensor, indices: torch.Tensor,
-               params: torch.Tensor | None, skipped: list[tuple[str, str]]) -> Batch:
+    def _batch(
+        self,
+        groups: list[torch.Tensor],
+        labels: torch.Tensor,
+        indices: torch.Tensor,
+        params: torch.Tensor | None,
+        skipped: list[tuple[str, str]],
+    ) -> Batch:
         for path, reason in skipped:
             self.skip_count += 1
             if all(path != p for p, _ in self.skipped):
                 self.skipped.append((path, reason))
                 warnings.warn(f"skipped unreadable file {path}: {reason}", SkippedFileWarning, stacklevel=3)
-        return Batch(groups, _split_crops(groups, labels.numel()), labels, indices,
-                     _params_dict(params) if params is not None else None)
+        return Batch(
+            groups,
+            _split_crops(groups, labels.numel()),
+            labels,
+            indices,
+            _params_dict(params) if params is not None else None,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """What a resumed run needs: the next epoch and the files skipped so far."""
-        return {"epoch": self._epoch, "seed": self.spec.seed, "skipped": list(self.skipped),
-                "skip_count": self.skip_count}
+        return {
+            "epoch": self._epoch,
+            "seed": self.spec.seed,
+            "skipped": list(self.skipped),
+            "skip_count": self.skip_count,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("seed", self.spec.seed) != self.spec.seed:
@@ -426,10 +464,12 @@ class MultiCropLoader:
         return (_rebuild, (self._args, self.state_dict()))
 
     def __repr__(self) -> str:
-        return (f"MultiCropLoader({len(self.samples)} images, recipe={self.recipe.name!r}, "
-                f"batch_size={self.batch_size}, crops={self.recipe.num_crops}, threads={self.num_threads}, "
-                f"rank={self.rank}/{self.world_size}, dtype={self.dtype!r}"
-                + (f", device={str(self.device)!r})" if self.device is not None else ")"))
+        return (
+            f"MultiCropLoader({len(self.samples)} images, recipe={self.recipe.name!r}, "
+            f"batch_size={self.batch_size}, crops={self.recipe.num_crops}, threads={self.num_threads}, "
+            f"rank={self.rank}/{self.world_size}, dtype={self.dtype!r}"
+            + (f", device={str(self.device)!r})" if self.device is not None else ")")
+        )
 
 
 def _check_device(device: str | torch.device | None, channels_last: bool) -> torch.device | None:

@@ -71,11 +71,21 @@ class CropGroup:
 
     if TYPE_CHECKING:  # the constructor type checkers see: it also takes an int size (a square crop),
         # which __post_init__ turns into the (h, w) the field holds; defaults are the fields' above.
-        def __init__(self, count: int = ..., size: int | tuple[int, int] = ..., scale: tuple[float, float] = ...,
-                     ratio: tuple[float, float] = ..., interpolation: Interpolation = ..., flip_p: float = ...,
-                     jitter: ColorJitter = ..., grayscale_p: float = ..., blur_p: float = ...,
-                     blur_sigma: tuple[float, float] = ..., solarize_p: float = ..., solarize_threshold: int = ...
-                     ) -> None: ...
+        def __init__(
+            self,
+            count: int = ...,
+            size: int | tuple[int, int] = ...,
+            scale: tuple[float, float] = ...,
+            ratio: tuple[float, float] = ...,
+            interpolation: Interpolation = ...,
+            flip_p: float = ...,
+            jitter: ColorJitter = ...,
+            grayscale_p: float = ...,
+            blur_p: float = ...,
+            blur_sigma: tuple[float, float] = ...,
+            solarize_p: float = ...,
+            solarize_threshold: int = ...,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", _pair(self.size))
@@ -87,8 +97,9 @@ class CropGroup:
         object.__setattr__(self, "ratio", tuple(float(x) for x in self.ratio))
         object.__setattr__(self, "blur_sigma", tuple(float(x) for x in self.blur_sigma))
         if self.interpolation not in _trex.INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {', '.join(map(repr, _trex.INTERPOLATIONS))}, "
-                             f"got {self.interpolation!r}")
+            raise ValueError(
+                f"interpolation must be one of {', '.join(map(repr, _trex.INTERPOLATIONS))}, got {self.interpolation!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -113,8 +124,9 @@ class MultiCropRecipe:
         size share one (as the loader batches them)."""
         return [((h, w), n) for h, w, n in _trex.recipe_outputs(self)]
 
-    def resized(self, global_size: int | tuple[int, int] | None = None,
-                local_size: int | tuple[int, int] | None = None) -> MultiCropRecipe:
+    def resized(
+        self, global_size: int | tuple[int, int] | None = None, local_size: int | tuple[int, int] | None = None
+    ) -> MultiCropRecipe:
         """The same recipe at other crop sizes, in the same proportions.
 
         Groups of the first group's size get ``global_size``, the others ``local_size`` (for small
@@ -143,8 +155,13 @@ def _scale_group(group: CropGroup, size: tuple[int, int]) -> CropGroup:
 _TREX_JITTER = ColorJitter()
 
 
-def trex_recipe(s: float = 0.25, global_size: int = GLOBAL_CROP_SIZE, local_size: int = LOCAL_CROP_SIZE,
-                local_crops: int = 8, name: str = "trex") -> MultiCropRecipe:
+def trex_recipe(
+    s: float = 0.25,
+    global_size: int = GLOBAL_CROP_SIZE,
+    local_size: int = LOCAL_CROP_SIZE,
+    local_crops: int = 8,
+    name: str = "trex",
+) -> MultiCropRecipe:
     """t-ReX multi-crop: 1 global crop at scale (s, 1) and ``local_crops`` at (0.05, s); other sizes
     than the paper's 224 / 96 keep its proportions (see :meth:`MultiCropRecipe.resized`)."""
     common: dict[str, Any] = dict(flip_p=0.5, jitter=_TREX_JITTER, grayscale_p=0.2)
@@ -153,9 +170,14 @@ def trex_recipe(s: float = 0.25, global_size: int = GLOBAL_CROP_SIZE, local_size
     return MultiCropRecipe((glob, local), name=name).resized(global_size, local_size)
 
 
-def dino_recipe(global_scale: tuple[float, float] = (0.4, 1.0), local_scale: tuple[float, float] = (0.05, 0.4),
-                global_size: int = GLOBAL_CROP_SIZE, local_size: int = LOCAL_CROP_SIZE,
-                local_crops: int = 8, name: str = "dino") -> MultiCropRecipe:
+def dino_recipe(
+    global_scale: tuple[float, float] = (0.4, 1.0),
+    local_scale: tuple[float, float] = (0.05, 0.4),
+    global_size: int = GLOBAL_CROP_SIZE,
+    local_size: int = LOCAL_CROP_SIZE,
+    local_crops: int = 8,
+    name: str = "dino",
+) -> MultiCropRecipe:
     """DINO's DataAugmentationDINO: two global crops (blur p=1; blur p=0.1 + solarize p=0.2); other
     sizes than 224 / 96 keep its proportions (see :meth:`MultiCropRecipe.resized`)."""
     common: dict[str, Any] = dict(flip_p=0.5, jitter=_TREX_JITTER, grayscale_p=0.2)
@@ -165,8 +187,9 @@ def dino_recipe(global_scale: tuple[float, float] = (0.4, 1.0), local_scale: tup
     return MultiCropRecipe((g1, g2, local), name=name).resized(global_size, local_size)
 
 
-def baseline_recipe(global_size: int = GLOBAL_CROP_SIZE, local_size: int | None = None,
-                    name: str = "baseline") -> MultiCropRecipe:
+def baseline_recipe(
+    global_size: int = GLOBAL_CROP_SIZE, local_size: int | None = None, name: str = "baseline"
+) -> MultiCropRecipe:
     """Plain supervised training: one RandomResizedCrop(scale=(0.08, 1)) + flip."""
     return MultiCropRecipe((CropGroup(1, global_size, (0.08, 1.0), flip_p=0.5),), name=name)
 
@@ -180,8 +203,9 @@ PRESETS = {
 }
 
 
-def create_recipe(recipe: str | MultiCropRecipe, *, global_size: int | None = None,
-                  local_size: int | None = None) -> MultiCropRecipe:
+def create_recipe(
+    recipe: str | MultiCropRecipe, *, global_size: int | None = None, local_size: int | None = None
+) -> MultiCropRecipe:
     """A preset by name (``trex``, ``trex-star``, ``dino``, ``dino-resnet50``, ``baseline``) or a
     recipe object, optionally with other crop sizes."""
     if isinstance(recipe, MultiCropRecipe):
@@ -197,6 +221,14 @@ def create_recipe(recipe: str | MultiCropRecipe, *, global_size: int | None = No
 
 
 __all__ = [
-    "ColorJitter", "CropGroup", "MultiCropRecipe", "NO_JITTER", "PARAM_NAMES", "PRESETS",
-    "baseline_recipe", "create_recipe", "dino_recipe", "trex_recipe",
+    "ColorJitter",
+    "CropGroup",
+    "MultiCropRecipe",
+    "NO_JITTER",
+    "PARAM_NAMES",
+    "PRESETS",
+    "baseline_recipe",
+    "create_recipe",
+    "dino_recipe",
+    "trex_recipe",
 ]

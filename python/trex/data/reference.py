@@ -58,8 +58,13 @@ def group_transform(g: CropGroup, mean: Sequence[float], std: Sequence[float], t
 class ReferenceMultiCrop:
     """The recipe as a list of torchvision transforms: image -> list of crop tensors."""
 
-    def __init__(self, recipe: MultiCropRecipe, mean: Sequence[float] = IMAGENET_MEAN,
-                 std: Sequence[float] = IMAGENET_STD, to_tensor: bool = True) -> None:
+    def __init__(
+        self,
+        recipe: MultiCropRecipe,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        to_tensor: bool = True,
+    ) -> None:
         self.transforms = [group_transform(g, mean, std, to_tensor) for g in recipe.groups for _ in range(g.count)]
 
     def __call__(self, img: Image.Image) -> list:

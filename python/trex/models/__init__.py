@@ -14,10 +14,17 @@ if TYPE_CHECKING:
     from trex.models.model import TReX
     from trex.models.projector import Projector
 
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "PrototypeHead": "trex.models.head", "PrototypeMemory": "trex.models.memory",
-    "prototype_logits": "trex.models.memory", "prototype_loss": "trex.models.memory", "TReX": "trex.models.model",
-    "Projector": "trex.models.projector",
-}, globals())
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "PrototypeHead": "trex.models.head",
+        "PrototypeMemory": "trex.models.memory",
+        "prototype_logits": "trex.models.memory",
+        "prototype_loss": "trex.models.memory",
+        "TReX": "trex.models.model",
+        "Projector": "trex.models.projector",
+    },
+    globals(),
+)
 
 __all__ = ["PrototypeHead", "PrototypeMemory", "Projector", "TReX", "prototype_logits", "prototype_loss"]

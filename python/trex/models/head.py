@@ -96,6 +96,7 @@ class PrototypeHead(nn.Module):
             nn.init.trunc_normal_(self.weight, std=INIT_STD)
 
     if TYPE_CHECKING:  # what nn.Module.__call__ returns: forward's type (it is typed Any in torch)
+
         def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,8 +109,10 @@ class PrototypeHead(nn.Module):
         """
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
-            raise TypeError(f"PrototypeHead takes float features [N, in_dim], got {got}; uint8 crops: call "
-                            "trex.normalize first, then the backbone")
+            raise TypeError(
+                f"PrototypeHead takes float features [N, in_dim], got {got}; uint8 crops: call "
+                "trex.normalize first, then the backbone"
+            )
         if isinstance(self.projector, nn.Identity) and (x.dim() != 2 or x.shape[1] != self.feature_dim):
             raise ValueError(f"PrototypeHead expects a [N, {self.feature_dim}] input, got {list(x.shape)}")
         return self.logits(self.projector(x))
@@ -153,8 +156,10 @@ class PrototypeHead(nn.Module):
 
     def extra_repr(self) -> str:
         kind = "prototypes" if self.memory is not None else "cosine classifier"
-        return (f"num_classes={self.num_classes}, feature_dim={self.feature_dim}, temperature={self.temperature}, "
-                f"classifier={kind}")
+        return (
+            f"num_classes={self.num_classes}, feature_dim={self.feature_dim}, temperature={self.temperature}, "
+            f"classifier={kind}"
+        )
 
 
 __all__ = ["PrototypeHead"]

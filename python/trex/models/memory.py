@@ -148,8 +148,9 @@ class PrototypeMemory(nn.Module):
     def extra_repr(self) -> str:
         return f"size={self.size}, dim={self.dim}, num_classes={self.num_classes}"
 
-    def _load_from_state_dict(self, state_dict: dict[str, object], prefix: str, *args: object,
-                              **kwargs: object) -> None:
+    def _load_from_state_dict(
+        self, state_dict: dict[str, object], prefix: str, *args: object, **kwargs: object
+    ) -> None:
         # Everything is checked before any buffer is written (torch copies key by key, so a check
         # after the copy, or torch's own per-key checks, would leave a half-loaded memory): the
         # shapes, the dtypes' kinds, and the values (labels in [-1, num_classes), finite features

@@ -173,8 +173,14 @@ class TReX(nn.Module):
             init_linear(self.head)
             return
         head = PrototypeHead(
-            self.feature_dim, self.num_classes, self.projector_layers or None, hidden_dim, out_dim, memory_size,
-            temperature, memory_init,
+            self.feature_dim,
+            self.num_classes,
+            self.projector_layers or None,
+            hidden_dim,
+            out_dim,
+            memory_size,
+            temperature,
+            memory_init,
         )
         self.head = head
         if head.memory is not None:
@@ -190,14 +196,21 @@ class TReX(nn.Module):
         """
         memory = self.head.memory if isinstance(self.head, PrototypeHead) else None
         if memory is None:
-            raise RuntimeError(f"this TReX model (recipe {self.recipe!r}) has no prototype memory: "
-                               + ("the baseline has a linear classifier" if self.recipe == "baseline"
-                                  else "memory_size=0 gives a learned cosine classifier"))
+            raise RuntimeError(
+                f"this TReX model (recipe {self.recipe!r}) has no prototype memory: "
+                + (
+                    "the baseline has a linear classifier"
+                    if self.recipe == "baseline"
+                    else "memory_size=0 gives a learned cosine classifier"
+                )
+            )
         return memory
 
     if TYPE_CHECKING:  # what nn.Module.__call__ returns: forward's types (it is typed Any in torch)
-        def __call__(self, groups: Sequence[torch.Tensor] | torch.Tensor, labels: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+        def __call__(
+            self, groups: Sequence[torch.Tensor] | torch.Tensor, labels: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Backbone features of float [N, 3, H, W] images -> [N, feature_dim]."""
@@ -237,8 +250,10 @@ class TReX(nn.Module):
                 got = list(g.shape) if isinstance(g, torch.Tensor) else type(g).__name__
                 raise ValueError(f"groups[{i}] must be [n_crops * {batch}, ...] (B = len(labels)), got {got}")
             if not g.is_floating_point():
-                raise TypeError(f"groups[{i}] is {g.dtype}, the model takes float images; uint8 crops: call "
-                                "trex.normalize first (trex.normalize(group.to(device)) per group)")
+                raise TypeError(
+                    f"groups[{i}] is {g.dtype}, the model takes float images; uint8 crops: call "
+                    "trex.normalize first (trex.normalize(group.to(device)) per group)"
+                )
 
         features = torch.cat([self.features(g) for g in groups]) if len(groups) > 1 else self.features(groups[0])
         logits = self.head(features)
@@ -283,8 +298,10 @@ class TReX(nn.Module):
         torch._foreach_add_(ema, online, alpha=1.0 - m)
 
     def extra_repr(self) -> str:
-        return (f"recipe={self.recipe!r}, num_classes={self.num_classes}, feature_dim={self.feature_dim}, "
-                f"projector_layers={self.projector_layers}")
+        return (
+            f"recipe={self.recipe!r}, num_classes={self.num_classes}, feature_dim={self.feature_dim}, "
+            f"projector_layers={self.projector_layers}"
+        )
 
 
 __all__ = ["TReX", "feature_dim_of", "strip_classifier"]

@@ -24,12 +24,34 @@ if TYPE_CHECKING:
 
 # ``run`` is the function, not the submodule trex.train.run of the same name (lazy_exports keeps
 # it so even after that submodule is imported).
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "ARCHS": "trex.train.backbones", "SmallResNet": "trex.train.backbones", "create_backbone": "trex.train.backbones",
-    "load_backbone": "trex.train.checkpoint", "TrainConfig": "trex.train.config", "add_arguments": "trex.train.config",
-    "config_from_args": "trex.train.config", "make_config": "trex.train.config",
-    "NonFiniteLossError": "trex.train.errors", "TrainConfigError": "trex.train.errors", "run": "trex.train.run",
-}, globals())
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "ARCHS": "trex.train.backbones",
+        "SmallResNet": "trex.train.backbones",
+        "create_backbone": "trex.train.backbones",
+        "load_backbone": "trex.train.checkpoint",
+        "TrainConfig": "trex.train.config",
+        "add_arguments": "trex.train.config",
+        "config_from_args": "trex.train.config",
+        "make_config": "trex.train.config",
+        "NonFiniteLossError": "trex.train.errors",
+        "TrainConfigError": "trex.train.errors",
+        "run": "trex.train.run",
+    },
+    globals(),
+)
 
-__all__ = ["ARCHS", "NonFiniteLossError", "SmallResNet", "TrainConfig", "TrainConfigError", "add_arguments",
-           "config_from_args", "create_backbone", "load_backbone", "make_config", "run"]
+__all__ = [
+    "ARCHS",
+    "NonFiniteLossError",
+    "SmallResNet",
+    "TrainConfig",
+    "TrainConfigError",
+    "add_arguments",
+    "config_from_args",
+    "create_backbone",
+    "load_backbone",
+    "make_config",
+    "run",
+]

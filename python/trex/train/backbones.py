@@ -59,11 +59,13 @@ class SmallResNet(nn.Module):
     Input: float [B, 3, H, W] (normalised), output: float [B, widths[-1]].
     """
 
-    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), blocks: tuple[int, ...] = (1, 1, 1, 1),
-                 stem_stride: int = 2) -> None:
+    def __init__(
+        self, widths: tuple[int, ...] = (32, 64, 128, 256), blocks: tuple[int, ...] = (1, 1, 1, 1), stem_stride: int = 2
+    ) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, stem_stride, 1, bias=False),
-                                  nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, widths[0], 3, stem_stride, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)
+        )
         layers: list[nn.Module] = []
         in_ch = widths[0]
         for i, (width, n) in enumerate(zip(widths, blocks, strict=True)):

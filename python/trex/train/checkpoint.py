@@ -48,16 +48,37 @@ def save_checkpoint(state: dict[str, Any], out: Path, keep_copy: bool = False) -
     return path
 
 
-def save_backbone(backbone: nn.Module, out: Path, *, arch: str, feature_dim: int, recipe: str, epoch: int,
-                  image_size: int, classes: list[str], crops: str | None = None,
-                  projector_layers: int | None = None) -> Path:
+def save_backbone(
+    backbone: nn.Module,
+    out: Path,
+    *,
+    arch: str,
+    feature_dim: int,
+    recipe: str,
+    epoch: int,
+    image_size: int,
+    classes: list[str],
+    crops: str | None = None,
+    projector_layers: int | None = None,
+) -> Path:
     """Writes ``out/backbone.pt``: the backbone's state_dict with what is needed to rebuild it (and
     how it was trained: recipe, crops, projector hidden layers)."""
     path = out / BACKBONE
-    _atomic_save({"format": FORMAT, "arch": arch, "feature_dim": feature_dim, "recipe": recipe,
-                  "crops": crops or recipe, "projector_layers": projector_layers, "epoch": epoch,
-                  "image_size": image_size, "classes": classes,
-                  "state_dict": {k: v.detach().cpu() for k, v in backbone.state_dict().items()}}, path)
+    _atomic_save(
+        {
+            "format": FORMAT,
+            "arch": arch,
+            "feature_dim": feature_dim,
+            "recipe": recipe,
+            "crops": crops or recipe,
+            "projector_layers": projector_layers,
+            "epoch": epoch,
+            "image_size": image_size,
+            "classes": classes,
+            "state_dict": {k: v.detach().cpu() for k, v in backbone.state_dict().items()},
+        },
+        path,
+    )
     return path
 
 
@@ -105,11 +126,15 @@ def check_no_other_run(out: Path, resume_path: Path | None, overwrite: bool) -> 
     if not found:
         return
     if resume_path is not None:
-        raise TrainConfigError(f"--resume {resume_path}: continuing from it would overwrite the later results in "
-                               f"{out} ({', '.join(found)}); pass --out NEW_FOLDER to continue it there, or "
-                               "--overwrite to replace them")
-    raise TrainConfigError(f"--out {out}: holds the results of another run ({', '.join(found)}); pass another "
-                           f"--out, --resume {out} to continue it, or --overwrite to replace it")
+        raise TrainConfigError(
+            f"--resume {resume_path}: continuing from it would overwrite the later results in "
+            f"{out} ({', '.join(found)}); pass --out NEW_FOLDER to continue it there, or "
+            "--overwrite to replace them"
+        )
+    raise TrainConfigError(
+        f"--out {out}: holds the results of another run ({', '.join(found)}); pass another "
+        f"--out, --resume {out} to continue it, or --overwrite to replace it"
+    )
 
 
 def resolve_resume(path: str | os.PathLike[str]) -> Path:
@@ -122,8 +147,15 @@ def resolve_resume(path: str | os.PathLike[str]) -> Path:
     return p
 
 
-def load_checkpoint(path: Path, *, recipe: str, arch: str, classes: list[str], crops: str | None = None,
-                    projector_layers: int | None = None) -> dict[str, Any]:
+def load_checkpoint(
+    path: Path,
+    *,
+    recipe: str,
+    arch: str,
+    classes: list[str],
+    crops: str | None = None,
+    projector_layers: int | None = None,
+) -> dict[str, Any]:
     """Reads a checkpoint and checks it belongs to this run's recipe, backbone and classes, and,
     when given, its resolved crops and projector hidden layers (a checkpoint written before
     ``--crops`` / ``--projector-layers`` existed used the recipe's).
@@ -140,36 +172,67 @@ def load_checkpoint(path: Path, *, recipe: str, arch: str, classes: list[str], c
         raise TrainConfigError(f"--resume {path}: not a checkpoint written by `trex train`")
     missing = [k for k in REQUIRED if k not in state]
     if missing:
-        raise TrainConfigError(f"--resume {path}: the checkpoint has no {', '.join(repr(k) for k in missing)} "
-                               "(damaged, or not written by `trex train`); resume from another checkpoint")
+        raise TrainConfigError(
+            f"--resume {path}: the checkpoint has no {', '.join(repr(k) for k in missing)} "
+            "(damaged, or not written by `trex train`); resume from another checkpoint"
+        )
     epoch = state["epoch"]
-    if (not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0
-            or not isinstance(state["metrics"], list) or not all(isinstance(r, dict) for r in state["metrics"])
-            or not isinstance(state["config"], dict) or not isinstance(state["model"], dict)):
-        raise TrainConfigError(f"--resume {path}: the checkpoint's epoch, metrics, config or model entry is "
-                               "damaged; resume from another checkpoint")
+    if (
+        not isinstance(epoch, int)
+        or isinstance(epoch, bool)
+        or epoch < 0
+        or not isinstance(state["metrics"], list)
+        or not all(isinstance(r, dict) for r in state["metrics"])
+        or not isinstance(state["config"], dict)
+        or not isinstance(state["model"], dict)
+    ):
+        raise TrainConfigError(
+            f"--resume {path}: the checkpoint's epoch, metrics, config or model entry is "
+            "damaged; resume from another checkpoint"
+        )
     cfg = state["config"]
     if cfg.get("recipe") != recipe:
-        raise TrainConfigError(f"--resume {path}: the checkpoint was trained with recipe {cfg.get('recipe')!r}, "
-                               f"this run uses {recipe!r}; pass --recipe {cfg.get('recipe')} or start a new run")
+        raise TrainConfigError(
+            f"--resume {path}: the checkpoint was trained with recipe {cfg.get('recipe')!r}, "
+            f"this run uses {recipe!r}; pass --recipe {cfg.get('recipe')} or start a new run"
+        )
     saved_crops = cfg.get("crops") or recipe  # older checkpoints: the recipe's crops
     if crops is not None and saved_crops != crops:
-        raise TrainConfigError(f"--resume {path}: the checkpoint was trained with crops {saved_crops!r}, this run "
-                               f"uses {crops!r}; pass --crops {saved_crops} or start a new run")
+        raise TrainConfigError(
+            f"--resume {path}: the checkpoint was trained with crops {saved_crops!r}, this run "
+            f"uses {crops!r}; pass --crops {saved_crops} or start a new run"
+        )
     if projector_layers is not None:
         saved_layers = resolve_projector_layers(recipe, cfg.get("projector_layers"))
         if saved_layers != projector_layers:
-            raise TrainConfigError(f"--resume {path}: the checkpoint's projector has {saved_layers} hidden layers, "
-                                   f"this run's {projector_layers}; pass --projector-layers {saved_layers} or start "
-                                   "a new run")
+            raise TrainConfigError(
+                f"--resume {path}: the checkpoint's projector has {saved_layers} hidden layers, "
+                f"this run's {projector_layers}; pass --projector-layers {saved_layers} or start "
+                "a new run"
+            )
     if cfg.get("arch") != arch:
-        raise TrainConfigError(f"--resume {path}: the checkpoint's backbone is {cfg.get('arch')!r}, this run uses "
-                               f"{arch!r}; pass --arch {cfg.get('arch')} or start a new run")
+        raise TrainConfigError(
+            f"--resume {path}: the checkpoint's backbone is {cfg.get('arch')!r}, this run uses "
+            f"{arch!r}; pass --arch {cfg.get('arch')} or start a new run"
+        )
     if state.get("classes") != classes:
-        raise TrainConfigError(f"--resume {path}: the checkpoint was trained on other classes "
-                               f"({len(state.get('classes') or [])} classes) than --data has ({len(classes)})")
+        raise TrainConfigError(
+            f"--resume {path}: the checkpoint was trained on other classes "
+            f"({len(state.get('classes') or [])} classes) than --data has ({len(classes)})"
+        )
     return state
 
 
-__all__ = ["BACKBONE", "CHECKPOINT", "METRICS", "backbone_epoch", "check_no_other_run", "copy_name", "load_backbone",
-           "load_checkpoint", "resolve_resume", "save_backbone", "save_checkpoint"]
+__all__ = [
+    "BACKBONE",
+    "CHECKPOINT",
+    "METRICS",
+    "backbone_epoch",
+    "check_no_other_run",
+    "copy_name",
+    "load_backbone",
+    "load_checkpoint",
+    "resolve_resume",
+    "save_backbone",
+    "save_checkpoint",
+]

@@ -51,8 +51,7 @@ BUILTIN = "builtin"
 # Flags whose default depends on whether --data is given: {name: {PAPER: value, BUILTIN: value}}
 # (a view of the two presets, for the help text and for callers that name one column).
 DUAL_DEFAULTS: dict[str, dict[str, Any]] = {
-    name: {PAPER: PRESETS[PAPER][name], BUILTIN: PRESETS[BUILTIN][name]}
-    for name in BUILTIN_OVERRIDES
+    name: {PAPER: PRESETS[PAPER][name], BUILTIN: PRESETS[BUILTIN][name]} for name in BUILTIN_OVERRIDES
 }
 _D = PRESETS[PAPER]  # the dataclass defaults: the paper's
 
@@ -145,104 +144,236 @@ def _recipe_depths() -> str:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of `trex train`, grouped by concern."""
     g = p.add_argument_group("data")
-    g.add_argument("--data", metavar="DIR", default=None,
-                   help="ImageFolder root with train/ and val/ (one sub-folder per class inside each); default: the "
-                        "built-in run on Fashion-MNIST classes 0-4, converted once to 64 px JPEGs under "
-                        "$TREX_CACHE or ~/.cache/trex")
+    g.add_argument(
+        "--data",
+        metavar="DIR",
+        default=None,
+        help="ImageFolder root with train/ and val/ (one sub-folder per class inside each); default: the "
+        "built-in run on Fashion-MNIST classes 0-4, converted once to 64 px JPEGs under "
+        "$TREX_CACHE or ~/.cache/trex",
+    )
     g.add_argument("--val", metavar="DIR", default=None, help="validation ImageFolder, when it is not DATA/val")
-    g.add_argument("--train-per-class", metavar="N", type=int, default=None,
-                   help=f"train on the first N images of each class (all when unset; {_dual('train_per_class')})")
-    g.add_argument("--val-per-class", metavar="N", type=int, default=None,
-                   help=f"validate on the first N images of each class (all when unset; {_dual('val_per_class')})")
-    g.add_argument("--global-size", metavar="PX", type=int, default=None,
-                   help=f"global crop side in px ({_dual('global_size')})")
-    g.add_argument("--local-size", metavar="PX", type=int, default=None,
-                   help=f"local crop side in px ({_dual('local_size')})")
-    g.add_argument("--val-resize", metavar="PX", type=int, default=None,
-                   help="validation: resize the short side to this, then centre-crop --global-size (default: "
-                        "global-size x 256/224 with --data, global-size for the built-in run)")
-    g.add_argument("--workers", metavar="N", type=int, default=None,
-                   help="loader decode/augment threads per process (default: the --threads count)")
-    g.add_argument("--on-error", choices=("raise", "skip"), default=None,
-                   help="unreadable image: stop with an error naming it (raise, default) or skip it and count it")
+    g.add_argument(
+        "--train-per-class",
+        metavar="N",
+        type=int,
+        default=None,
+        help=f"train on the first N images of each class (all when unset; {_dual('train_per_class')})",
+    )
+    g.add_argument(
+        "--val-per-class",
+        metavar="N",
+        type=int,
+        default=None,
+        help=f"validate on the first N images of each class (all when unset; {_dual('val_per_class')})",
+    )
+    g.add_argument(
+        "--global-size", metavar="PX", type=int, default=None, help=f"global crop side in px ({_dual('global_size')})"
+    )
+    g.add_argument(
+        "--local-size", metavar="PX", type=int, default=None, help=f"local crop side in px ({_dual('local_size')})"
+    )
+    g.add_argument(
+        "--val-resize",
+        metavar="PX",
+        type=int,
+        default=None,
+        help="validation: resize the short side to this, then centre-crop --global-size (default: "
+        "global-size x 256/224 with --data, global-size for the built-in run)",
+    )
+    g.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        default=None,
+        help="loader decode/augment threads per process (default: the --threads count)",
+    )
+    g.add_argument(
+        "--on-error",
+        choices=("raise", "skip"),
+        default=None,
+        help="unreadable image: stop with an error naming it (raise, default) or skip it and count it",
+    )
     g = p.add_argument_group("model")
-    g.add_argument("--recipe", metavar="NAME", default=None,
-                   help="trex (1 global + 8 local crops, 3-layer projector, memory prototypes; the paper's t-ReX), "
-                        "trex-star (scale split 0.40, 1-layer projector) or baseline (one crop, linear classifier); "
-                        f"default {_default('recipe')}. Picks the head and, unless --crops is given, the loader's "
-                        "crops")
-    g.add_argument("--crops", metavar="NAME", default=None,
-                   help="the loader's multi-crop recipe, apart from the head: trex (1 global + 8 local crops, "
-                        "scale split 0.25), trex-star (split 0.40) or baseline (one crop, scale 0.08-1); sizes "
-                        "from --global-size / --local-size. Default: the --recipe's crops. E.g. --recipe baseline "
-                        "--crops trex = the linear classifier on every crop (baseline + multi-crop)")
-    g.add_argument("--projector-layers", metavar="N", type=int, default=None,
-                   help="projector hidden blocks (Linear + BatchNorm + GELU) before the bottleneck; 0 = no "
-                        "projector, the prototypes or cosine classifier act on the backbone features (default: "
-                        f"{_recipe_depths()}; the baseline has no projector)")
-    g.add_argument("--arch", metavar="NAME", default=None,
-                   help=f"backbone: {', '.join(ARCH_NAMES)} ({_dual('arch')}); resnet-small and resnet-tiny are "
-                        "narrow ResNets for 32-64 px images")
-    g.add_argument("--hidden-dim", metavar="N", type=int, default=None,
-                   help=f"projector hidden width ({_dual('hidden_dim')})")
-    g.add_argument("--out-dim", metavar="N", type=int, default=None,
-                   help=f"projector output / memory dim ({_dual('out_dim')}; with --projector-layers 0 the memory "
-                        "holds backbone features)")
-    g.add_argument("--memory-size", metavar="N", type=int, default=None,
-                   help=f"prototype memory entries; 0 = learned cosine classifier ({_dual('memory_size')})")
-    g.add_argument("--memory-init", choices=MEMORY_INITS, default=None,
-                   help="how the memory starts: empty (zero prototypes until a class is written; default) or noise "
-                        "(random unit vectors, memory-size / classes per class, as the published code)")
-    g.add_argument("--temperature", metavar="TAU", type=float, default=None,
-                   help=f"logit temperature tau (default {_default('temperature')})")
-    g.add_argument("--ema-momentum", metavar="M", type=float, default=None,
-                   help=f"EMA momentum of the model feeding the memory ({_dual('ema_momentum')}); lower it for "
-                        "runs of a few hundred steps")
+    g.add_argument(
+        "--recipe",
+        metavar="NAME",
+        default=None,
+        help="trex (1 global + 8 local crops, 3-layer projector, memory prototypes; the paper's t-ReX), "
+        "trex-star (scale split 0.40, 1-layer projector) or baseline (one crop, linear classifier); "
+        f"default {_default('recipe')}. Picks the head and, unless --crops is given, the loader's "
+        "crops",
+    )
+    g.add_argument(
+        "--crops",
+        metavar="NAME",
+        default=None,
+        help="the loader's multi-crop recipe, apart from the head: trex (1 global + 8 local crops, "
+        "scale split 0.25), trex-star (split 0.40) or baseline (one crop, scale 0.08-1); sizes "
+        "from --global-size / --local-size. Default: the --recipe's crops. E.g. --recipe baseline "
+        "--crops trex = the linear classifier on every crop (baseline + multi-crop)",
+    )
+    g.add_argument(
+        "--projector-layers",
+        metavar="N",
+        type=int,
+        default=None,
+        help="projector hidden blocks (Linear + BatchNorm + GELU) before the bottleneck; 0 = no "
+        "projector, the prototypes or cosine classifier act on the backbone features (default: "
+        f"{_recipe_depths()}; the baseline has no projector)",
+    )
+    g.add_argument(
+        "--arch",
+        metavar="NAME",
+        default=None,
+        help=f"backbone: {', '.join(ARCH_NAMES)} ({_dual('arch')}); resnet-small and resnet-tiny are "
+        "narrow ResNets for 32-64 px images",
+    )
+    g.add_argument(
+        "--hidden-dim", metavar="N", type=int, default=None, help=f"projector hidden width ({_dual('hidden_dim')})"
+    )
+    g.add_argument(
+        "--out-dim",
+        metavar="N",
+        type=int,
+        default=None,
+        help=f"projector output / memory dim ({_dual('out_dim')}; with --projector-layers 0 the memory "
+        "holds backbone features)",
+    )
+    g.add_argument(
+        "--memory-size",
+        metavar="N",
+        type=int,
+        default=None,
+        help=f"prototype memory entries; 0 = learned cosine classifier ({_dual('memory_size')})",
+    )
+    g.add_argument(
+        "--memory-init",
+        choices=MEMORY_INITS,
+        default=None,
+        help="how the memory starts: empty (zero prototypes until a class is written; default) or noise "
+        "(random unit vectors, memory-size / classes per class, as the published code)",
+    )
+    g.add_argument(
+        "--temperature",
+        metavar="TAU",
+        type=float,
+        default=None,
+        help=f"logit temperature tau (default {_default('temperature')})",
+    )
+    g.add_argument(
+        "--ema-momentum",
+        metavar="M",
+        type=float,
+        default=None,
+        help=f"EMA momentum of the model feeding the memory ({_dual('ema_momentum')}); lower it for "
+        "runs of a few hundred steps",
+    )
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", metavar="N", type=int, default=None, help=f"epochs ({_dual('epochs')})")
-    g.add_argument("--batch-size", metavar="N", type=int, default=None,
-                   help=f"images per step per process ({_dual('batch_size')}); the paper uses "
-                        f"{DUAL_DEFAULTS['batch_size'][PAPER]} in total")
-    g.add_argument("--lr", metavar="LR", type=float, default=None,
-                   help="peak learning rate for a total batch of 256, scaled linearly with the total batch "
-                        f"({_dual('lr')}; {DUAL_DEFAULTS['lr'][PAPER]} is the paper's)")
-    g.add_argument("--min-lr", metavar="LR", type=float, default=None,
-                   help=f"learning rate at the end of the cosine (default {_default('min_lr')})")
-    g.add_argument("--warmup-epochs", metavar="E", type=float, default=None,
-                   help=f"linear warm-up from 0, in epochs ({_dual('warmup_epochs')})")
-    g.add_argument("--momentum", metavar="M", type=float, default=None,
-                   help=f"SGD momentum (default {_default('momentum')})")
-    g.add_argument("--weight-decay", metavar="WD", type=float, default=None,
-                   help=f"weight decay on weights only, none on biases and norm parameters (default "
-                        f"{_default('weight_decay')})")
-    g.add_argument("--amp", choices=AMP_CHOICES, default=None,
-                   help="mixed precision: auto (bf16 on GPUs that have it, else fp16 with loss scaling; bf16 on "
-                        f"CPUs with native bf16, else off), bf16, fp16 (CUDA only) or off (default {_default('amp')})")
+    g.add_argument(
+        "--batch-size",
+        metavar="N",
+        type=int,
+        default=None,
+        help=f"images per step per process ({_dual('batch_size')}); the paper uses "
+        f"{DUAL_DEFAULTS['batch_size'][PAPER]} in total",
+    )
+    g.add_argument(
+        "--lr",
+        metavar="LR",
+        type=float,
+        default=None,
+        help="peak learning rate for a total batch of 256, scaled linearly with the total batch "
+        f"({_dual('lr')}; {DUAL_DEFAULTS['lr'][PAPER]} is the paper's)",
+    )
+    g.add_argument(
+        "--min-lr",
+        metavar="LR",
+        type=float,
+        default=None,
+        help=f"learning rate at the end of the cosine (default {_default('min_lr')})",
+    )
+    g.add_argument(
+        "--warmup-epochs",
+        metavar="E",
+        type=float,
+        default=None,
+        help=f"linear warm-up from 0, in epochs ({_dual('warmup_epochs')})",
+    )
+    g.add_argument(
+        "--momentum", metavar="M", type=float, default=None, help=f"SGD momentum (default {_default('momentum')})"
+    )
+    g.add_argument(
+        "--weight-decay",
+        metavar="WD",
+        type=float,
+        default=None,
+        help=f"weight decay on weights only, none on biases and norm parameters (default {_default('weight_decay')})",
+    )
+    g.add_argument(
+        "--amp",
+        choices=AMP_CHOICES,
+        default=None,
+        help="mixed precision: auto (bf16 on GPUs that have it, else fp16 with loss scaling; bf16 on "
+        f"CPUs with native bf16, else off), bf16, fp16 (CUDA only) or off (default {_default('amp')})",
+    )
     g = p.add_argument_group("run")
-    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                   help="auto: CUDA when available (one GPU per process under torchrun), else CPU")
-    g.add_argument("--seed", metavar="N", type=int, default=None,
-                   help="seed of the model initialisation and of the data order")
-    g.add_argument("--out", metavar="DIR", default=None,
-                   help="output folder (default runs/<recipe>-<timestamp>; on --resume, the checkpoint's folder)")
-    g.add_argument("--resume", metavar="PATH", default=None,
-                   help="continue from a checkpoint file or a run folder, with that run's settings (its "
-                        "config.json) for every flag not given here (e.g. --epochs N to train it longer)")
-    g.add_argument("--overwrite", action="store_true", default=None,
-                   help="let this run replace the run already in --out (its checkpoint.pt, backbone.pt, "
-                        "metrics.jsonl); without it such a run is refused, except --resume of that folder's own "
-                        "checkpoint.pt")
-    g.add_argument("--save-every", metavar="N", type=int, default=None,
-                   help=f"also keep checkpoint-epochNNNN.pt every N epochs (default {_default('save_every')}: only "
-                        "the latest)")
-    g.add_argument("--threads", metavar="N", type=int, default=None,
-                   help="torch CPU threads per process (default: the cores this process may run on, i.e. its CPU "
-                        "affinity, divided among the processes on this machine; the same count whatever the "
-                        "machine's load, so lower it on a machine busy with other work); the count used is in "
-                        "the log and in config.json")
-    g.add_argument("--log-every", metavar="S", type=float, default=None, dest="log_every_s",
-                   help="seconds between progress lines when the output is not a terminal (default "
-                        f"{_default('log_every_s')})")
+    g.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default=None,
+        help="auto: CUDA when available (one GPU per process under torchrun), else CPU",
+    )
+    g.add_argument(
+        "--seed", metavar="N", type=int, default=None, help="seed of the model initialisation and of the data order"
+    )
+    g.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="output folder (default runs/<recipe>-<timestamp>; on --resume, the checkpoint's folder)",
+    )
+    g.add_argument(
+        "--resume",
+        metavar="PATH",
+        default=None,
+        help="continue from a checkpoint file or a run folder, with that run's settings (its "
+        "config.json) for every flag not given here (e.g. --epochs N to train it longer)",
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=None,
+        help="let this run replace the run already in --out (its checkpoint.pt, backbone.pt, "
+        "metrics.jsonl); without it such a run is refused, except --resume of that folder's own "
+        "checkpoint.pt",
+    )
+    g.add_argument(
+        "--save-every",
+        metavar="N",
+        type=int,
+        default=None,
+        help=f"also keep checkpoint-epochNNNN.pt every N epochs (default {_default('save_every')}: only the latest)",
+    )
+    g.add_argument(
+        "--threads",
+        metavar="N",
+        type=int,
+        default=None,
+        help="torch CPU threads per process (default: the cores this process may run on, i.e. its CPU "
+        "affinity, divided among the processes on this machine; the same count whatever the "
+        "machine's load, so lower it on a machine busy with other work); the count used is in "
+        "the log and in config.json",
+    )
+    g.add_argument(
+        "--log-every",
+        metavar="S",
+        type=float,
+        default=None,
+        dest="log_every_s",
+        help=f"seconds between progress lines when the output is not a terminal (default {_default('log_every_s')})",
+    )
     # Tests: every rank writes its final model state here (checks that ranks stay in sync).
     g.add_argument("--dump-rank-state", default=None, help=argparse.SUPPRESS)
 
@@ -284,8 +415,10 @@ def _saved_settings(resume: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         saved = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise TrainConfigError(f"--resume {resume}: cannot read the run's settings in {path} ({err}); fix or "
-                               "remove that file (then every flag not given takes its default)") from err
+        raise TrainConfigError(
+            f"--resume {resume}: cannot read the run's settings in {path} ({err}); fix or "
+            "remove that file (then every flag not given takes its default)"
+        ) from err
     if not isinstance(saved, dict):
         raise TrainConfigError(f"--resume {resume}: {path} does not hold a run's settings")
     return {k: v for k, v in saved.items() if k != "resolved"}
@@ -318,14 +451,18 @@ def check_config(cfg: TrainConfig) -> None:
         raise TrainConfigError(f"unknown crops {cfg.crops!r}; use --crops {' | '.join(RECIPES)}")
     if cfg.projector_layers is not None:
         if cfg.projector_layers < 0:
-            raise TrainConfigError(f"--projector-layers must not be negative, got {cfg.projector_layers} "
-                                   "(0 = no projector)")
+            raise TrainConfigError(
+                f"--projector-layers must not be negative, got {cfg.projector_layers} (0 = no projector)"
+            )
         if cfg.recipe == "baseline" and cfg.projector_layers > 0:
-            raise TrainConfigError(f"--projector-layers {cfg.projector_layers}: --recipe baseline has a linear "
-                                   "classifier and no projector; use --recipe trex or trex-star for a projector")
+            raise TrainConfigError(
+                f"--projector-layers {cfg.projector_layers}: --recipe baseline has a linear "
+                "classifier and no projector; use --recipe trex or trex-star for a projector"
+            )
     if cfg.memory_init is not None and cfg.memory_init not in MEMORY_INITS:
-        raise TrainConfigError(f"unknown memory start {cfg.memory_init!r}; use --memory-init "
-                               f"{' | '.join(MEMORY_INITS)}")
+        raise TrainConfigError(
+            f"unknown memory start {cfg.memory_init!r}; use --memory-init {' | '.join(MEMORY_INITS)}"
+        )
     if cfg.arch not in ARCH_NAMES:
         raise TrainConfigError(f"unknown architecture {cfg.arch!r}; use --arch {' | '.join(ARCH_NAMES)}")
     positive = ("epochs", "batch_size", "global_size", "local_size", "hidden_dim", "out_dim")
@@ -383,6 +520,20 @@ def default_threads(local_processes: int) -> int:
     return max(1, available_cores() // max(local_processes, 1))
 
 
-__all__ = ["AMP_CHOICES", "ARCH_NAMES", "BUILTIN", "DUAL_DEFAULTS", "PAPER", "RECIPES", "TrainConfig", "add_arguments",
-           "available_cores", "check_config", "config_from_args", "default_out", "default_threads", "make_config",
-           "val_resize"]
+__all__ = [
+    "AMP_CHOICES",
+    "ARCH_NAMES",
+    "BUILTIN",
+    "DUAL_DEFAULTS",
+    "PAPER",
+    "RECIPES",
+    "TrainConfig",
+    "add_arguments",
+    "available_cores",
+    "check_config",
+    "config_from_args",
+    "default_out",
+    "default_threads",
+    "make_config",
+    "val_resize",
+]

@@ -58,11 +58,13 @@ def scan(root: Path, what: str) -> tuple[Samples, list[str]]:
     except BrokenLinkError as err:
         raise TrainConfigError(f"{what} folder: {err}") from err
     except (FileNotFoundError, NotADirectoryError) as err:
-        raise TrainConfigError(f"{what} folder: {err}; expected {root}/<class name>/<image files> "
-                               "(an ImageFolder tree)") from err
+        raise TrainConfigError(
+            f"{what} folder: {err}; expected {root}/<class name>/<image files> (an ImageFolder tree)"
+        ) from err
     except ValueError as err:
-        raise TrainConfigError(f"{what} folder: {err}; add images (.jpg/.jpeg/.png) or remove that "
-                               "class folder") from err
+        raise TrainConfigError(
+            f"{what} folder: {err}; add images (.jpg/.jpeg/.png) or remove that class folder"
+        ) from err
 
 
 def check_readable(samples: Samples, classes: list[str], root: Path, threads: int) -> None:
@@ -89,8 +91,10 @@ def check_readable(samples: Samples, classes: list[str], root: Path, threads: in
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for label, error in pool.map(readable, sorted(by_class)):
             if error is not None:
-                raise TrainConfigError(f"{root / classes[label]}: class folder holds no readable image "
-                                       f"({len(by_class[label])} files; last error: {error}); fix or remove it")
+                raise TrainConfigError(
+                    f"{root / classes[label]}: class folder holds no readable image "
+                    f"({len(by_class[label])} files; last error: {error}); fix or remove it"
+                )
 
 
 def load_splits(cfg: TrainConfig, dist: Dist, threads: int) -> DataSplits:
@@ -106,16 +110,20 @@ def load_splits(cfg: TrainConfig, dist: Dist, threads: int) -> DataSplits:
     train_root = root / "train"
     val_root = Path(cfg.val) if cfg.val is not None else root / "val"
     if not cfg.builtin and not train_root.is_dir():
-        raise TrainConfigError(f"--data {root}: no train/ sub-folder; expected {root}/train/<class>/<images> "
-                               f"and {root}/val/<class>/<images>")
+        raise TrainConfigError(
+            f"--data {root}: no train/ sub-folder; expected {root}/train/<class>/<images> "
+            f"and {root}/val/<class>/<images>"
+        )
     if not val_root.is_dir():
         raise TrainConfigError(f"no validation folder {val_root}; create it or pass --val DIR")
     train, classes = scan(train_root, "training")
     val, val_classes = scan(val_root, "validation")
     if val_classes != classes:
         missing = sorted(set(classes) ^ set(val_classes))[:5]
-        raise TrainConfigError(f"{val_root}: validation classes differ from the training classes in {train_root} "
-                               f"(e.g. {', '.join(missing)}); both need the same class folders")
+        raise TrainConfigError(
+            f"{val_root}: validation classes differ from the training classes in {train_root} "
+            f"(e.g. {', '.join(missing)}); both need the same class folders"
+        )
     train = first_per_class(train, cfg.train_per_class)
     val = first_per_class(val, cfg.val_per_class)
     if cfg.on_error == "raise":
@@ -123,16 +131,36 @@ def load_splits(cfg: TrainConfig, dist: Dist, threads: int) -> DataSplits:
     return DataSplits(train_root, val_root, train, val, classes)
 
 
-def create_train_loader(cfg: TrainConfig, splits: DataSplits, dist: Dist, threads: int,
-                        pin_memory: bool) -> trex.MultiCropLoader:
+def create_train_loader(
+    cfg: TrainConfig, splits: DataSplits, dist: Dist, threads: int, pin_memory: bool
+) -> trex.MultiCropLoader:
     """The multi-crop loader over this rank's shard of the training samples (uint8 output), cutting
     the crops of ``cfg.crop_recipe`` (``--crops``, else the recipe's)."""
     return trex.MultiCropLoader(
-        splits.train, cfg.batch_size, cfg.crop_recipe, seed=cfg.seed, shuffle=True, drop_last=True,
-        num_threads=threads, prefetch=2, rank=dist.rank, world_size=dist.world_size, dtype="uint8",
-        pin_memory=pin_memory, on_error=cfg.on_error, global_size=cfg.global_size, local_size=cfg.local_size,
+        splits.train,
+        cfg.batch_size,
+        cfg.crop_recipe,
+        seed=cfg.seed,
+        shuffle=True,
+        drop_last=True,
+        num_threads=threads,
+        prefetch=2,
+        rank=dist.rank,
+        world_size=dist.world_size,
+        dtype="uint8",
+        pin_memory=pin_memory,
+        on_error=cfg.on_error,
+        global_size=cfg.global_size,
+        local_size=cfg.local_size,
     )
 
 
-__all__ = ["DataSplits", "builtin_root", "check_readable", "create_train_loader", "first_per_class", "load_splits",
-           "scan"]
+__all__ = [
+    "DataSplits",
+    "builtin_root",
+    "check_readable",
+    "create_train_loader",
+    "first_per_class",
+    "load_splits",
+    "scan",
+]

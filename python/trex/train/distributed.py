@@ -42,17 +42,23 @@ def init_distributed(device_kind: str, timeout_s: float = 1800.0) -> tuple[Dist,
         (Dist, device): the rank layout and ``cuda:<local_rank>`` or ``cpu``.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    info = Dist(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")),
-                int(os.environ.get("LOCAL_WORLD_SIZE", str(world))))
+    info = Dist(
+        int(os.environ.get("RANK", "0")),
+        world,
+        int(os.environ.get("LOCAL_RANK", "0")),
+        int(os.environ.get("LOCAL_WORLD_SIZE", str(world))),
+    )
     if device_kind == "cuda":
         device = torch.device("cuda", info.local_rank)
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
     if info.enabled and not dist.is_initialized():
-        dist.init_process_group("nccl" if device_kind == "cuda" else "gloo",
-                                timeout=datetime.timedelta(seconds=timeout_s),
-                                device_id=device if device_kind == "cuda" else None)
+        dist.init_process_group(
+            "nccl" if device_kind == "cuda" else "gloo",
+            timeout=datetime.timedelta(seconds=timeout_s),
+            device_id=device if device_kind == "cuda" else None,
+        )
     return info, device
 
 

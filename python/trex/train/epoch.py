@@ -70,8 +70,10 @@ def train_one_epoch(
         loss_sum += value
         steps += 1
         if not math.isfinite(loss_value := float(value)):
-            raise NonFiniteLossError(f"the training loss is {loss_value} at epoch {progress.epoch}, step {step}; "
-                                     "lower --lr (or check the data)")
+            raise NonFiniteLossError(
+                f"the training loss is {loss_value} at epoch {progress.epoch}, step {step}; "
+                "lower --lr (or check the data)"
+            )
         progress.update(step, batch.labels.numel(), wait, loss_value, lr)
         t_ready = time.perf_counter()
     return {"train_loss": float(loss_sum) / max(steps, 1), "lr": lr, "steps": steps}
@@ -93,15 +95,19 @@ def check_finite_model(model: nn.Module, val_loss: float, epoch: int) -> None:
         NonFiniteLossError: naming what diverged.
     """
     if not math.isfinite(val_loss):
-        raise NonFiniteLossError(f"the validation loss is {val_loss} after epoch {epoch}: the model diverged; "
-                                 "lower --lr (nothing of this epoch was saved)")
+        raise NonFiniteLossError(
+            f"the validation loss is {val_loss} after epoch {epoch}: the model diverged; "
+            "lower --lr (nothing of this epoch was saved)"
+        )
     for name, t in (*model.named_parameters(), *model.named_buffers()):
         if not t.is_floating_point() or t.numel() == 0:
             continue
         peak = float(t.detach().abs().max())
         if not peak <= MAX_ABS:  # also NaN
-            raise NonFiniteLossError(f"the model's {name} reached {peak:.3g} after epoch {epoch}: the model "
-                                     "diverged; lower --lr (nothing of this epoch was saved)")
+            raise NonFiniteLossError(
+                f"the model's {name} reached {peak:.3g} after epoch {epoch}: the model "
+                "diverged; lower --lr (nothing of this epoch was saved)"
+            )
 
 
 __all__ = ["MAX_ABS", "check_finite_model", "train_one_epoch"]

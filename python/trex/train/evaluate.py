@@ -36,8 +36,17 @@ class EvalImages:
             left out of the validation and counted in ``skipped`` ("skip"), as the training loader does.
     """
 
-    def __init__(self, samples: Sequence[tuple[str, int]], resize: int, crop: int, batch_size: int,
-                 threads: int, rank: int = 0, world_size: int = 1, on_error: str = "raise") -> None:
+    def __init__(
+        self,
+        samples: Sequence[tuple[str, int]],
+        resize: int,
+        crop: int,
+        batch_size: int,
+        threads: int,
+        rank: int = 0,
+        world_size: int = 1,
+        on_error: str = "raise",
+    ) -> None:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.on_error = on_error
@@ -70,18 +79,21 @@ class EvalImages:
         batches = []
         with ThreadPoolExecutor(max_workers=self.threads) as pool:
             for start in range(0, len(self.samples), self.batch_size):
-                chunk = self.samples[start:start + self.batch_size]
+                chunk = self.samples[start : start + self.batch_size]
                 loaded = list(pool.map(self._load, chunk))
                 for (path, _), img in zip(chunk, loaded):
                     if img is None:
                         self.skipped.append(path)
-                        warnings.warn(f"validation: skipped unreadable image {path}", trex.SkippedFileWarning,
-                                      stacklevel=2)
+                        warnings.warn(
+                            f"validation: skipped unreadable image {path}", trex.SkippedFileWarning, stacklevel=2
+                        )
                 kept = [(img, label) for (_, label), img in zip(chunk, loaded) if img is not None]
                 if not kept:
                     continue
-                batch = (torch.stack([img for img, _ in kept]),
-                         torch.tensor([label for _, label in kept], dtype=torch.int64))
+                batch = (
+                    torch.stack([img for img, _ in kept]),
+                    torch.tensor([label for _, label in kept], dtype=torch.int64),
+                )
                 if self._cacheable:
                     batches.append(batch)
                 yield batch
@@ -90,8 +102,9 @@ class EvalImages:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images: EvalImages, device: torch.device, precision: Precision,
-             channels_last: bool = False) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, images: EvalImages, device: torch.device, precision: Precision, channels_last: bool = False
+) -> dict[str, float]:
     """Top-1 accuracy and mean cross-entropy of ``model`` (a :class:`trex.TReX`) on ``images``.
 
     The model runs in eval mode (BatchNorm running statistics; no memory write), its classifier
@@ -119,8 +132,7 @@ def evaluate(model: nn.Module, images: EvalImages, device: torch.device, precisi
         dist.all_reduce(stats)
     model.train(was_training)
     correct, loss_sum, count = stats.tolist()
-    out = {"val_top1": 100.0 * correct / max(count, 1), "val_loss": loss_sum / max(count, 1),
-           "val_images": int(count)}
+    out = {"val_top1": 100.0 * correct / max(count, 1), "val_loss": loss_sum / max(count, 1), "val_images": int(count)}
     if images.on_error == "skip":
         out["val_skipped"] = len(set(images.skipped))  # this rank's unreadable images
     return out

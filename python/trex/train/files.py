@@ -18,9 +18,11 @@ from trex.train.errors import TrainConfigError
 
 # The files a run writes into --out; their temporary files are ".<name>.<random>.tmp". The last
 # three names are the temporary files of earlier trex versions.
-_OWN_TMP = re.compile(r"^\.(?:checkpoint(?:-epoch\d+)?\.pt|backbone\.pt|metrics\.jsonl|curves\.png|config\.json)"
-                      r"\.[A-Za-z0-9_]+\.tmp$|^\.(?:checkpoint(?:-epoch\d+)?\.pt|backbone\.pt)\.tmp$"
-                      r"|^metrics\.tmp$|^curves\.tmp\.png$")
+_OWN_TMP = re.compile(
+    r"^\.(?:checkpoint(?:-epoch\d+)?\.pt|backbone\.pt|metrics\.jsonl|curves\.png|config\.json)"
+    r"\.[A-Za-z0-9_]+\.tmp$|^\.(?:checkpoint(?:-epoch\d+)?\.pt|backbone\.pt)\.tmp$"
+    r"|^metrics\.tmp$|^curves\.tmp\.png$"
+)
 
 
 def _file_mode() -> int:
@@ -87,8 +89,9 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
         os.replace(tmp, path)
         tmp = None
     except OSError as err:
-        raise TrainConfigError(f"cannot write {path} ({err.strerror or err}); free some space or pass "
-                               "another --out") from err
+        raise TrainConfigError(
+            f"cannot write {path} ({err.strerror or err}); free some space or pass another --out"
+        ) from err
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
@@ -156,8 +159,9 @@ def make_out_dir(out: Path, flag: str = "--out") -> None:
         os.close(fd)
         os.unlink(name)
     except OSError as err:
-        raise TrainConfigError(f"{flag} {out}: cannot write there ({err.strerror or err}); pass another "
-                               f"{flag}") from err
+        raise TrainConfigError(
+            f"{flag} {out}: cannot write there ({err.strerror or err}); pass another {flag}"
+        ) from err
 
 
 __all__ = ["atomic_write", "check_out_dir", "make_out_dir", "remove_stale_tmp", "write_bytes", "write_text"]

@@ -12,8 +12,11 @@ from typing import Any, TextIO
 
 def _duration(seconds: float) -> str:
     seconds = int(max(seconds, 0))
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+    return (
+        f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
         else f"{seconds // 60}:{seconds % 60:02d}"
+    )
 
 
 class Progress:
@@ -24,8 +27,15 @@ class Progress:
     is printed every ``log_every_s`` seconds and at the end. Disabled: prints nothing (ranks > 0).
     """
 
-    def __init__(self, epoch: int, epochs: int, steps: int, enabled: bool = True, stream: TextIO | None = None,
-                 log_every_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        epoch: int,
+        epochs: int,
+        steps: int,
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        log_every_s: float = 30.0,
+    ) -> None:
         self.epoch, self.epochs, self.steps, self.enabled = epoch, epochs, steps, enabled
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
@@ -49,9 +59,11 @@ class Progress:
         done = int(width * step / max(self.steps, 1))
         bar = "=" * done + (">" if done < width else "") + " " * (width - done - 1)
         eta = elapsed / step * (self.steps - step) if step else 0.0
-        line = (f"epoch {self.epoch}/{self.epochs} [{bar}] {step}/{self.steps} "
-                f"{self.images / max(elapsed, 1e-9):.0f} img/s  loss {loss:.4f}  lr {lr:.4g}  "
-                f"data-wait {100 * self.wait / max(elapsed, 1e-9):.0f}%  {_duration(elapsed)}<{_duration(eta)}")
+        line = (
+            f"epoch {self.epoch}/{self.epochs} [{bar}] {step}/{self.steps} "
+            f"{self.images / max(elapsed, 1e-9):.0f} img/s  loss {loss:.4f}  lr {lr:.4g}  "
+            f"data-wait {100 * self.wait / max(elapsed, 1e-9):.0f}%  {_duration(elapsed)}<{_duration(eta)}"
+        )
         if self.tty:
             self.stream.write("\r" + line + "\x1b[K" + ("\n" if step >= self.steps else ""))
         else:
@@ -60,8 +72,11 @@ class Progress:
 
     def summary(self) -> dict[str, float]:
         elapsed = time.perf_counter() - self.start
-        return {"images_per_s": self.images / max(elapsed, 1e-9), "data_wait": self.wait / max(elapsed, 1e-9),
-                "epoch_time_s": elapsed}
+        return {
+            "images_per_s": self.images / max(elapsed, 1e-9),
+            "data_wait": self.wait / max(elapsed, 1e-9),
+            "epoch_time_s": elapsed,
+        }
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -82,8 +97,9 @@ def write_metrics(path: Path, records: list[dict[str, Any]]) -> None:
 PLOT_POINTS = 2000
 
 
-def plot_metrics(records: list[dict[str, Any]], lr_curve: Sequence[float], steps_per_epoch: int, path: Path,
-                 title: str) -> None:
+def plot_metrics(
+    records: list[dict[str, Any]], lr_curve: Sequence[float], steps_per_epoch: int, path: Path, title: str
+) -> None:
     """Saves a PNG with train/val loss, validation top-1 and the learning rate against epochs
     (see :func:`metrics_figure`)."""
     from trex._plot import pyplot
@@ -96,8 +112,7 @@ def plot_metrics(records: list[dict[str, Any]], lr_curve: Sequence[float], steps
         pyplot().close(fig)
 
 
-def metrics_figure(records: list[dict[str, Any]], lr_curve: Sequence[float], steps_per_epoch: int,
-                   title: str) -> Any:
+def metrics_figure(records: list[dict[str, Any]], lr_curve: Sequence[float], steps_per_epoch: int, title: str) -> Any:
     """The figure of :func:`plot_metrics` (a matplotlib Figure; close it with ``plt.close``).
 
     The learning-rate panel shows the whole planned schedule (per iteration) and marks how far the

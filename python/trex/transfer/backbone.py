@@ -26,8 +26,9 @@ def resolve_backbone_path(path: str | os.PathLike[str]) -> Path:
     if p.is_dir():
         p = p / BACKBONE_FILE
     if not p.is_file():
-        raise TransferError(f"--backbone {path}: no such file (expected the {BACKBONE_FILE} written by `trex train`, "
-                            "or its run folder)")
+        raise TransferError(
+            f"--backbone {path}: no such file (expected the {BACKBONE_FILE} written by `trex train`, or its run folder)"
+        )
     return p
 
 
@@ -58,27 +59,40 @@ def load_frozen_backbone(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[
     try:
         blob = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle/zip errors of a damaged or foreign file
-        raise TransferError(f"--backbone {p}: not a backbone file (torch.load failed: {str(err).splitlines()[0]})") \
-            from err
+        raise TransferError(
+            f"--backbone {p}: not a backbone file (torch.load failed: {str(err).splitlines()[0]})"
+        ) from err
     if isinstance(blob, dict) and "model" in blob and "arch" not in blob:
-        raise TransferError(f"--backbone {p}: this is a training checkpoint, not a backbone; pass the "
-                            f"{BACKBONE_FILE} next to it")
-    if not isinstance(blob, dict) or not isinstance(blob.get("arch"), str) or not isinstance(blob.get("state_dict"),
-                                                                                           dict):
-        raise TransferError(f"--backbone {p}: not a backbone file (expected a dict with 'arch' and 'state_dict', "
-                            f"as `trex train` writes to {BACKBONE_FILE})")
+        raise TransferError(
+            f"--backbone {p}: this is a training checkpoint, not a backbone; pass the {BACKBONE_FILE} next to it"
+        )
+    if (
+        not isinstance(blob, dict)
+        or not isinstance(blob.get("arch"), str)
+        or not isinstance(blob.get("state_dict"), dict)
+    ):
+        raise TransferError(
+            f"--backbone {p}: not a backbone file (expected a dict with 'arch' and 'state_dict', "
+            f"as `trex train` writes to {BACKBONE_FILE})"
+        )
     try:
         backbone, dim = create_backbone(blob["arch"])
         backbone.load_state_dict(blob["state_dict"])
     except (ValueError, RuntimeError) as err:
-        raise TransferError(f"--backbone {p}: cannot rebuild the {blob['arch']!r} backbone "
-                            f"({str(err).splitlines()[0]})") from err
-    bad = [k for k, v in blob["state_dict"].items()
-           if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        raise TransferError(
+            f"--backbone {p}: cannot rebuild the {blob['arch']!r} backbone ({str(err).splitlines()[0]})"
+        ) from err
+    bad = [
+        k
+        for k, v in blob["state_dict"].items()
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
     if bad:
-        raise TransferError(f"--backbone {p}: the weights hold NaN or infinite values ({bad[0]}"
-                            f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}); the training diverged or "
-                            "the file is damaged: use an earlier checkpoint's backbone")
+        raise TransferError(
+            f"--backbone {p}: the weights hold NaN or infinite values ({bad[0]}"
+            f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}); the training diverged or "
+            "the file is damaged: use an earlier checkpoint's backbone"
+        )
     backbone.eval().requires_grad_(False)
     info = {k: v for k, v in blob.items() if k != "state_dict"}
     info.setdefault("feature_dim", dim)

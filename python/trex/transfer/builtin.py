@@ -54,8 +54,9 @@ def prepare_digits_folder(root: str | os.PathLike[str] | None = None, *, size: i
     digits = load_digits()
     images = np.clip(np.rint(digits.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)  # 16 = full ink
     index = np.arange(len(images))
-    train_idx, test_idx = train_test_split(index, test_size=DIGITS_TEST_FRACTION, stratify=digits.target,
-                                           random_state=0)
+    train_idx, test_idx = train_test_split(
+        index, test_size=DIGITS_TEST_FRACTION, stratify=digits.target, random_state=0
+    )
     with build_tree(root, stamp) as tmp:
         for split, idx in (("train", train_idx), ("test", test_idx)):
             for i in idx:
@@ -87,8 +88,12 @@ BUILTIN_DATASETS: dict[str, Callable[[int], Path]] = {
     "glyphs-unseen": lambda size: _glyphs_unseen(),
 }
 # What each needs installed, for the error when its source files are missing.
-_SOURCES = {"fashion-unseen": "Fashion-MNIST", "digits": "scikit-learn's bundled digits",
-            "fashion": "Fashion-MNIST", "glyphs-unseen": "the CJK font packages"}
+_SOURCES = {
+    "fashion-unseen": "Fashion-MNIST",
+    "digits": "scikit-learn's bundled digits",
+    "fashion": "Fashion-MNIST",
+    "glyphs-unseen": "the CJK font packages",
+}
 # Those of them that `trex transfer` evaluates when no --dataset is given (the built-in run's).
 DEFAULT_DATASETS = ("fashion-unseen", "digits")
 
@@ -101,8 +106,10 @@ def builtin_dataset_root(name: str, size: int = 64) -> Path:
             install), or a folder trex did not build where its cache goes (never replaced).
     """
     if name not in BUILTIN_DATASETS:
-        raise TransferError(f"unknown built-in dataset {name!r}; choose {', '.join(BUILTIN_DATASETS)}, or pass "
-                            "NAME=ROOT for an ImageFolder root")
+        raise TransferError(
+            f"unknown built-in dataset {name!r}; choose {', '.join(BUILTIN_DATASETS)}, or pass "
+            "NAME=ROOT for an ImageFolder root"
+        )
     try:
         return BUILTIN_DATASETS[name](size)
     except ForeignFolderError as err:
@@ -111,8 +118,13 @@ def builtin_dataset_root(name: str, size: int = 64) -> Path:
         raise TransferError(f"built-in dataset {name} needs {_SOURCES[name]}: {err}") from err
 
 
-def resolve_dataset_specs(specs: list[str] | None, *, image_size: int = 64,
-                          train_per_class: int | None = None, test_per_class: int | None = None) -> list:
+def resolve_dataset_specs(
+    specs: list[str] | None,
+    *,
+    image_size: int = 64,
+    train_per_class: int | None = None,
+    test_per_class: int | None = None,
+) -> list:
     """Loads the data sets named on the command line.
 
     Each spec is ``NAME=ROOT`` (an ImageFolder root), or the name of a built-in set
@@ -138,4 +150,10 @@ def resolve_dataset_specs(specs: list[str] | None, *, image_size: int = 64,
     return out
 
 
-__all__ = ["BUILTIN_DATASETS", "DEFAULT_DATASETS", "builtin_dataset_root", "prepare_digits_folder", "resolve_dataset_specs"]
+__all__ = [
+    "BUILTIN_DATASETS",
+    "DEFAULT_DATASETS",
+    "builtin_dataset_root",
+    "prepare_digits_folder",
+    "resolve_dataset_specs",
+]

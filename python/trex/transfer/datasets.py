@@ -62,8 +62,9 @@ def parse_dataset_arg(text: str) -> tuple[str, str]:
     return name, root
 
 
-def load_dataset(name: str, root: str | os.PathLike[str], *, train_per_class: int | None = None,
-                 test_per_class: int | None = None) -> TransferDataset:
+def load_dataset(
+    name: str, root: str | os.PathLike[str], *, train_per_class: int | None = None, test_per_class: int | None = None
+) -> TransferDataset:
     """Scans and checks the data set ``root``.
 
     Args:
@@ -79,13 +80,16 @@ def load_dataset(name: str, root: str | os.PathLike[str], *, train_per_class: in
     """
     root = Path(root)
     if not root.is_dir():
-        raise TransferError(f"dataset {name}: {root} is not a folder; expected an ImageFolder root with train/ "
-                            "and test/ (or val/)")
+        raise TransferError(
+            f"dataset {name}: {root} is not a folder; expected an ImageFolder root with train/ and test/ (or val/)"
+        )
     test_dir = next((root / s for s in TEST_SPLITS if (root / s).is_dir()), None)
     if not (root / "train").is_dir() or test_dir is None:
         missing = "train/" if not (root / "train").is_dir() else "test/ (or val/)"
-        raise TransferError(f"dataset {name}: {root} has no {missing} sub-folder; expected {root}/train/<class>/"
-                            f"<images> and {root}/test/<class>/<images>")
+        raise TransferError(
+            f"dataset {name}: {root} has no {missing} sub-folder; expected {root}/train/<class>/"
+            f"<images> and {root}/test/<class>/<images>"
+        )
     try:
         train, classes = scan_image_folder(root / "train")
         test_raw, test_classes = scan_image_folder(test_dir)
@@ -93,9 +97,11 @@ def load_dataset(name: str, root: str | os.PathLike[str], *, train_per_class: in
         raise TransferError(f"dataset {name}: {err}") from err
     unknown = sorted(set(test_classes) - set(classes))
     if unknown:
-        raise TransferError(f"dataset {name}: class {unknown[0]!r} is in {test_dir.name}/ but not in train/ "
-                            f"({len(unknown)} such class{'es' if len(unknown) > 1 else ''}); a classifier cannot "
-                            "predict a class it never saw: add its training images or remove it")
+        raise TransferError(
+            f"dataset {name}: class {unknown[0]!r} is in {test_dir.name}/ but not in train/ "
+            f"({len(unknown)} such class{'es' if len(unknown) > 1 else ''}); a classifier cannot "
+            "predict a class it never saw: add its training images or remove it"
+        )
     index = {c: i for i, c in enumerate(classes)}
     test = [(path, index[test_classes[label]]) for path, label in test_raw]
     if len(classes) < 2:
@@ -105,10 +111,12 @@ def load_dataset(name: str, root: str | os.PathLike[str], *, train_per_class: in
     few = [c for i, c in enumerate(classes) if counts[i] < MIN_TRAIN_PER_CLASS]
     if few:
         n = counts[classes.index(few[0])]
-        raise TransferError(f"dataset {name}: class {few[0]!r} has {n} training image{'s' if n != 1 else ''}"
-                            f"{f' (and {len(few) - 1} more such classes)' if len(few) > 1 else ''}; the linear "
-                            f"probe needs at least {MIN_TRAIN_PER_CLASS} per class (one is held out to choose C)"
-                            f"{'; raise --train-per-class' if train_per_class is not None else ''}")
+        raise TransferError(
+            f"dataset {name}: class {few[0]!r} has {n} training image{'s' if n != 1 else ''}"
+            f"{f' (and {len(few) - 1} more such classes)' if len(few) > 1 else ''}; the linear "
+            f"probe needs at least {MIN_TRAIN_PER_CLASS} per class (one is held out to choose C)"
+            f"{'; raise --train-per-class' if train_per_class is not None else ''}"
+        )
     return TransferDataset(name, root, train, first_per_class(test, test_per_class), classes)
 
 

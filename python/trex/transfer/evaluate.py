@@ -38,8 +38,9 @@ class TransferOptions:
     seed: int = 0
 
 
-def evaluate_transfer(backbone_path: str | Path, datasets: Sequence[TransferDataset],
-                      options: TransferOptions = TransferOptions()) -> dict[str, Any]:
+def evaluate_transfer(
+    backbone_path: str | Path, datasets: Sequence[TransferDataset], options: TransferOptions = TransferOptions()
+) -> dict[str, Any]:
     """Runs the transfer protocol of ``backbone_path`` on ``datasets``.
 
     Returns:
@@ -61,36 +62,81 @@ def evaluate_transfer(backbone_path: str | Path, datasets: Sequence[TransferData
     rows = []
     for ds in datasets:
         t0 = time.perf_counter()
-        feats, cached = dataset_features(backbone, digest, ds, size, cache_dir=options.cache_dir,
-                                         batch_size=options.batch_size, threads=options.threads,
-                                         device=options.device)
+        feats, cached = dataset_features(
+            backbone,
+            digest,
+            ds,
+            size,
+            cache_dir=options.cache_dir,
+            batch_size=options.batch_size,
+            threads=options.threads,
+            device=options.device,
+        )
         t_feat = time.perf_counter() - t0
-        probe = linear_probe(feats.train.numpy(), feats.train_labels.numpy(), feats.test.numpy(),
-                             feats.test_labels.numpy(), options.c_grid, seed=options.seed)
+        probe = linear_probe(
+            feats.train.numpy(),
+            feats.train_labels.numpy(),
+            feats.test.numpy(),
+            feats.test_labels.numpy(),
+            options.c_grid,
+            seed=options.seed,
+        )
         row: dict[str, Any] = {
-            "name": ds.name, "root": str(ds.root), "classes": len(ds.classes), "train_images": len(ds.train),
-            "test_images": len(ds.test), "linear_top1": 100.0 * probe.top1, "c": probe.c,
-            "c_grid": probe.grid, "holdout_top1": [100.0 * s for s in probe.val_top1],
-            "converged": probe.converged, "features_cached": cached, "features_s": round(t_feat, 2),
+            "name": ds.name,
+            "root": str(ds.root),
+            "classes": len(ds.classes),
+            "train_images": len(ds.train),
+            "test_images": len(ds.test),
+            "linear_top1": 100.0 * probe.top1,
+            "c": probe.c,
+            "c_grid": probe.grid,
+            "holdout_top1": [100.0 * s for s in probe.val_top1],
+            "converged": probe.converged,
+            "features_cached": cached,
+            "features_s": round(t_feat, 2),
         }
         if options.knn:
-            row["knn_top1"] = 100.0 * knn_top1(feats.train, feats.train_labels, feats.test, feats.test_labels,
-                                               k=options.knn_k, temperature=options.knn_temperature,
-                                               num_classes=len(ds.classes))
+            row["knn_top1"] = 100.0 * knn_top1(
+                feats.train,
+                feats.train_labels,
+                feats.test,
+                feats.test_labels,
+                k=options.knn_k,
+                temperature=options.knn_temperature,
+                num_classes=len(ds.classes),
+            )
         row["seconds"] = round(time.perf_counter() - t0, 2)
-        log.info("%s: linear top-1 %.2f%% (C=%.3g)%s, train %d / test %d images, %.1fs%s", ds.name, row["linear_top1"], probe.c,
-                 f", kNN top-1 {row['knn_top1']:.2f}%" if options.knn else "", len(ds.train), len(ds.test),
-                 row["seconds"], " (cached features)" if cached else "")
+        log.info(
+            "%s: linear top-1 %.2f%% (C=%.3g)%s, train %d / test %d images, %.1fs%s",
+            ds.name,
+            row["linear_top1"],
+            probe.c,
+            f", kNN top-1 {row['knn_top1']:.2f}%" if options.knn else "",
+            len(ds.train),
+            len(ds.test),
+            row["seconds"],
+            " (cached features)" if cached else "",
+        )
         rows.append(row)
     mean: dict[str, float] = {}
     for kind in ("linear", "knn") if options.knn else ("linear",):
         lo, acc = mean_log_odds([r[f"{kind}_top1"] / 100.0 for r in rows])
         mean[f"{kind}_log_odds"] = lo
         mean[f"{kind}_top1"] = 100.0 * acc
-    return {"backbone": {**{k: v for k, v in info.items() if k != "classes"}, "sha256": digest},
-            "image_size": size, "datasets": rows, "mean": mean,
-            "protocol": {"resize": size, "center_crop": size, "c_grid": list(options.c_grid), "holdout": 0.2,
-                         "knn_k": options.knn_k, "knn_temperature": options.knn_temperature}}
+    return {
+        "backbone": {**{k: v for k, v in info.items() if k != "classes"}, "sha256": digest},
+        "image_size": size,
+        "datasets": rows,
+        "mean": mean,
+        "protocol": {
+            "resize": size,
+            "center_crop": size,
+            "c_grid": list(options.c_grid),
+            "holdout": 0.2,
+            "knn_k": options.knn_k,
+            "knn_temperature": options.knn_temperature,
+        },
+    }
 
 
 __all__ = ["TransferOptions", "evaluate_transfer"]

@@ -55,8 +55,15 @@ def _load_image(path: str, size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def extract(backbone: nn.Module, samples: Sequence[tuple[str, int]], image_size: int, *, batch_size: int = 256,
-            threads: int | None = None, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+def extract(
+    backbone: nn.Module,
+    samples: Sequence[tuple[str, int]],
+    image_size: int,
+    *,
+    batch_size: int = 256,
+    threads: int | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Backbone features of ``samples``.
 
     Each image is decoded (trex), its shorter side resized to ``image_size`` (bicubic,
@@ -74,7 +81,7 @@ def extract(backbone: nn.Module, samples: Sequence[tuple[str, int]], image_size:
     try:
         with ThreadPoolExecutor(max_workers=threads) as pool:
             for start in range(0, len(samples), batch_size):
-                chunk = samples[start:start + batch_size]
+                chunk = samples[start : start + batch_size]
                 images = torch.stack(list(pool.map(lambda s: _load_image(s[0], image_size), chunk)))
                 x = trex.normalize(images.to(device))
                 feats.append(backbone(x).flatten(1).float().cpu())
@@ -90,9 +97,17 @@ def cache_key(backbone_digest: str, dataset: TransferDataset, image_size: int) -
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def dataset_features(backbone: nn.Module, backbone_digest: str, dataset: TransferDataset, image_size: int, *,
-                     cache_dir: Path | None, batch_size: int = 256, threads: int | None = None,
-                     device: torch.device | str = "cpu") -> tuple[Features, bool]:
+def dataset_features(
+    backbone: nn.Module,
+    backbone_digest: str,
+    dataset: TransferDataset,
+    image_size: int,
+    *,
+    cache_dir: Path | None,
+    batch_size: int = 256,
+    threads: int | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[Features, bool]:
     """Features of both splits of ``dataset``, from the cache when present.
 
     Args:
@@ -114,10 +129,12 @@ def dataset_features(backbone: nn.Module, backbone_digest: str, dataset: Transfe
                 return Features(**blob), True
             except Exception:  # a damaged entry is recomputed  # noqa: BLE001
                 pass
-    train, train_labels = extract(backbone, dataset.train, image_size, batch_size=batch_size, threads=threads,
-                                  device=device)
-    test, test_labels = extract(backbone, dataset.test, image_size, batch_size=batch_size, threads=threads,
-                                device=device)
+    train, train_labels = extract(
+        backbone, dataset.train, image_size, batch_size=batch_size, threads=threads, device=device
+    )
+    test, test_labels = extract(
+        backbone, dataset.test, image_size, batch_size=batch_size, threads=threads, device=device
+    )
     features = Features(train, train_labels, test, test_labels)
     if path is not None:
         _store(path, features)

@@ -16,9 +16,16 @@ KNN_TEMPERATURE = 0.07
 
 
 @torch.no_grad()
-def knn_predict(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, *, k: int = KNN_K,
-                temperature: float = KNN_TEMPERATURE, num_classes: int | None = None,
-                chunk: int = 1024) -> torch.Tensor:
+def knn_predict(
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    *,
+    k: int = KNN_K,
+    temperature: float = KNN_TEMPERATURE,
+    num_classes: int | None = None,
+    chunk: int = 1024,
+) -> torch.Tensor:
     """Predicted labels of ``test_x``.
 
     Args:
@@ -42,7 +49,7 @@ def knn_predict(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tens
     k = min(k, train_x.shape[0])
     preds = []
     for start in range(0, test_x.shape[0], chunk):
-        sim = test_x[start:start + chunk] @ train_x.T
+        sim = test_x[start : start + chunk] @ train_x.T
         top_sim, top_idx = sim.topk(k, dim=1)
         weights = (top_sim / temperature).exp()
         votes = torch.zeros(sim.shape[0], classes).scatter_add_(1, train_y[top_idx], weights)
@@ -50,8 +57,9 @@ def knn_predict(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tens
     return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.int64)
 
 
-def knn_top1(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
-             **kwargs: float) -> float:
+def knn_top1(
+    train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, **kwargs: float
+) -> float:
     """Top-1 accuracy in [0, 1] of :func:`knn_predict` on ``test_x``."""
     pred = knn_predict(train_x, train_y, test_x, **kwargs)  # type: ignore[arg-type]
     return float((pred == torch.as_tensor(test_y)).double().mean())

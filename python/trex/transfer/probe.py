@@ -45,8 +45,9 @@ class ProbeResult:
     converged: bool = True
 
 
-def holdout_split(labels: np.ndarray, fraction: float = HOLDOUT_FRACTION, seed: int = 0) -> tuple[np.ndarray,
-                                                                                                np.ndarray]:
+def holdout_split(
+    labels: np.ndarray, fraction: float = HOLDOUT_FRACTION, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices (fit, held_out): ``ceil(fraction * n_k)`` random images of each class k held out
     (none of a class with a single image).
 
@@ -90,8 +91,14 @@ def _fit(model, x: np.ndarray, y: np.ndarray) -> bool:  # noqa: ANN001
     return bool(np.all(np.asarray(model.n_iter_) < MAX_ITER))
 
 
-def select_c(x: np.ndarray, y: np.ndarray, grid: Sequence[float] = DEFAULT_C_GRID, *,
-             fraction: float = HOLDOUT_FRACTION, seed: int = 0) -> tuple[float, list[float]]:
+def select_c(
+    x: np.ndarray,
+    y: np.ndarray,
+    grid: Sequence[float] = DEFAULT_C_GRID,
+    *,
+    fraction: float = HOLDOUT_FRACTION,
+    seed: int = 0,
+) -> tuple[float, list[float]]:
     """Picks C on a held-out part of the training set.
 
     Fits on the other part for every C of ``grid`` (ascending, each fit warm-started from the
@@ -123,9 +130,16 @@ def select_c(x: np.ndarray, y: np.ndarray, grid: Sequence[float] = DEFAULT_C_GRI
     return best, scores
 
 
-def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                 grid: Sequence[float] = DEFAULT_C_GRID, *, fraction: float = HOLDOUT_FRACTION,
-                 seed: int = 0) -> ProbeResult:
+def linear_probe(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    grid: Sequence[float] = DEFAULT_C_GRID,
+    *,
+    fraction: float = HOLDOUT_FRACTION,
+    seed: int = 0,
+) -> ProbeResult:
     """The transfer protocol's linear probe on frozen features.
 
     Args:

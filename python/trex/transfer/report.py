@@ -13,15 +13,28 @@ def format_table(result: dict[str, Any]) -> str:
     head = ["dataset", "classes", "train", "test", "linear top-1", "C"] + (["kNN top-1"] if knn else [])
     rows = []
     for r in result["datasets"]:
-        rows.append([r["name"], str(r["classes"]), str(r["train_images"]), str(r["test_images"]),
-                     f"{r['linear_top1']:.2f}%", f"{r['c']:.3g}"] + ([f"{r['knn_top1']:.2f}%"] if knn else []))
+        rows.append(
+            [
+                r["name"],
+                str(r["classes"]),
+                str(r["train_images"]),
+                str(r["test_images"]),
+                f"{r['linear_top1']:.2f}%",
+                f"{r['c']:.3g}",
+            ]
+            + ([f"{r['knn_top1']:.2f}%"] if knn else [])
+        )
     m = result["mean"]
-    rows.append(["mean (log-odds)", "", "", "", f"{m['linear_top1']:.2f}% ({m['linear_log_odds']:+.3f})", ""]
-                + ([f"{m['knn_top1']:.2f}% ({m['knn_log_odds']:+.3f})"] if knn else []))
+    rows.append(
+        ["mean (log-odds)", "", "", "", f"{m['linear_top1']:.2f}% ({m['linear_log_odds']:+.3f})", ""]
+        + ([f"{m['knn_top1']:.2f}% ({m['knn_log_odds']:+.3f})"] if knn else [])
+    )
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
     line = "  ".join("-" * w for w in widths)
-    fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
-                                  for i, (c, w) in enumerate(zip(cells, widths)))
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
     return "\n".join([fmt(head), line, *(fmt(r) for r in rows[:-1]), line, fmt(rows[-1])])
 
 
