@@ -1,5 +1,6 @@
 # Stubs of the Rust extension. User-facing documentation lives in the Python wrappers.
 # Checked against the built extension by `python -m mypy.stubtest trex._trex` (tests/test_typing.py).
+from collections.abc import Sequence
 from typing import final
 
 import torch
@@ -33,7 +34,9 @@ def gaussian_blur(img: torch.Tensor, sigma: float, kernel_size: int | None = Non
 # Prototype memory (src/py/bank.rs). `state` is the memory's six buffers in this order:
 # features f32 [size, dim], labels i64 [size], sums f64 [C, dim], counts i64 [C],
 # position i64 [], pushes i64 [].
-_BankState = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+# The memory's state tensors, in BANK_STATE's order (the core's one list of their names).
+_BankState = Sequence[torch.Tensor]
+BANK_STATE: list[str]
 
 def bank_empty(size: int, dim: int, num_classes: int) -> list[torch.Tensor]: ...
 def bank_push(state: _BankState, features: torch.Tensor, labels: torch.Tensor, *, recompute_every: int) -> None: ...

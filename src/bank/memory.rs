@@ -37,7 +37,22 @@ pub struct Memory {
     device: Device,
 }
 
+/// The names of the memory's state tensors, in the order of [`Memory::into_state`] and
+/// [`Memory::from_state`] (the one list: Python's buffers and state dicts use these names).
+pub const STATE: [&str; 6] = ["features", "labels", "sums", "counts", "position", "pushes"];
+
 impl Memory {
+    /// The state tensors, in [`STATE`]'s order.
+    pub fn into_state(self) -> [Tensor; 6] {
+        [self.features, self.labels, self.sums, self.counts, self.position, self.pushes]
+    }
+
+    /// [`Memory::from_tensors`] of the state tensors in [`STATE`]'s order.
+    pub fn from_state(state: [Tensor; 6]) -> Result<Self> {
+        let [features, labels, sums, counts, position, pushes] = state;
+        Self::from_tensors(features, labels, sums, counts, position, pushes)
+    }
+
     /// A new empty memory on `device`.
     pub fn new(size: i64, dim: i64, num_classes: i64, device: Device) -> Result<Self> {
         for (name, value) in [("size", size), ("dim", dim), ("num_classes", num_classes)] {

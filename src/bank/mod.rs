@@ -11,7 +11,7 @@ pub mod memory;
 
 pub use error::{BankError, Result};
 pub use logits::{prototype_logits, prototype_loss};
-pub use memory::Memory;
+pub use memory::{Memory, STATE};
 
 #[cfg(test)]
 mod tests;

@@ -9,12 +9,11 @@ use super::convert::to_py;
 use super::errors::{bank_error, released};
 use crate::bank::{self, Memory};
 
-/// The memory's state tensors, in the order of `Memory::from_tensors`.
-type State = (PyTensor, PyTensor, PyTensor, PyTensor, PyTensor, PyTensor);
+/// The memory's state tensors, in the order of `bank::STATE` (`_trex.BANK_STATE`).
+type State = [PyTensor; 6];
 
 fn memory(state: State) -> Result<Memory, bank::BankError> {
-    let (features, labels, sums, counts, position, pushes) = state;
-    Memory::from_tensors(features.0, labels.0, sums.0, counts.0, position.0, pushes.0)
+    Memory::from_state(state.map(|t| t.0))
 }
 
 /// The six state tensors of a new empty memory on the CPU.
@@ -22,7 +21,7 @@ fn memory(state: State) -> Result<Memory, bank::BankError> {
 #[pyo3(signature = (size, dim, num_classes))]
 fn bank_empty(py: Python<'_>, size: i64, dim: i64, num_classes: i64) -> PyResult<Vec<PyObject>> {
     let m = released(py, || Memory::new(size, dim, num_classes, tch::Device::Cpu))?.map_err(bank_error)?;
-    [m.features, m.labels, m.sums, m.counts, m.position, m.pushes].into_iter().map(|t| to_py(py, t)).collect()
+    m.into_state().into_iter().map(|t| to_py(py, t)).collect()
 }
 
 /// Pushes a batch into the memory held by `state` (updated in place).
@@ -76,6 +75,7 @@ fn prototype_loss(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("BANK_STATE", bank::STATE.to_vec())?;
     m.add_function(wrap_pyfunction!(bank_empty, m)?)?;
     m.add_function(wrap_pyfunction!(bank_push, m)?)?;
     m.add_function(wrap_pyfunction!(bank_validate, m)?)?;

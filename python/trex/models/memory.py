@@ -19,7 +19,8 @@ from trex.exceptions import MemoryBankError
 from trex.models._checks import positive_int
 
 # The memory's buffers, in the order the extension takes them.
-_STATE = ("features", "labels", "sums", "counts", "position", "pushes")
+# The state buffers' names, in the order the core takes them (its one list: _trex.BANK_STATE).
+_STATE: tuple[str, ...] = tuple(_trex.BANK_STATE)
 
 
 def _autocast_off(device: torch.device) -> contextlib.AbstractContextManager[object]:
@@ -100,8 +101,8 @@ class PrototypeMemory(nn.Module):
         for name, tensor in zip(_STATE, _trex.bank_empty(self.size, self.dim, self.num_classes)):
             self.register_buffer(name, tensor if device is None else tensor.to(device))
 
-    def _state(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.features, self.labels, self.sums, self.counts, self.position, self.pushes  # _STATE's order
+    def _state(self) -> list[torch.Tensor]:
+        return [getattr(self, name) for name in _STATE]
 
     def push(self, features: torch.Tensor, labels: torch.Tensor) -> None:
         """Writes a batch of entries (no gradient is recorded).
@@ -166,8 +167,7 @@ class PrototypeMemory(nn.Module):
             if value.dtype.is_floating_point != current.dtype.is_floating_point or value.dtype == torch.bool:
                 raise MemoryBankError(f"{key} has dtype {value.dtype}, the memory's is {current.dtype}")
             candidate.append(value.detach().to(device=current.device, dtype=current.dtype))
-        features, labels, sums, counts, position, pushes = candidate  # _STATE's order
-        _trex.bank_validate((features, labels, sums, counts, position, pushes))
+        _trex.bank_validate(candidate)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> PrototypeMemory:
