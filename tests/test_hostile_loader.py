@@ -445,7 +445,7 @@ def test_fuzzed_loader_options_and_file_trees(tmp_path: Path) -> None:
                     try:
                         for b in ld:
                             B = b.labels.numel()
-                            assert 1 <= B <= batch_size and (B == batch_size or not ld._args["drop_last"])
+                            assert 1 <= B <= batch_size and (B == batch_size or not ld.spec.drop_last)
                             assert len(b.groups) == len(shapes)
                             for g, ((h, w), c) in zip(b.groups, shapes):
                                 assert tuple(g.shape) == (c * B, 3, h, w), (g.shape, c, B, h, w)
