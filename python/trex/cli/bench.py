@@ -165,8 +165,6 @@ def colour_path_rounds(samples, recipe, threads: int, batch_size: int, dct_scali
         **kw,
     )
     cuda = device is not None and torch.device(device).type == "cuda"
-    for _ in zip(range(2), loader):
-        pass
     epoch = 0
     while True:
         loader.set_epoch(epoch)
@@ -328,9 +326,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def compare_colour_paths(args: argparse.Namespace, samples, recipe) -> dict:
-    """The CPU path (float32) against the device colour path, in alternating rounds (median of
-    each figure): images/s, per loader thread, and the CPU time per image of the loader's threads
-    (what a GPU machine has to supply per image) and of the consuming thread."""
+    """The CPU path (float32) against the device colour path, in alternating rounds after one
+    discarded warm-up round of each (median of each figure): images/s, per loader thread, and the
+    CPU time per image of the loader's threads (what a GPU machine has to supply per image) and of
+    the consuming thread."""
     dct = not args.no_dct_scaling
     common = (samples, recipe, args.threads, args.batch_size, dct)
     dev_key = f"device_{args.device}"
@@ -340,6 +339,8 @@ def compare_colour_paths(args: argparse.Namespace, samples, recipe) -> dict:
         dev_key: colour_path_rounds(*common, device=args.device),
     }
     rounds: dict[str, list[dict]] = {k: [] for k in paths}
+    for gen in paths.values():  # one warm-up round of each, discarded, as for the other pipelines
+        next(gen)
     for _ in range(max(1, args.rounds)):
         for k, gen in paths.items():
             rounds[k].append(next(gen))
