@@ -89,3 +89,24 @@ def test_bench_end_to_end_on_real_photos(photo_folder: Path, tmp_path: Path) -> 
         per_round = [a / b for a, b in zip(result["rounds"][num], result["rounds"][den])]
         assert result["ratios_per_round"][key] == per_round
         assert result["ratios"][key]["median"] == statistics.median(per_round)
+
+
+def test_bench_device_colour_paths_on_real_photos(photo_folder: Path, tmp_path: Path) -> None:
+    """`--device cpu`: the CPU colour path (float32, uint8) and the device path, each with one
+    warm-up epoch then its rounds; the moved share is computed from the medians of the same runs."""
+    out = tmp_path / "bench.json"
+    argv = ["--data", str(photo_folder), "--images", "48", "--batch-size", "8", "--rounds", "2"]
+    rc = bench.main([*argv, "--no-reference", "--threads", "1", "--device", "cpu", "--json", str(out)])
+    assert rc == 0
+    paths = json.loads(out.read_text())["colour_paths"]
+    keys = ("cpu_path_float32", "cpu_path_uint8", "device_cpu")
+    for key in keys:
+        rounds = paths[key]["rounds"]
+        assert len(rounds) == 2  # the warm-up epoch is not among them
+        for field in ("images_per_s", "loader_cpu_s_per_image", "consumer_cpu_s_per_image"):
+            assert all(r[field] >= 0 for r in rounds)
+            assert paths[key]["median"][field] == statistics.median(r[field] for r in rounds)
+    device = paths["device_cpu"]["median"]["loader_cpu_s_per_image"]
+    for base in ("float32", "uint8"):
+        cpu = paths[f"cpu_path_{base}"]["median"]["loader_cpu_s_per_image"]
+        assert paths[f"loader_cpu_share_moved_vs_{base}"] == 1 - device / cpu
