@@ -45,8 +45,11 @@ use crate::image::color::{hue_shift, pillow_hsv_to_rgb, pillow_rgb_to_hsv};
 use crate::pipeline::augment::{crop_blur_kernel_size, normalize_lut};
 use crate::pipeline::recipe::PARAM_FIELDS;
 
+mod resample;
 #[cfg(test)]
 mod tests;
+
+pub use resample::CropPlan;
 
 /// Columns of a parameter row (`CropParams::to_row`).
 mod col {
@@ -248,6 +251,18 @@ impl Plan {
     }
 }
 
+/// `t` (on the CPU) on `device`; with `non_blocking`, staged in pinned memory (torch's caching
+/// host allocator) so that the copy does not block.
+pub(crate) fn upload(t: Tensor, device: Device, non_blocking: bool) -> Result<Tensor> {
+    match device {
+        Device::Cpu => Ok(t),
+        d => {
+            let t = if non_blocking { t.f_internal_pin_memory(d)? } else { t };
+            Ok(t.f_to_device_(d, t.kind(), non_blocking, false)?)
+        }
+    }
+}
+
 /// Pillow's `L` of a `[m, 3, h, w]` f32 tensor of integers, as `[m, 1, h, w]` (exact in f32).
 fn luma(x: &Tensor) -> Result<Tensor> {
     let c = |i: i64, k: f64| -> Result<Tensor> { Ok(x.f_narrow(1, i, 1)?.f_mul_scalar(k)?) };
@@ -276,14 +291,7 @@ impl DeviceColour {
     }
 
     fn upload(&self, t: Tensor, non_blocking: bool) -> Result<Tensor> {
-        match self.device {
-            Device::Cpu => Ok(t),
-            d => {
-                // Pinned (torch's caching host allocator), so that the copy does not block.
-                let t = if non_blocking { t.f_internal_pin_memory(d)? } else { t };
-                Ok(t.f_to_device_(d, t.kind(), non_blocking, false)?)
-            }
-        }
+        upload(t, self.device, non_blocking)
     }
 
     /// The colour stage of one output group: `crops` uint8 `[n, 3, h, w]` (CPU, pinned on CUDA
@@ -292,8 +300,8 @@ impl DeviceColour {
     /// on the device (channels_last strides when asked). Never keeps a view of `crops`.
     pub fn apply(&self, crops: &Tensor, rows: &[f64], thresholds: &[u8], non_blocking: bool) -> Result<Tensor> {
         let size = crops.size();
-        let (n, h, w) = match size[..] {
-            [n, 3, h, w] if crops.kind() == Kind::Uint8 => (n, h, w),
+        let n = match size[..] {
+            [n, 3, _, _] if crops.kind() == Kind::Uint8 => n,
             _ => {
                 return Err(AugmentError::Input(format!(
                     "crops must be uint8 [n, 3, h, w], got {:?} {size:?}",
@@ -308,6 +316,39 @@ impl DeviceColour {
                 thresholds.len()
             )));
         }
+        // A new f32 tensor on the device: nothing below aliases `crops`.
+        let x = crops.f_to_device_(self.device, Kind::Uint8, non_blocking, false)?.f_to_kind(Kind::Float)?;
+        self.colour(x, rows, thresholds, non_blocking)
+    }
+
+    /// The resampling and the colour stage of one output group: `pixels` the batch's decoded
+    /// images (`[pixels, 3]` uint8, on the device), `crops` each crop's image and plan (all of
+    /// `out_h` x `out_w`), `rows` and `thresholds` as for [`DeviceColour::apply`].
+    pub fn apply_resampled(
+        &self,
+        pixels: &Tensor,
+        crops: &[CropPlan<'_>],
+        (out_h, out_w): (usize, usize),
+        rows: &[f64],
+        thresholds: &[u8],
+        non_blocking: bool,
+    ) -> Result<Tensor> {
+        let n = crops.len();
+        if rows.len() != n * PARAM_FIELDS || thresholds.len() != n {
+            return Err(AugmentError::Input(format!(
+                "{n} crops need {n} parameter rows and thresholds, got {} values and {} thresholds",
+                rows.len(),
+                thresholds.len()
+            )));
+        }
+        let x = resample::resample_group(pixels, crops, out_h, out_w, self.device, non_blocking)?;
+        self.colour(x, rows, thresholds, non_blocking)
+    }
+
+    /// The colour stage on `x`, f32 `[n, 3, h, w]` bytes on the device (consumed in place).
+    fn colour(&self, mut x: Tensor, rows: &[f64], thresholds: &[u8], non_blocking: bool) -> Result<Tensor> {
+        let size = x.size();
+        let (h, w) = (size[2], size[3]);
         let plan = Plan::new(rows, thresholds, h as usize, w as usize);
         let mut tables = self.tables.lock().map_err(|_| AugmentError::Input("colour tables lock poisoned".into()))?;
         if tables.hue.is_none() && plan.segments.iter().any(|s| matches!(s.step, Step::Hue)) {
@@ -328,8 +369,6 @@ impl DeviceColour {
         } else {
             Some(self.upload(Tensor::f_from_slice(&plan.packed)?, non_blocking)?)
         };
-        // A new f32 tensor on the device: nothing below aliases `crops`.
-        let mut x = crops.f_to_device_(self.device, Kind::Uint8, non_blocking, false)?.f_to_kind(Kind::Float)?;
         if let Some(packed) = &packed {
             for seg in &plan.segments {
                 let index = packed.f_narrow(0, seg.index.0 as i64, seg.index.1 as i64)?.f_to_kind(Kind::Int64)?;

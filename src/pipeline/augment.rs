@@ -5,7 +5,7 @@ use super::recipe::{CropGroup, CropParams};
 use crate::image::blur::{default_kernel_size, gaussian_blur_with_scratch};
 use crate::image::color::{adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation, solarize, to_grayscale};
 use crate::image::layout::deinterleave_rgb;
-use crate::image::resize::resample_region_flip;
+use crate::image::resize::{resample_plan, resample_region_flip, ResamplePlan};
 use crate::image::{ImageError, Result};
 
 /// A decoded image, possibly decoded at a reduced DCT scale: `scale_x` / `scale_y` map
@@ -35,15 +35,27 @@ pub fn render_crop(
 pub fn render_geometry(img: &Decoded<'_>, group: &CropGroup, p: &CropParams, crop: &mut Vec<u8>) -> Result<()> {
     let (out_h, out_w) = group.size;
     crop.resize(out_h * out_w * 3, 0);
+    let region = crop_region(img, p);
+    // The flip is fused into the resampler (mirrored output order): same bytes, one pass fewer.
+    resample_region_flip(img.data, img.width, img.height, region, out_w, out_h, group.interpolation, p.flip, crop)
+}
+
+/// [`render_geometry`] as a plan for a resampler elsewhere (`LoaderConfig::defer_resize`): the
+/// same bytes once applied to the decoded image (`apply_plan`).
+pub fn geometry_plan(img: &Decoded<'_>, group: &CropGroup, p: &CropParams) -> Result<ResamplePlan> {
+    let (out_h, out_w) = group.size;
+    resample_plan(img.width, img.height, crop_region(img, p), out_w, out_h, group.interpolation, p.flip)
+}
+
+/// The crop box in the coordinates of the decoded (possibly DCT-scaled) image.
+fn crop_region(img: &Decoded<'_>, p: &CropParams) -> [f64; 4] {
     let b = p.crop;
-    let region = [
+    [
         b.left as f64 * img.scale_x,
         b.top as f64 * img.scale_y,
         ((b.left + b.width) as f64 * img.scale_x).min(img.width as f64),
         ((b.top + b.height) as f64 * img.scale_y).min(img.height as f64),
-    ];
-    // The flip is fused into the resampler (mirrored output order): same bytes, one pass fewer.
-    resample_region_flip(img.data, img.width, img.height, region, out_w, out_h, group.interpolation, p.flip, crop)
+    ]
 }
 
 /// The colour part of [`render_crop`], in place on the HWC crop: jitter in the drawn order,

@@ -15,9 +15,14 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 
-use super::augment::{normalize_lut, render_crop, render_geometry, write_chw_f32, write_chw_u8, Decoded};
+use super::augment::{
+    geometry_plan, normalize_lut, render_crop, render_geometry, write_chw_f32, write_chw_u8, Decoded,
+};
 use super::recipe::{CropParams, Recipe, PARAM_FIELDS};
 use crate::image::decode::{self, DecodeOptions, Header};
+use crate::image::resize::ResamplePlan;
+#[cfg(test)]
+use crate::image::resize::apply_plan;
 use crate::image::file::{read_image_file, FileError, MAX_FILE_BYTES};
 use crate::image::rng::Rng;
 use crate::image::{ImageError, Named};
@@ -90,6 +95,10 @@ pub struct LoaderConfig {
     /// resampled and flipped, written as uint8 (needs `dtype` U8), and every batch carries its
     /// parameters (as with `return_params`) for the device stage (`src/augment`) to apply.
     pub defer_colour: bool,
+    /// Leave the resampling to the consumer too (needs `defer_colour`): the workers only decode;
+    /// each batch carries its decoded images in one flat buffer and every crop's resampling plan
+    /// (`Batch::images`, `Batch::plans`) instead of crops.
+    pub defer_resize: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -196,6 +205,21 @@ pub struct Batch<B> {
     pub params: Vec<f64>,
     /// Files skipped while building this batch, with the reason.
     pub skipped: Vec<SampleError>,
+    /// With `defer_resize`: where each sample's decoded image lies in the one buffer of
+    /// `buffers` (HWC RGB u8, `[pixels, 3, 1, 1]`), in batch order; else empty.
+    pub images: Vec<ImageSlot>,
+    /// With `defer_resize`: each crop's resampling plan in the decoded image of its sample,
+    /// crop-major as `params` (crop c of sample k at `c * B + k`); else empty.
+    pub plans: Vec<ResamplePlan>,
+}
+
+/// A decoded image inside a batch's flat image buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageSlot {
+    /// First pixel (pixels, not bytes, from the start of the buffer).
+    pub offset: usize,
+    pub width: usize,
+    pub height: usize,
 }
 
 pub struct Loader {
@@ -229,6 +253,9 @@ impl Loader {
         }
         if c.defer_colour && c.dtype != OutDtype::U8 {
             return Err(LoaderError::Config("a deferred colour stage needs uint8 crops".into()));
+        }
+        if c.defer_resize && !c.defer_colour {
+            return Err(LoaderError::Config("deferring the resampling needs the colour stage deferred too".into()));
         }
         if samples.is_empty() {
             return Err(LoaderError::Config("the dataset is empty".into()));
@@ -350,8 +377,10 @@ impl Loader {
         let dtype = self.config.dtype;
         let outputs = self.recipe.outputs();
         let mut buffers = Vec::with_capacity(outputs.len());
-        for &(h, w, n) in &outputs {
-            buffers.push(alloc.alloc([n * b, 3, h, w], dtype).map_err(LoaderError::Alloc)?);
+        if !self.config.defer_resize {
+            for &(h, w, n) in &outputs {
+                buffers.push(alloc.alloc([n * b, 3, h, w], dtype).map_err(LoaderError::Alloc)?);
+            }
         }
         // Each sample's slots, in crop order: slot k of an output holds crop k / B of sample k % B.
         let mut slots: Vec<Vec<&mut [u8]>> = (0..b).map(|_| Vec::new()).collect();
@@ -376,15 +405,31 @@ impl Loader {
             indices: Vec::with_capacity(b),
             params: Vec::new(),
             skipped: Vec::new(),
+            images: Vec::new(),
+            plans: Vec::new(),
         };
         let n_crops = self.recipe.num_crops();
         let mut params: Vec<Vec<CropParams>> = Vec::with_capacity(b);
+        let mut decoded = Vec::new();
+        let mut plans: Vec<Vec<ResamplePlan>> = Vec::new();
         for r in results {
             let outcome = r?;
             batch.labels.push(self.samples[outcome.index].label);
             batch.indices.push(outcome.index as i64);
             batch.skipped.extend(outcome.skipped);
             params.push(outcome.params);
+            if let Some(d) = outcome.deferred {
+                decoded.push(d.image);
+                plans.push(d.plans);
+            }
+        }
+        if self.config.defer_resize {
+            batch.images = self.gather_images(alloc, &mut batch.buffers, decoded)?;
+            for c in 0..n_crops {
+                for p in plans.iter_mut() {
+                    batch.plans.push(std::mem::replace(&mut p[c], ResamplePlan::EMPTY));
+                }
+            }
         }
         if self.config.return_params || self.config.defer_colour {
             batch.params.reserve(n_crops * b * PARAM_FIELDS);
@@ -397,16 +442,51 @@ impl Loader {
         Ok(batch)
     }
 
+    /// Copies the decoded images (in the pool, in parallel) into one new buffer, pushed onto
+    /// `buffers`, and returns where each lies.
+    fn gather_images<A: Allocator>(
+        &self,
+        alloc: &A,
+        buffers: &mut Vec<A::Buf>,
+        decoded: Vec<DecodedImage>,
+    ) -> Result<Vec<ImageSlot>, LoaderError> {
+        let mut slots = Vec::with_capacity(decoded.len());
+        let mut offset = 0;
+        for d in &decoded {
+            slots.push(ImageSlot { offset, width: d.width, height: d.height });
+            offset += d.width * d.height;
+        }
+        let mut buf = alloc.alloc([offset, 3, 1, 1], OutDtype::U8).map_err(LoaderError::Alloc)?;
+        let mut rest = alloc.bytes(&mut buf);
+        let mut parts = Vec::with_capacity(decoded.len());
+        for d in &decoded {
+            let (part, tail) = rest.split_at_mut(d.data.len());
+            parts.push(part);
+            rest = tail;
+        }
+        parts.into_par_iter().zip(decoded.par_iter()).for_each(|(part, d)| part.copy_from_slice(&d.data));
+        buffers.push(buf);
+        Ok(slots)
+    }
+
+    /// The shape of each buffer of a batch of `b` samples: one per output resolution, or the
+    /// flat image buffer of `images` (`defer_resize`).
+    fn buffer_shapes(&self, b: usize, images: &[ImageSlot]) -> Vec<[usize; 4]> {
+        match images.last() {
+            Some(last) if self.config.defer_resize => vec![[last.offset + last.width * last.height, 3, 1, 1]],
+            _ => self.recipe.outputs().iter().map(|&(h, w, n)| [n * b, 3, h, w]).collect(),
+        }
+    }
+
     /// Hands each filled buffer of `batch` to the allocator's `finish`.
     pub fn finish_batch<A: Allocator>(&self, alloc: &A, batch: Batch<A::Buf>) -> Result<Batch<A::Out>, LoaderError> {
         let b = batch.labels.len();
-        let outputs = self.recipe.outputs();
-        let dtype = self.config.dtype;
+        let dtype = if self.config.defer_resize { OutDtype::U8 } else { self.config.dtype };
         let buffers = batch
             .buffers
             .into_iter()
-            .zip(&outputs)
-            .map(|(buf, &(h, w, n))| alloc.finish(buf, [n * b, 3, h, w], dtype).map_err(LoaderError::Alloc))
+            .zip(self.buffer_shapes(b, &batch.images))
+            .map(|(buf, shape)| alloc.finish(buf, shape, dtype).map_err(LoaderError::Alloc))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Batch {
             buffers,
@@ -414,6 +494,8 @@ impl Loader {
             indices: batch.indices,
             params: batch.params,
             skipped: batch.skipped,
+            images: batch.images,
+            plans: batch.plans,
         })
     }
 
@@ -431,7 +513,7 @@ impl Loader {
         for attempt in 0..MAX_CONSECUTIVE_SKIPS.min(n) {
             let i = (index + attempt) % n;
             match self.render_sample(epoch, i, slots, scratch) {
-                Ok(params) => return Ok(SampleOutcome { index: i, params, skipped }),
+                Ok((params, deferred)) => return Ok(SampleOutcome { index: i, params, deferred, skipped }),
                 Err(e) if self.config.on_error == OnError::Skip => skipped.push(e),
                 Err(e) => return Err(LoaderError::Sample(e)),
             }
@@ -446,7 +528,7 @@ impl Loader {
         index: usize,
         slots: &mut [&mut [u8]],
         scratch: &mut Scratch,
-    ) -> Result<Vec<CropParams>, SampleError> {
+    ) -> Result<(Vec<CropParams>, Option<Deferred>), SampleError> {
         let sample = &self.samples[index];
         let path = || sample.path.display().to_string();
         let image_err = |error| SampleError::Image { path: path(), error };
@@ -472,6 +554,18 @@ impl Loader {
             scale_x: dw as f64 / width as f64,
             scale_y: dh as f64 / height as f64,
         };
+        if self.config.defer_resize {
+            let plans = self
+                .recipe
+                .crop_groups()
+                .zip(&params)
+                .map(|(group, p)| geometry_plan(&img, group, p))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(image_err)?;
+            // The image leaves with the batch; the next sample decodes into a new buffer.
+            let image = DecodedImage { data: std::mem::take(&mut scratch.decoded), width: dw, height: dh };
+            return Ok((params, Some(Deferred { image, plans })));
+        }
         for ((group, p), slot) in self.recipe.crop_groups().zip(&params).zip(slots.iter_mut()) {
             if self.config.defer_colour {
                 render_geometry(&img, group, p, &mut scratch.crop).map_err(image_err)?;
@@ -491,7 +585,7 @@ impl Loader {
             }
             .map_err(image_err)?;
         }
-        Ok(params)
+        Ok((params, None))
     }
 }
 
@@ -517,7 +611,20 @@ pub fn dct_denominator(header: &Header, params: &[CropParams], recipe: &Recipe) 
 struct SampleOutcome {
     index: usize,
     params: Vec<CropParams>,
+    /// With `defer_resize`: the decoded image and the crops' plans.
+    deferred: Option<Deferred>,
     skipped: Vec<SampleError>,
+}
+
+struct DecodedImage {
+    data: Vec<u8>,
+    width: usize,
+    height: usize,
+}
+
+struct Deferred {
+    image: DecodedImage,
+    plans: Vec<ResamplePlan>,
 }
 
 /// Per-thread buffers reused across samples.
@@ -659,6 +766,7 @@ mod tests {
             mean: [0.485, 0.456, 0.406],
             std: [0.229, 0.224, 0.225],
             defer_colour: false,
+            defer_resize: false,
         }
     }
 
@@ -779,5 +887,48 @@ mod tests {
         let err = loader.stream(0, VecAllocator).unwrap().next_blocking().unwrap().err().unwrap();
         assert!(err.to_string().contains("could not be read"), "{err}");
         assert!(matches!(err, LoaderError::TooManyUnreadable { count: 4, from: 0, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn deferred_resampling_plans_reproduce_the_crops() {
+        let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let s: Vec<Sample> = ["chelsea.jpg", "astronaut.jpg", "chelsea.jpg"]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Sample { path: fixtures.join(f), label: i as i64 })
+            .collect();
+        let mut c = config(0, 1, false);
+        c.batch_size = 3;
+        c.defer_colour = true;
+        let crops = Loader::new(s.clone(), recipe(), c.clone()).unwrap();
+        c.defer_resize = true;
+        let plans = Loader::new(s, recipe(), c).unwrap();
+        let alloc = VecAllocator;
+        let stop = AtomicBool::new(false);
+        let a = crops.build_batch(&alloc, 2, &[0, 1, 2], &stop).unwrap();
+        let b = plans.build_batch(&alloc, 2, &[0, 1, 2], &stop).unwrap();
+        let b = plans.finish_batch(&alloc, b).unwrap();
+        assert_eq!(a.params, b.params);
+        assert_eq!((b.buffers.len(), b.images.len(), b.plans.len()), (1, 3, 3 * 4));
+        let flat = &b.buffers[0];
+        let last = b.images[2];
+        assert_eq!(flat.len(), (last.offset + last.width * last.height) * 3);
+        // Crop c of sample k: slot c * B + k; outputs are (1 crop of 32) and (3 of 16).
+        let mut checked = 0;
+        for (c, (out, slot_in_out)) in [(0, 0), (1, 0), (1, 1), (1, 2)].into_iter().enumerate() {
+            let size = if out == 0 { 32 } else { 16 };
+            for k in 0..3 {
+                let img = b.images[k];
+                let src = &flat[img.offset * 3..(img.offset + img.width * img.height) * 3];
+                let mut hwc = vec![0u8; size * size * 3];
+                apply_plan(src, img.width, img.height, &b.plans[c * 3 + k], &mut hwc).unwrap();
+                let mut chw = vec![0u8; hwc.len()];
+                write_chw_u8(&hwc, &mut chw).unwrap();
+                let at = (slot_in_out * 3 + k) * chw.len();
+                assert!(chw == a.buffers[out][at..at + chw.len()], "crop {c} of sample {k}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 12);
     }
 }

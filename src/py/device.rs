@@ -8,7 +8,9 @@ use pyo3::prelude::*;
 use tch::{Device, Kind, Tensor};
 
 use super::errors::released;
-use crate::augment::{parse_device, AugmentError, DeviceColour};
+use crate::augment::{parse_device, AugmentError, CropPlan, DeviceColour};
+use crate::image::resize::ResamplePlan;
+use crate::pipeline::loader::ImageSlot;
 use crate::pipeline::recipe::{Recipe, PARAM_FIELDS};
 
 pub fn augment_error(e: AugmentError) -> PyErr {
@@ -83,6 +85,51 @@ pub fn apply_batch<K: Send>(
             let non_blocking = group.pinned && stage.device() != Device::Cpu;
             out.push(stage.apply(&group.crops, rows, thr, non_blocking)?);
         }
+        drop(keep);
+        Ok(out)
+    })?
+    .map_err(augment_error)
+}
+
+/// [`apply_batch`] for a batch of decoded images (`LoaderConfig::defer_resize`): `pixels` the
+/// flat uint8 images (`[pixels, 3]`, CPU, pinned when `pinned`), `images` where each sample's
+/// lies, `plans` every crop's resampling plan (crop-major, as `params`).
+#[allow(clippy::too_many_arguments)]
+pub fn apply_batch_resampled<K: Send>(
+    py: Python<'_>,
+    stage: &DeviceColour,
+    recipe: &Recipe,
+    pixels: GroupCrops,
+    images: &[ImageSlot],
+    plans: &[ResamplePlan],
+    params: &[f64],
+    keep: K,
+) -> PyResult<Vec<Tensor>> {
+    let b = images.len();
+    let thresholds = thresholds(recipe, b);
+    let outputs = recipe.outputs();
+    released(py, move || -> Result<Vec<Tensor>, AugmentError> {
+        let non_blocking = pixels.pinned && stage.device() != Device::Cpu;
+        // On a CPU device this is `pixels` itself, a view of `keep`'s memory: both are dropped last.
+        let on_device = pixels.crops.f_to_device_(stage.device(), Kind::Uint8, non_blocking, false)?;
+        let mut out = Vec::with_capacity(outputs.len());
+        let mut first = 0;
+        for (&(h, w, n), thr) in outputs.iter().zip(&thresholds) {
+            let range = first..first + n * b;
+            first += n * b;
+            let missing = || AugmentError::Input("batch plans or parameters missing".into());
+            let rows = params.get(range.start * PARAM_FIELDS..range.end * PARAM_FIELDS).ok_or_else(missing)?;
+            let crops: Vec<CropPlan<'_>> = plans
+                .get(range.clone())
+                .ok_or_else(missing)?
+                .iter()
+                .enumerate()
+                .map(|(i, plan)| CropPlan { image: images[i % b], plan })
+                .collect();
+            out.push(stage.apply_resampled(&on_device, &crops, (h, w), rows, thr, non_blocking)?);
+        }
+        drop(on_device);
+        drop(pixels);
         drop(keep);
         Ok(out)
     })?

@@ -18,7 +18,7 @@ use pyo3::{ffi, intern};
 use tch::{Device, Kind, Tensor};
 
 use super::convert::to_py;
-use super::device::{apply_batch, colour_stage, host_view, GroupCrops};
+use super::device::{apply_batch, apply_batch_resampled, colour_stage, host_view, GroupCrops};
 use super::errors::{internal, loader_error, released, tch_error};
 use super::spec::Wrap;
 use crate::augment::DeviceColour;
@@ -439,6 +439,29 @@ impl PyEpochIter {
         batch: &mut crate::pipeline::loader::Batch<BatchOut>,
     ) -> PyResult<()> {
         let b = batch.labels.len();
+        if !batch.plans.is_empty() {
+            // Decoded images (`resize_on_device`): one flat buffer of pixels.
+            let Some(flat) = std::mem::take(&mut batch.buffers).into_iter().next() else {
+                return Err(internal("a batch of decoded images without its buffer"));
+            };
+            let (pixels, keep) = match flat {
+                BatchOut::Pinned(t) | BatchOut::Device(t) => {
+                    let t = t.f_view([-1, 3]).map_err(tch_error)?;
+                    (GroupCrops { crops: t, pinned: true }, None)
+                }
+                BatchOut::Host(buf) => {
+                    // SAFETY: `buf` holds the whole [pixels, 3] image buffer and is kept (in `keep`)
+                    // until the stage has copied it to the device.
+                    let view = unsafe { host_view(buf.ptr(), [buf.len() / 3, 3, 1, 1])? };
+                    let view = view.f_view([-1, 3]).map_err(tch_error)?;
+                    (GroupCrops { crops: view, pinned: false }, Some(buf))
+                }
+            };
+            let (images, plans) = (std::mem::take(&mut batch.images), std::mem::take(&mut batch.plans));
+            let out = apply_batch_resampled(py, stage, &self.recipe, pixels, &images, &plans, &batch.params, keep)?;
+            batch.buffers = out.into_iter().map(BatchOut::Device).collect();
+            return Ok(());
+        }
         let mut crops = Vec::with_capacity(batch.buffers.len());
         let mut keep = Vec::new();
         for (out, &(h, w, n)) in std::mem::take(&mut batch.buffers).into_iter().zip(&self.outputs) {

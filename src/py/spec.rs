@@ -115,6 +115,8 @@ impl<'py> FromPyObject<'py> for Wrap<LoaderConfig> {
             mean: attr(ob, "mean")?,
             std: attr(ob, "std")?,
             defer_colour,
+            // `resize_on_device`: the workers only decode (the core refuses it without a device).
+            defer_resize: attr(ob, "resize_on_device")?,
         }))
     }
 }

@@ -71,6 +71,7 @@ class LoaderSpec:
     std: Sequence[float] = IMAGENET_STD
     device: str | torch.device | None = None
     channels_last: bool = False
+    resize_on_device: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mean", tuple(self.mean))
@@ -258,6 +259,11 @@ class MultiCropLoader:
             and indices too, params stay on the CPU. On CUDA the crops are staged in pinned memory
             and copied and processed on a side stream that the consuming stream waits for.
         channels_last: with ``device``, return the crop groups in channels_last memory format.
+        resize_on_device: with ``device``, resample the crops there too: the Rust threads only
+            decode (at the DCT scale chosen as above) and ship each batch's decoded images, uint8,
+            in one buffer; every crop box (antialiased resampling, flip) is cut on the device from
+            the CPU resampler's own filter taps in exact integer arithmetic, so the crops are
+            the same bytes. Fewer CPU cycles per image, more bytes to copy (whole decoded images).
 
     Each ``iter(loader)`` runs one epoch: the epoch given to :meth:`set_epoch`, then the next one.
     The arguments after ``source`` are the fields of :class:`LoaderSpec` (the one list of them);
@@ -265,7 +271,8 @@ class MultiCropLoader:
 
     Raises:
         ValueError: a ``device`` that is not ``"cpu"``/``"cuda[:N]"``, or a CUDA device when none is
-            available (nothing is started then); ``channels_last`` without ``device``; fewer samples
+            available (nothing is started then); ``channels_last`` or ``resize_on_device`` without
+            ``device``; fewer samples
             on this rank than one batch with ``drop_last=True`` (there would
             be no batch at all; the message gives both numbers), an option out of its range
             (``prefetch`` in [1, 64], ``num_threads`` in [1, 1024], crop sizes of at most
@@ -285,7 +292,7 @@ class MultiCropLoader:
         self._source = source
         batch_size, recipe, seed, drop_last = spec.batch_size, spec.recipe, spec.seed, spec.drop_last
         pin_memory, mean, std = spec.pin_memory, spec.mean, spec.std
-        self.device = _check_device(spec.device, spec.channels_last)
+        self.device = _check_device(spec.device, spec.channels_last, spec.resize_on_device)
         self.classes: list[str] | None  # the class folder names (None for a list of samples)
         if isinstance(source, (str, os.PathLike)):
             self.samples, self.classes = scan_image_folder(source)
@@ -472,13 +479,16 @@ class MultiCropLoader:
         )
 
 
-def _check_device(device: str | torch.device | None, channels_last: bool) -> torch.device | None:
+def _check_device(device: str | torch.device | None, channels_last: bool, resize: bool) -> torch.device | None:
     """The device of the colour stage, checked before anything starts (None: the CPU path)."""
-    if not isinstance(channels_last, bool):
-        raise TypeError(f"channels_last must be a bool, got {type(channels_last).__name__}")
+    for name, flag in (("channels_last", channels_last), ("resize_on_device", resize)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
     if device is None:
         if channels_last:
             raise ValueError("channels_last=True needs a device (it is the device colour stage's output format)")
+        if resize:
+            raise ValueError("resize_on_device=True needs a device (the one the crops are resampled on)")
         return None
     if not isinstance(device, (str, torch.device)):
         raise TypeError(f"device must be None, a str or a torch.device, got {type(device).__name__}")

@@ -26,11 +26,13 @@
 mod avx2;
 mod coeffs;
 mod kernels;
+mod plan;
 
 use std::str::FromStr;
 
 use self::coeffs::coeffs;
 use self::kernels::{horizontal, vertical};
+pub use self::plan::{apply_plan, resample_plan, ResamplePlan, Taps, PLAN_BITS};
 use super::geometry::{hflip, CropBox};
 use super::{ImageError, Named, Result};
 
@@ -346,6 +348,14 @@ pub fn resample_region_flip(
     out: &mut [u8],
 ) -> Result<()> {
     check_buffers(src, src_w, src_h, out, out_w, out_h)?;
+    let (ox, oy, in_w, in_h, b) = covered(src_w, src_h, region)?;
+    let rows = Rows { data: src, stride: src_w * 3, offset: (oy * src_w + ox) * 3, len: in_w * 3 };
+    resample_box(Job { rows, in_h, b, out_w, out_h, interp, flip }, out)
+}
+
+/// The pixels a region covers, `floor(x0)..ceil(x1)` by `floor(y0)..ceil(y1)`, as their origin,
+/// their size and the region relative to the origin in single precision (Pillow's box).
+fn covered(src_w: usize, src_h: usize, region: [f64; 4]) -> Result<(usize, usize, usize, usize, [f32; 4])> {
     let [x0, y0, x1, y1] = region;
     let inside = region.iter().all(|v| v.is_finite())
         && 0.0 <= x0
@@ -368,8 +378,7 @@ pub fn resample_region_flip(
             "region x {x0}..{x1}, y {y0}..{y1} is narrower than single precision resolves"
         )));
     }
-    let rows = Rows { data: src, stride: src_w * 3, offset: (oy * src_w + ox) * 3, len: in_w * 3 };
-    resample_box(Job { rows, in_h, b, out_w, out_h, interp, flip }, out)
+    Ok((ox, oy, in_w, in_h, b))
 }
 
 /// Crops `crop` out of an HWC RGB u8 image of `src_w` x `src_h` and resizes it to
