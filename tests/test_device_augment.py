@@ -9,6 +9,7 @@ interpreter with a timeout.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import subprocess
@@ -21,7 +22,7 @@ import torch
 
 import trex
 from trex.constants import IMAGENET_STD
-from trex.data.recipes import PRESETS
+from trex.data.recipes import PRESETS, ColorJitter, MultiCropRecipe, create_recipe
 
 # Largest difference allowed anywhere, in levels of the uint8 image (blurred crops included).
 # Measured on these photos for every preset: 0 (the device stage follows the CPU arithmetic op
@@ -65,6 +66,23 @@ def compare(cpu: trex.MultiCropLoader, dev: trex.MultiCropLoader, batches: int =
     return {"within": within / n, "equal": equal / n, "max": worst, "max_blur": worst_blur}
 
 
+def same_crops(a: trex.MultiCropLoader, b: trex.MultiCropLoader, batches: int = 2) -> None:
+    """Both loaders give the same batches, bit for bit (groups, labels, indices, params)."""
+    n = 0
+    for i, (x, y) in enumerate(zip(a, b)):
+        if i == batches:
+            break
+        assert len(x.groups) == len(y.groups)
+        for g, h in zip(x.groups, y.groups):
+            assert g.shape == h.shape and torch.equal(g, h), (i, g.shape, int((g != h).sum()))
+        assert torch.equal(x.labels, y.labels) and torch.equal(x.indices, y.indices)
+        assert (x.params is None) == (y.params is None)
+        if x.params is not None and y.params is not None:
+            assert all(torch.equal(x.params[k], y.params[k]) for k in x.params)
+        n += 1
+    assert n == batches
+
+
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_device_cpu_matches_the_cpu_path(photo_folder: Path, preset: str) -> None:
     kw = dict(batch_size=6, recipe=preset, seed=11, num_threads=2, return_params=True, **SMALL)
@@ -74,21 +92,52 @@ def test_device_cpu_matches_the_cpu_path(photo_folder: Path, preset: str) -> Non
     assert stats["within"] >= 0.999, stats
     assert stats["max"] <= BOUND_LEVELS and stats["max_blur"] <= BOUND_LEVELS, stats
     print(preset, stats)
+    # Resampling on the device too: the crops are the CPU resampler's bytes (exact integer
+    # arithmetic), so the batches equal the colour-only device path's bit for bit.
+    resized = trex.MultiCropLoader(photo_folder, device="cpu", resize_on_device=True, **kw)
+    dev.set_epoch(0)  # compare() ran its epoch 0
+    same_crops(dev, resized)
 
 
-def test_full_size_crops_match(photo_folder: Path) -> None:
+@pytest.mark.parametrize("resize_on_device", [False, True])
+def test_full_size_crops_match(photo_folder: Path, resize_on_device: bool) -> None:
     """The presets' own sizes (224 and 96, upsampled from these small photos), DCT scaling off."""
     kw = dict(batch_size=4, recipe="dino", seed=5, num_threads=2, return_params=True, dct_scaling=False)
     stats = compare(
         trex.MultiCropLoader(photo_folder, dtype="float32", **kw),
-        trex.MultiCropLoader(photo_folder, device="cpu", **kw),
+        trex.MultiCropLoader(photo_folder, device="cpu", resize_on_device=resize_on_device, **kw),
         batches=1,
     )
     assert stats["within"] >= 0.999 and stats["max"] <= BOUND_LEVELS, stats
 
 
+def test_resampling_on_the_device_equals_the_cpu_resampler(photo_folder: Path) -> None:
+    """Crops alone (t-ReX's crop groups with every colour op off), at the photos' DCT scales and
+    without, against the CPU path's uint8 crops normalised by torch."""
+    base = create_recipe("trex", **SMALL)
+    off = ColorJitter(p=0.0, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0)
+    groups = tuple(
+        dataclasses.replace(g, jitter=off, grayscale_p=0.0, blur_p=0.0, solarize_p=0.0) for g in base.groups
+    )
+    recipe = MultiCropRecipe(groups=groups, name="trex-geometry")
+    for dct_scaling in (True, False):
+        kw = dict(batch_size=5, recipe=recipe, seed=3, num_threads=2, dct_scaling=dct_scaling)
+        cpu = trex.MultiCropLoader(photo_folder, **kw)
+        dev = trex.MultiCropLoader(photo_folder, device="cpu", resize_on_device=True, **kw)
+        for i, (a, b) in enumerate(zip(cpu, dev)):
+            for g, h in zip(a.groups, b.groups):
+                assert g.dtype == torch.uint8 and h.dtype == torch.float32
+                assert torch.equal(trex.normalize(g), h), (dct_scaling, i, g.shape)
+            if i == 2:
+                break
+
+
 def test_same_batches_at_any_thread_count(photo_folder: Path) -> None:
     kw = dict(batch_size=5, recipe="trex", seed=2, device="cpu", return_params=True, **SMALL)
+    same_crops(
+        trex.MultiCropLoader(photo_folder, num_threads=1, resize_on_device=True, **kw),
+        trex.MultiCropLoader(photo_folder, num_threads=2, resize_on_device=True, **kw),
+    )
     one = list(trex.MultiCropLoader(photo_folder, num_threads=1, **kw))
     two = list(trex.MultiCropLoader(photo_folder, num_threads=2, **kw))
     assert len(one) == len(two) > 1
@@ -165,6 +214,8 @@ def test_bad_devices_are_refused_before_anything_starts(photo_folder: Path) -> N
             (dict(device="cuda:x"), ValueError, "device must be"),
             (dict(device=3), TypeError, "device must be"),
             (dict(channels_last=True), ValueError, "channels_last"),
+            (dict(resize_on_device=True), ValueError, "resize_on_device"),
+            (dict(device="cpu", resize_on_device=1), TypeError, "resize_on_device"),
             (dict(device="cpu", channels_last="yes"), TypeError, "channels_last"),
             (dict(device="cpu", dtype="float16"), ValueError, "dtype"),
         ]
@@ -200,6 +251,12 @@ def test_bad_devices_are_refused_before_anything_starts(photo_folder: Path) -> N
             assert "channels_last" in str(e), e
         else:
             raise AssertionError("channels_last without device")
+        try:
+            _trex.Loader(paths, [0] * len(paths), dataclasses.replace(resolved, resize_on_device=True), pin_device=None)
+        except ValueError as e:
+            assert "resampling" in str(e), e
+        else:
+            raise AssertionError("resize_on_device without device")
         assert loader_threads() == [], loader_threads()
     """,
     )
@@ -239,6 +296,29 @@ def test_early_exits_and_errors_do_not_hang(photo_folder: Path, tmp_path: Path) 
             skip = trex.MultiCropLoader(FOLDER, on_error="skip", return_params=True, **kw)
             n = sum(b.labels.numel() for b in skip)
         assert n == 8 and skip.skip_count == 1, (n, skip.skip_count)
+        # The same with the resampling on the device: the error names the file; skipping
+        # replaces it, and the replacement's crops are those of the CPU path.
+        kw["resize_on_device"] = True
+        try:
+            for b in trex.MultiCropLoader(FOLDER, **kw):
+                pass
+        except DecodeError as e:
+            assert "3.jpg" in str(e), e
+        else:
+            raise AssertionError("the broken file was not reported")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            resized = trex.MultiCropLoader(FOLDER, on_error="skip", return_params=True, **kw)
+            pairs = list(zip(trex.MultiCropLoader(FOLDER, on_error="skip", return_params=True,
+                                                  **{**kw, "resize_on_device": False}), resized))
+        assert len(pairs) == 4 and resized.skip_count == 1
+        for a, b in pairs:
+            assert torch.equal(a.indices, b.indices)
+            assert all(torch.equal(g, h) for g, h in zip(a.groups, b.groups))
+        it = iter(resized)
+        next(it)
+        del it
+        assert True
     """,
     )
 
@@ -267,3 +347,11 @@ def test_device_cuda_matches_the_cpu_path(photo_folder: Path, preset: str) -> No
     stats = compare(cpu, OnCpu())  # type: ignore[arg-type]
     assert stats["within"] >= 0.999, stats
     assert stats["max"] <= BOUND_LEVELS and stats["max_blur"] <= BOUND_LEVELS, stats
+    # Resampled on the GPU too: the same crops as resampled on the CPU and coloured on the GPU.
+    resized = trex.MultiCropLoader(photo_folder, device="cuda", resize_on_device=True, **kw)
+    dev.set_epoch(0)
+    for i, (a, b) in enumerate(zip(dev, resized)):
+        torch.cuda.synchronize()
+        assert all(torch.equal(g, h) for g, h in zip(a.groups, b.groups)), (preset, i)
+        if i == 1:
+            break
