@@ -306,6 +306,11 @@ def device_colour_check(args, samples, recipe, batch, device, channels_last, ste
         "params_equal": all(torch.equal(cpu_b.params[k], dev_b.params[k]) for k in cpu_b.params),
     }
     print("device colour path vs CPU path:", result["agreement"], flush=True)
+    # Resampled on the device too: the same crops, bit for bit, as resampled on the CPU.
+    res_b = next(iter(trex.MultiCropLoader(samples, batch, "dino", device=str(device), resize_on_device=True, **kw)))
+    _sync(device)
+    result["resize_on_device_equal"] = all(torch.equal(a, b) for a, b in zip(dev_b.groups, res_b.groups))
+    print("resize_on_device path equals the device colour path:", result["resize_on_device_equal"], flush=True)
 
     def loader_alone(**lkw) -> dict[str, float]:
         ld = trex.MultiCropLoader(samples, batch, recipe, num_threads=threads, seed=0, **sizes, **lkw)
@@ -324,6 +329,12 @@ def device_colour_check(args, samples, recipe, batch, device, channels_last, ste
     paths = {
         "uint8": loader_alone(pin_memory=pin),
         "device": loader_alone(device=str(device), channels_last=channels_last),
+        "device_resize": loader_alone(device=str(device), channels_last=channels_last, resize_on_device=True),
+    }
+    path_options = {
+        "uint8": dict(pin_memory=pin),
+        "device": dict(device=str(device), channels_last=channels_last),
+        "device_resize": dict(device=str(device), channels_last=channels_last, resize_on_device=True),
     }
 
     def prep_uint8(b):
@@ -347,7 +358,7 @@ def device_colour_check(args, samples, recipe, batch, device, channels_last, ste
     synthetic.clear()
     result["step_images_per_s"] = {"step": step_ips, arch18: step18_ips}  # "step": section 2 (ResNet-50 on a GPU)
     for name, fig in paths.items():
-        kw2 = dict(pin_memory=pin) if name == "uint8" else dict(device=str(device), channels_last=channels_last)
+        kw2 = path_options[name]
         prep = prep_uint8 if name == "uint8" else prep_device
         for arch, st, ips in (("step", step, step_ips), (arch18, step18, step18_ips)):
             ld = trex.MultiCropLoader(samples, batch, recipe, num_threads=threads, seed=1, **sizes, **kw2)
@@ -363,7 +374,8 @@ def device_colour_check(args, samples, recipe, batch, device, channels_last, ste
         )
     result["paths"] = paths
     base = paths["uint8"]["loader_cpu_s_per_image"]  # 0 in a dry run: too few images for the clock tick
-    result["loader_cpu_share_moved"] = 1 - paths["device"]["loader_cpu_s_per_image"] / base if base else None
+    for name, key in (("device", "loader_cpu_share_moved"), ("device_resize", "loader_cpu_share_moved_resize")):
+        result[key] = 1 - paths[name]["loader_cpu_s_per_image"] / base if base else None
     return result
 
 
@@ -383,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         or not report["pinned_uint8_equals_cpu_float32"]
         or agreement["within_1_level"] < 0.999
         or not agreement["params_equal"]
+        or not report["device_colour"]["resize_on_device_equal"]
     )
     return 1 if failed else 0
 

@@ -99,14 +99,15 @@ def test_bench_device_colour_paths_on_real_photos(photo_folder: Path, tmp_path: 
     rc = bench.main([*argv, "--no-reference", "--threads", "1", "--device", "cpu", "--json", str(out)])
     assert rc == 0
     paths = json.loads(out.read_text())["colour_paths"]
-    keys = ("cpu_path_float32", "cpu_path_uint8", "device_cpu")
+    keys = ("cpu_path_float32", "cpu_path_uint8", "device_cpu", "device_cpu_resize")
     for key in keys:
         rounds = paths[key]["rounds"]
         assert len(rounds) == 2  # the warm-up epoch is not among them
         for field in ("images_per_s", "loader_cpu_s_per_image", "consumer_cpu_s_per_image"):
             assert all(r[field] >= 0 for r in rounds)
             assert paths[key]["median"][field] == statistics.median(r[field] for r in rounds)
-    device = paths["device_cpu"]["median"]["loader_cpu_s_per_image"]
-    for base in ("float32", "uint8"):
-        cpu = paths[f"cpu_path_{base}"]["median"]["loader_cpu_s_per_image"]
-        assert paths[f"loader_cpu_share_moved_vs_{base}"] == 1 - device / cpu
+    for key, suffix in (("device_cpu", ""), ("device_cpu_resize", "_resize")):
+        device = paths[key]["median"]["loader_cpu_s_per_image"]
+        for base in ("float32", "uint8"):
+            cpu = paths[f"cpu_path_{base}"]["median"]["loader_cpu_s_per_image"]
+            assert paths[f"loader_cpu_share_moved{suffix}_vs_{base}"] == 1 - device / cpu

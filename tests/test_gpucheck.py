@@ -36,7 +36,8 @@ def test_gpucheck_dry_run_writes_a_complete_report(tmp_path: Path) -> None:
     assert report["pinned_uint8_equals_cpu_float32"] is True
     colour = report["device_colour"]
     assert colour["agreement"]["within_1_level"] >= 0.999 and colour["agreement"]["params_equal"] is True
-    for path in ("uint8", "device"):
+    assert colour["resize_on_device_equal"] is True
+    for path in ("uint8", "device", "device_resize"):
         fig = colour["paths"][path]
         assert fig["images_per_s"] > 0 and 0 <= fig["data_wait_share_step"] <= 1
         assert "cores_per_gpu_step" in fig and "cores_per_gpu_resnet18" in fig

@@ -72,9 +72,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device",
         default=None,
-        help="also time the device colour path, MultiCropLoader(device=DEVICE) ('cpu' anywhere, 'cuda' on a "
-        "GPU machine), against the CPU path with float32 output (the same normalised values), with "
-        "the CPU time per image of the loader's threads and of the consuming thread for each",
+        help="also time the device paths, MultiCropLoader(device=DEVICE) (the colour stage there) and with "
+        "resize_on_device=True (the resampling too) ('cpu' anywhere, 'cuda' on a GPU machine), against the "
+        "CPU path with float32 output (the same normalised values), with the CPU time per image of the "
+        "loader's threads and of the consuming thread for each",
     )
 
 
@@ -322,6 +323,7 @@ def compare_colour_paths(args: argparse.Namespace, samples, recipe) -> dict:
         "cpu_path_float32": colour_path_rounds(*common, dtype="float32"),
         "cpu_path_uint8": colour_path_rounds(*common, dtype="uint8"),
         dev_key: colour_path_rounds(*common, device=args.device),
+        f"{dev_key}_resize": colour_path_rounds(*common, device=args.device, resize_on_device=True),
     }
     rounds: dict[str, list[dict]] = {k: [] for k in paths}
     for gen in paths.values():  # one warm-up round of each, discarded, as for the other pipelines
@@ -345,14 +347,16 @@ def compare_colour_paths(args: argparse.Namespace, samples, recipe) -> dict:
             f"{k:24s} {med['images_per_s']:10.1f} {med['images_per_s_per_thread']:11.1f} "
             f"{1e3 * med['loader_cpu_s_per_image']:18.2f} {1e3 * med['consumer_cpu_s_per_image']:20.2f}"
         )
-    dev = out[dev_key]["median"]["loader_cpu_s_per_image"]
-    for base in ("float32", "uint8"):
-        cpu = out[f"cpu_path_{base}"]["median"]["loader_cpu_s_per_image"]
-        out[f"loader_cpu_share_moved_vs_{base}"] = 1 - dev / cpu
-        print(
-            f"loader-thread CPU time per image moved to the device, vs the {base} CPU path: "
-            f"{100 * (1 - dev / cpu):.1f}%"
-        )
+    for key, what in ((dev_key, "colour stage"), (f"{dev_key}_resize", "colour stage and resampling")):
+        dev = out[key]["median"]["loader_cpu_s_per_image"]
+        suffix = "" if key == dev_key else "_resize"
+        for base in ("float32", "uint8"):
+            cpu = out[f"cpu_path_{base}"]["median"]["loader_cpu_s_per_image"]
+            out[f"loader_cpu_share_moved{suffix}_vs_{base}"] = 1 - dev / cpu
+            print(
+                f"loader-thread CPU time per image moved to the device ({what}), vs the {base} CPU path: "
+                f"{100 * (1 - dev / cpu):.1f}%"
+            )
     return out
 
 
