@@ -4,8 +4,9 @@
 //! fixed-point taps); here a whole crop group is resampled with a few batched tensor ops.
 //!
 //! Per crop, each pass becomes a dense matrix over the crop's source window (the pixels its
-//! non-zero taps read), built on the device by scattering the taps; windows are padded to the
-//! group's largest and gathered from the flat image buffer with one index. A pass is then one
+//! non-zero taps read), built on the device by scattering the taps; crops are chunked by window
+//! area, windows padded to their chunk's largest and gathered from the flat image buffer with one
+//! index per chunk. A pass is then one
 //! batched matrix product per channel, `acc = window @ taps^T`, followed by the CPU's rounding,
 //! `clamp(floor((acc + HALF) / 2^bits), 0, 255)`. The products run in f64 on integers: every
 //! partial sum is an integer far below 2^53 (a byte times a 16-bit tap, summed over a window), so
@@ -21,6 +22,11 @@ use crate::pipeline::loader::ImageSlot;
 /// Bytes of f64 window a chunk of crops may take on the device at once (the chunks of a group
 /// run one after another).
 const CHUNK_BYTES: usize = 1 << 30;
+
+/// Chunks per pass order and group, of crops with similar window areas: padding every window to
+/// the group's largest would multiply the work of small crops (t-ReX's local crops span a 3x
+/// range of sides), one chunk per crop would launch kernels per crop.
+const BUCKETS: usize = 4;
 
 /// One crop of a group: the image it is cut from and its plan.
 pub struct CropPlan<'a> {
@@ -80,18 +86,28 @@ pub fn resample_group(
     }
     let n = crops.len() as i64;
     let mut out = Tensor::f_zeros([n, 3, out_h as i64, out_w as i64], (Kind::Float, device))?;
-    // The crops of each pass order, in chunks that bound the device memory.
+    // Window sizes: (rows, columns) each crop's passes read.
+    let windows: Vec<(usize, usize)> = crops
+        .iter()
+        .map(|c| {
+            let ((x0, x1), (y0, y1)) = (c.plan.horizontal.span(), c.plan.vertical.span());
+            ((y1 - y0).max(1), (x1 - x0).max(1))
+        })
+        .collect();
+    // The crops of each pass order, by window area, in up to BUCKETS chunks of similar windows
+    // (each padded to its own largest, not the group's), each within the memory bound.
     for horizontal_first in [true, false] {
-        let chosen: Vec<usize> = (0..crops.len()).filter(|&i| crops[i].plan.horizontal_first == horizontal_first).collect();
-        if chosen.is_empty() {
-            continue;
-        }
-        let span = |i: usize| (crops[i].plan.horizontal.span(), crops[i].plan.vertical.span());
-        let ww = chosen.iter().map(|&i| span(i).0 .1 - span(i).0 .0).max().unwrap_or(1).max(1);
-        let hw = chosen.iter().map(|&i| span(i).1 .1 - span(i).1 .0).max().unwrap_or(1).max(1);
-        let per_crop = ww * hw * 3 * 8;
-        let chunk = (CHUNK_BYTES / per_crop).max(1);
-        for part in chosen.chunks(chunk) {
+        let mut chosen: Vec<usize> =
+            (0..crops.len()).filter(|&i| crops[i].plan.horizontal_first == horizontal_first).collect();
+        chosen.sort_by_key(|&i| windows[i].0 * windows[i].1);
+        let mut rest = chosen.as_slice();
+        let bucket = chosen.len().div_ceil(BUCKETS).max(1);
+        while !rest.is_empty() {
+            let take = rest.len().min(bucket);
+            let (hw, ww) = rest[..take].iter().fold((1, 1), |(h, w), &i| (h.max(windows[i].0), w.max(windows[i].1)));
+            let take = take.min((CHUNK_BYTES / (hw * ww * 3 * 8)).max(1));
+            let (part, tail) = rest.split_at(take);
+            rest = tail;
             let got = resample_chunk(pixels, crops, part, (hw, ww), (out_h, out_w), horizontal_first, device, non_blocking)?;
             let index = Tensor::f_from_slice(&part.iter().map(|&i| i as i64).collect::<Vec<_>>())?;
             let index = upload(index, device, non_blocking)?;

@@ -227,6 +227,10 @@ pub struct Loader {
     recipe: Arc<Recipe>,
     config: LoaderConfig,
     pool: Mutex<Option<(u32, Arc<rayon::ThreadPool>)>>,
+    /// With `defer_resize`: decode buffers given back once their batch has gathered them, so that
+    /// the next images decode into memory already mapped (a fresh buffer costs a page fault per
+    /// page, as much as the copy).
+    spare_images: Mutex<Vec<Vec<u8>>>,
 }
 
 impl Loader {
@@ -263,7 +267,13 @@ impl Loader {
         if c.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return Err(LoaderError::Config(format!("std {:?} must be finite and positive", c.std)));
         }
-        Ok(Loader { samples: Arc::new(samples), recipe: Arc::new(recipe), config, pool: Mutex::new(None) })
+        Ok(Loader {
+            samples: Arc::new(samples),
+            recipe: Arc::new(recipe),
+            config,
+            pool: Mutex::new(None),
+            spare_images: Mutex::new(Vec::new()),
+        })
     }
 
     pub fn config(&self) -> &LoaderConfig {
@@ -466,6 +476,10 @@ impl Loader {
         }
         parts.into_par_iter().zip(decoded.par_iter()).for_each(|(part, d)| part.copy_from_slice(&d.data));
         buffers.push(buf);
+        if let Ok(mut spare) = self.spare_images.lock() {
+            let room = self.config.batch_size.saturating_sub(spare.len());
+            spare.extend(decoded.into_iter().take(room).map(|d| d.data));
+        }
         Ok(slots)
     }
 
@@ -562,8 +576,10 @@ impl Loader {
                 .map(|(group, p)| geometry_plan(&img, group, p))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(image_err)?;
-            // The image leaves with the batch; the next sample decodes into a new buffer.
-            let image = DecodedImage { data: std::mem::take(&mut scratch.decoded), width: dw, height: dh };
+            // The image leaves with the batch; the next sample decodes into a spare buffer.
+            let spare = self.spare_images.lock().ok().and_then(|mut s| s.pop()).unwrap_or_default();
+            let data = std::mem::replace(&mut scratch.decoded, spare);
+            let image = DecodedImage { data, width: dw, height: dh };
             return Ok((params, Some(Deferred { image, plans })));
         }
         for ((group, p), slot) in self.recipe.crop_groups().zip(&params).zip(slots.iter_mut()) {
