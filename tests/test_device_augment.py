@@ -116,9 +116,7 @@ def test_resampling_on_the_device_equals_the_cpu_resampler(photo_folder: Path) -
     without, against the CPU path's uint8 crops normalised by torch."""
     base = create_recipe("trex", **SMALL)
     off = ColorJitter(p=0.0, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0)
-    groups = tuple(
-        dataclasses.replace(g, jitter=off, grayscale_p=0.0, blur_p=0.0, solarize_p=0.0) for g in base.groups
-    )
+    groups = tuple(dataclasses.replace(g, jitter=off, grayscale_p=0.0, blur_p=0.0, solarize_p=0.0) for g in base.groups)
     recipe = MultiCropRecipe(groups=groups, name="trex-geometry")
     for dct_scaling in (True, False):
         kw = dict(batch_size=5, recipe=recipe, seed=3, num_threads=2, dct_scaling=dct_scaling)
@@ -355,3 +353,31 @@ def test_device_cuda_matches_the_cpu_path(photo_folder: Path, preset: str) -> No
         assert all(torch.equal(g, h) for g, h in zip(a.groups, b.groups)), (preset, i)
         if i == 1:
             break
+
+
+@pytest.mark.cuda
+def test_device_cuda_in_a_forked_worker_is_a_clear_error(photo_folder: Path, tmp_path: Path) -> None:
+    """A CUDA loader iterated in a child forked after CUDA was used (what a DataLoader worker is)
+    raises a RuntimeError that says so, instead of failing in the driver."""
+    if not torch.cuda.is_available():
+        pytest.fail("needs a CUDA device (run by scripts/gpu-check)")
+    run_case(
+        photo_folder,
+        """
+        import multiprocessing as mp
+        ld = trex.MultiCropLoader(FOLDER, batch_size=4, num_threads=2, global_size=32, local_size=16, device="cuda")
+        next(iter(ld))  # CUDA is in use in this process
+        def child(q):
+            try:
+                next(iter(ld))
+                q.put("no error")
+            except RuntimeError as e:
+                q.put(str(e))
+        q = mp.get_context("fork").Queue()
+        p = mp.get_context("fork").Process(target=child, args=(q,))
+        p.start()
+        msg = q.get(timeout=60)
+        p.join(30)
+        assert "forked process" in msg, msg
+        """,
+    )

@@ -19,7 +19,8 @@
 //! - luma (Pillow's fixed point) in f32, exact (every partial sum is an integer below 2^24);
 //! - hue: Pillow's uint8 HSV round trip through two tables built from the transcriptions of
 //!   Pillow's C code in `color.rs` (RGB -> (H, S) and (H, S, V) -> RGB, 2^24 entries each, 80 MB
-//!   on the device, built once per process), with the hue byte shifted per crop;
+//!   on the device, built once per process and device, shared by all loaders), with the hue byte
+//!   shifted per crop;
 //! - blur: the CPU's separable f32 kernel (`gaussian_kernel`, kernel size per crop as
 //!   `crop_blur_kernel_size`), reflect padding, taps summed in the CPU's order (`c0 * centre`, then
 //!   `+ w_j * (left_j + right_j)` for j = 1..r), zero weights past a crop's own radius (adding
@@ -120,6 +121,29 @@ fn host_hue_tables() -> &'static (Vec<u8>, Vec<u8>) {
         });
         (hs, rgb)
     })
+}
+
+/// The hue tables on `device`: uploaded once per device and process (80 MB each), shared by every
+/// loader's stage there (shallow copies of the same tensors).
+fn device_hue_tables(device: Device) -> Result<(Tensor, Tensor)> {
+    static ON_DEVICE: Mutex<Vec<(Device, Tensor, Tensor)>> = Mutex::new(Vec::new());
+    let mut cache = ON_DEVICE.lock().map_err(|_| AugmentError::Input("hue table cache lock poisoned".into()))?;
+    if let Some((_, hs, rgb)) = cache.iter().find(|(d, _, _)| *d == device) {
+        return Ok((hs.shallow_clone(), rgb.shallow_clone()));
+    }
+    let (hs, rgb) = host_hue_tables();
+    // Views of the process-wide host tables (used as they are on a CPU device, copied once to
+    // another): they live as long as the process and nothing writes to them.
+    let view = |t: &'static [u8], width: i64| -> Result<Tensor> {
+        // SAFETY: `t` is 'static and holds 2^24 * width bytes; the tensor is only read
+        // (index_select), never written, and may be dropped at any time.
+        Ok(unsafe {
+            Tensor::f_from_blob(t.as_ptr().cast_mut(), &[1 << 24, width], &[width, 1], Kind::Uint8, Device::Cpu)
+        }?)
+    };
+    let (hs, rgb) = (upload(view(hs, 2)?, device, false)?, upload(view(rgb, 3)?, device, false)?);
+    cache.push((device, hs.shallow_clone(), rgb.shallow_clone()));
+    Ok((hs, rgb))
 }
 
 /// The device tensors, built on first use.
@@ -352,17 +376,7 @@ impl DeviceColour {
         let plan = Plan::new(rows, thresholds, h as usize, w as usize);
         let mut tables = self.tables.lock().map_err(|_| AugmentError::Input("colour tables lock poisoned".into()))?;
         if tables.hue.is_none() && plan.segments.iter().any(|s| matches!(s.step, Step::Hue)) {
-            let (hs, rgb) = host_hue_tables();
-            // Views of the process-wide tables (used as they are on a CPU device, copied once to
-            // another): they live as long as the process and nothing writes to them.
-            let view = |t: &'static [u8], width: i64| -> Result<Tensor> {
-                // SAFETY: `t` is 'static and holds 2^24 * width bytes; the tensor is only read
-                // (index_select), never written, and may be dropped at any time.
-                Ok(unsafe {
-                    Tensor::f_from_blob(t.as_ptr().cast_mut(), &[1 << 24, width], &[width, 1], Kind::Uint8, Device::Cpu)
-                }?)
-            };
-            tables.hue = Some((self.upload(view(hs, 2)?, false)?, self.upload(view(rgb, 3)?, false)?));
+            tables.hue = Some(device_hue_tables(self.device)?);
         }
         let packed = if plan.packed.is_empty() {
             None

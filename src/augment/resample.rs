@@ -108,7 +108,8 @@ pub fn resample_group(
             let take = take.min((CHUNK_BYTES / (hw * ww * 3 * 8)).max(1));
             let (part, tail) = rest.split_at(take);
             rest = tail;
-            let got = resample_chunk(pixels, crops, part, (hw, ww), (out_h, out_w), horizontal_first, device, non_blocking)?;
+            let got =
+                resample_chunk(pixels, crops, part, (hw, ww), (out_h, out_w), horizontal_first, device, non_blocking)?;
             let index = Tensor::f_from_slice(&part.iter().map(|&i| i as i64).collect::<Vec<_>>())?;
             let index = upload(index, device, non_blocking)?;
             let _ = out.f_index_copy_(0, &index, &got)?;
@@ -160,11 +161,8 @@ fn resample_chunk(
     let a = dense(up(&hpos, &[n, out_w, kh as i64])?, upf(&hweight, &[n, out_w, kh as i64])?, out_w, ww)?;
     let b = dense(up(&vpos, &[n, out_h, kv as i64])?, upf(&vweight, &[n, out_h, kv as i64])?, out_h, hw)?;
     let index = up(&rows, &[n, hw, 1])?.f_add(&up(&cols, &[n, 1, ww])?)?.f_view([-1])?;
-    let window = pixels
-        .f_index_select(0, &index)?
-        .f_view([n, hw, ww, 3])?
-        .f_permute([0, 3, 1, 2])?
-        .f_to_kind(Kind::Double)?;
+    let window =
+        pixels.f_index_select(0, &index)?.f_view([n, hw, ww, 3])?.f_permute([0, 3, 1, 2])?.f_to_kind(Kind::Double)?;
     // [n, 1, ww, out_w] and [n, 1, out_h, hw], broadcast over the channels.
     let at = a.f_transpose(1, 2)?.f_unsqueeze(1)?;
     let b = b.f_unsqueeze(1)?;

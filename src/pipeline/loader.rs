@@ -20,10 +20,10 @@ use super::augment::{
 };
 use super::recipe::{CropParams, Recipe, PARAM_FIELDS};
 use crate::image::decode::{self, DecodeOptions, Header};
-use crate::image::resize::ResamplePlan;
+use crate::image::file::{read_image_file, FileError, MAX_FILE_BYTES};
 #[cfg(test)]
 use crate::image::resize::apply_plan;
-use crate::image::file::{read_image_file, FileError, MAX_FILE_BYTES};
+use crate::image::resize::ResamplePlan;
 use crate::image::rng::Rng;
 use crate::image::{ImageError, Named};
 

@@ -380,6 +380,13 @@ class MultiCropLoader:
         return self._inner.epoch_batches(epoch)
 
     def __iter__(self) -> Iterator[Batch]:
+        if self.device is not None and self.device.type == "cuda" and torch.cuda._is_in_bad_fork():
+            # CUDA cannot be used in a child forked after the parent used it (a DataLoader worker):
+            # say so here, before the device stage's first call fails deep in the driver.
+            raise RuntimeError(
+                f"MultiCropLoader(device={str(self.device)!r}) cannot run in a forked process (a DataLoader "
+                "worker?): iterate it directly in the training process, it runs its own threads"
+            )
         epoch = self._epoch
         self._epoch += 1
         stream = self._inner.iter_epoch(epoch)

@@ -81,7 +81,8 @@ pub struct ResamplePlan {
 
 impl ResamplePlan {
     /// A plan of no output (a placeholder).
-    pub const EMPTY: ResamplePlan = ResamplePlan { horizontal: Taps::EMPTY, vertical: Taps::EMPTY, horizontal_first: true };
+    pub const EMPTY: ResamplePlan =
+        ResamplePlan { horizontal: Taps::EMPTY, vertical: Taps::EMPTY, horizontal_first: true };
 }
 
 /// The plan of `resample_region_flip(src, src_w, src_h, region, out_w, out_h, interp, flip)`:
@@ -250,7 +251,11 @@ mod tests {
                         let y0 = rng.uniform_in(0.0, h as f64 - 8.0);
                         let x1 = rng.uniform_in(x0 + 1.0, w as f64);
                         let y1 = rng.uniform_in(y0 + 1.0, h as f64);
-                        let r = if case % 6 == 3 { [x0.floor(), y0.floor(), x1.floor(), y1.floor()] } else { [x0, y0, x1, y1] };
+                        let r = if case % 6 == 3 {
+                            [x0.floor(), y0.floor(), x1.floor(), y1.floor()]
+                        } else {
+                            [x0, y0, x1, y1]
+                        };
                         (r, 1 + rng.below(90) as usize, 1 + rng.below(90) as usize)
                     }
                 };
@@ -276,7 +281,8 @@ mod tests {
         for (region, out) in [([0.0, 0.0, 200.0, 10.0], (4, 4)), ([5.0, 5.0, 5.0, 9.0], (4, 4)), ([0.0; 4], (0, 3))] {
             let mut buf = vec![0u8; out.0 * out.1 * 3];
             let img = vec![0u8; 100 * 50 * 3];
-            let cpu = resample_region_flip(&img, 100, 50, region, out.0, out.1, Interpolation::Bicubic, false, &mut buf);
+            let cpu =
+                resample_region_flip(&img, 100, 50, region, out.0, out.1, Interpolation::Bicubic, false, &mut buf);
             assert!(cpu.is_err());
             assert!(resample_plan(100, 50, region, out.0, out.1, Interpolation::Bicubic, false).is_err());
         }
