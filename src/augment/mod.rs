@@ -9,7 +9,9 @@
 //! that have that op at that position (host-side index lists) are gathered, transformed with their
 //! own factors (a per-crop tensor broadcast over the pixels) and scattered back; then grayscale,
 //! blur and solarize on the crops that drew them, then the normalisation table. No kernel runs
-//! per crop: every op is a handful of kernels over all the crops that need it.
+//! per crop: every op is a handful of kernels over all the crops that need it. With
+//! `resize_on_device` (`LoaderConfig::defer_resize`) the workers only decode, and the crops
+//! themselves are cut here first from the batch's decoded images (`resample.rs`).
 //!
 //! The arithmetic is the CPU path's (`src/image/color.rs`, `src/image/blur.rs`), op for op, in
 //! f32 tensors holding integer values 0..=255 between the ops:
