@@ -39,6 +39,7 @@
 //! kernel is queued on the calling thread's current stream: the Python wrapper calls in under a
 //! side stream (`torch.cuda.stream`) and makes the training stream wait for it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use tch::{Device, Kind, TchError, Tensor};
@@ -163,6 +164,8 @@ pub struct DeviceColour {
     device: Device,
     channels_last: bool,
     tables: Mutex<Tables>,
+    /// f64 multiply-adds of the resampling's matrix products so far.
+    resample_macs: AtomicU64,
 }
 
 /// One op over a subset of a group's crops, with its per-crop values at `values` in the packed
@@ -309,11 +312,18 @@ impl DeviceColour {
         let flat: Vec<f32> = lut.iter().flatten().copied().collect();
         let norm = Tensor::f_from_slice(&flat)?.f_to_device_(device, Kind::Float, false, false)?;
         let offsets = Tensor::f_from_slice(&[0i64, 256, 512])?.f_to_device_(device, Kind::Int64, false, false)?;
-        Ok(DeviceColour { device, channels_last, tables: Mutex::new(Tables { norm, offsets, hue: None }) })
+        let tables = Mutex::new(Tables { norm, offsets, hue: None });
+        Ok(DeviceColour { device, channels_last, tables, resample_macs: AtomicU64::new(0) })
     }
 
     pub fn device(&self) -> Device {
         self.device
+    }
+
+    /// The f64 multiply-adds that resampling crops on the device has cost so far (a measure of
+    /// its device work: `resize_on_device`).
+    pub fn resample_macs(&self) -> u64 {
+        self.resample_macs.load(Ordering::Relaxed)
     }
 
     fn upload(&self, t: Tensor, non_blocking: bool) -> Result<Tensor> {
@@ -367,7 +377,8 @@ impl DeviceColour {
                 thresholds.len()
             )));
         }
-        let x = resample::resample_group(pixels, crops, out_h, out_w, self.device, non_blocking)?;
+        let (x, macs) = resample::resample_group(pixels, crops, out_h, out_w, self.device, non_blocking)?;
+        self.resample_macs.fetch_add(macs, Ordering::Relaxed);
         self.colour(x, rows, thresholds, non_blocking)
     }
 

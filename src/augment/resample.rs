@@ -3,11 +3,11 @@
 //! every crop's resampling plan (`crate::image::resize::resample_plan`, the CPU resampler's own
 //! fixed-point taps); here a whole crop group is resampled with a few batched tensor ops.
 //!
-//! Per crop, each pass becomes a dense matrix over the crop's source window (the pixels its
-//! non-zero taps read), built on the device by scattering the taps; crops are chunked by window
-//! area, windows padded to their chunk's largest and gathered from the flat image buffer with one
-//! index per chunk. A pass is then one
-//! batched matrix product per channel, `acc = window @ taps^T`, followed by the CPU's rounding,
+//! Each crop's source window (the pixels its non-zero taps read) is gathered from the flat image
+//! buffer with one index per chunk of crops (chunked by window area, windows padded to their
+//! chunk's largest). A pass tiles each crop's outputs by 32; a tile's taps read one band of
+//! source pixels, so the pass is one batched product of small tap matrices (scattered on the
+//! device from the plans) with the bands, `acc = taps @ band`, followed by the CPU's rounding,
 //! `clamp(floor((acc + HALF) / 2^bits), 0, 255)`. The products run in f64 on integers: every
 //! partial sum is an integer far below 2^53 (a byte times a 16-bit tap, summed over a window), so
 //! any summation order gives the exact integer the CPU computes, and the crops equal the CPU
@@ -34,16 +34,95 @@ pub struct CropPlan<'a> {
     pub plan: &'a ResamplePlan,
 }
 
-/// A pass's taps as positions relative to the window start (clamped into `0..window`) and
-/// weights, padded to `ksize` taps per output pixel, appended to `pos` / `weight`.
-fn push_taps(t: &Taps, lo: usize, window: usize, ksize: usize, pos: &mut Vec<i64>, weight: &mut Vec<f64>) {
-    let last = window.saturating_sub(1) as i64;
-    for (i, &s) in t.start.iter().enumerate() {
-        for j in 0..ksize {
-            let k = if j < t.ksize { t.k[i * t.ksize + j] } else { 0 };
-            pos.push((s as i64 + j as i64 - lo as i64).clamp(0, last));
-            weight.push(f64::from(k));
+/// Output pixels per tile of a pass: each tile's taps read one band of source pixels.
+const TILE: usize = 32;
+
+/// One pass over the crops of a chunk, tiled: the outputs of each crop in tiles of [`TILE`], each
+/// tile reading a band of `band` consecutive source pixels (the chunk's widest), so that a pass
+/// is one batched product of `[TILE, band]` tap matrices with `[band, F]` bands, instead of a
+/// dense `[out, window]` matrix that is mostly zeros (a tap row is a few pixels wide).
+struct TiledPass {
+    out: usize,
+    tiles: usize,
+    band: usize,
+    /// `[n * tiles * band]`: the source row (of the `[n * len, F]` input) of each band pixel.
+    gather: Vec<i64>,
+    /// Flat indices into `[n, tiles, TILE, band]` of the non-zero taps, and their weights.
+    at: Vec<i64>,
+    weight: Vec<f64>,
+}
+
+/// The non-zero taps of output `o` of `t`, as (position relative to `origin`, weight).
+fn nonzero(t: &Taps, origin: usize, o: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
+    let ks = &t.k[o * t.ksize..(o + 1) * t.ksize];
+    let start = t.start[o];
+    ks.iter().enumerate().filter(|(_, &k)| k != 0).map(move |(j, &k)| (start + j - origin, f64::from(k)))
+}
+
+impl TiledPass {
+    /// The pass of each crop's taps, with source positions relative to the crop's window start
+    /// (the second of each pair), along an axis of `len` pixels per crop.
+    fn new(passes: &[(&Taps, usize)], len: usize) -> TiledPass {
+        let out = passes.first().map_or(0, |(t, _)| t.len());
+        let tiles = out.div_ceil(TILE).max(1);
+        let mut lo = vec![0; passes.len() * tiles];
+        let mut band = 1;
+        for (c, &(t, origin)) in passes.iter().enumerate() {
+            for tile in 0..tiles {
+                let (mut a, mut b) = (usize::MAX, 0);
+                for o in tile * TILE..((tile + 1) * TILE).min(out) {
+                    for (p, _) in nonzero(t, origin, o) {
+                        (a, b) = (a.min(p), b.max(p + 1));
+                    }
+                }
+                if a != usize::MAX {
+                    lo[c * tiles + tile] = a;
+                    band = band.max(b - a);
+                }
+            }
         }
+        let last = len.saturating_sub(1);
+        let mut gather = Vec::with_capacity(lo.len() * band);
+        for (ct, &l) in lo.iter().enumerate() {
+            let c = ct / tiles;
+            gather.extend((0..band).map(|b| (c * len + (l + b).min(last)) as i64));
+        }
+        let (mut at, mut weight) = (Vec::new(), Vec::new());
+        for (c, &(t, origin)) in passes.iter().enumerate() {
+            for o in 0..out {
+                let ct = c * tiles + o / TILE;
+                for (p, k) in nonzero(t, origin, o) {
+                    at.push(((ct * TILE + o % TILE) * band + (p - lo[ct])) as i64);
+                    weight.push(k);
+                }
+            }
+        }
+        TiledPass { out, tiles, band, gather, at, weight }
+    }
+
+    /// Multiply-adds of the pass over `n` crops of `f` values per source pixel.
+    fn macs(&self, n: usize, f: usize) -> u64 {
+        (n * self.tiles * TILE * self.band) as u64 * f as u64
+    }
+
+    /// The pass on `y`, bytes `[n, len, F]` (uint8): `[n, out, F]` uint8, rounded as the CPU
+    /// rounds. Only the gathered bands and the products are f64 (bytes keep the copies small).
+    fn apply(&self, y: &Tensor, device: Device, non_blocking: bool) -> Result<Tensor> {
+        let size = y.size();
+        let (n, len, f) = (size[0], size[1], size[2]);
+        let (tiles, band, tile) = (self.tiles as i64, self.band as i64, TILE as i64);
+        let up = |v: &[i64]| -> Result<Tensor> { upload(Tensor::f_from_slice(v)?, device, non_blocking) };
+        let rows = y
+            .f_reshape([n * len, f])?
+            .f_index_select(0, &up(&self.gather)?)?
+            .f_view([n, tiles, band, f])?
+            .f_to_kind(Kind::Double)?;
+        let mut w = Tensor::f_zeros([n * tiles * tile * band], (Kind::Double, device))?;
+        let weight = upload(Tensor::f_from_slice(&self.weight)?, device, non_blocking)?;
+        let _ = w.f_index_put_(&[Some(up(&self.at)?)], &weight, false)?;
+        let acc = w.f_view([n, tiles, tile, band])?.f_matmul(&rows)?; // [n, tiles, TILE, F]
+        Ok(round_pass(&acc.f_reshape([n, tiles * tile, f])?.f_narrow(1, 0, self.out as i64)?)?
+            .f_to_kind(Kind::Uint8)?)
     }
 }
 
@@ -55,7 +134,8 @@ fn round_pass(acc: &Tensor) -> Result<Tensor> {
 }
 
 /// Resamples `crops` (all with `out_h` x `out_w` plans) from `pixels`, the batch's flat images
-/// on `device` (`[pixels, 3]` uint8), to f32 `[n, 3, out_h, out_w]` holding bytes 0..=255.
+/// on `device` (`[pixels, 3]` uint8), to f32 `[n, 3, out_h, out_w]` holding bytes 0..=255, and
+/// the number of f64 multiply-adds of its matrix products (what the device spends on it).
 pub fn resample_group(
     pixels: &Tensor,
     crops: &[CropPlan<'_>],
@@ -63,7 +143,7 @@ pub fn resample_group(
     out_w: usize,
     device: Device,
     non_blocking: bool,
-) -> Result<Tensor> {
+) -> Result<(Tensor, u64)> {
     for c in crops {
         if c.plan.horizontal.len() != out_w || c.plan.vertical.len() != out_h {
             return Err(AugmentError::Input(format!(
@@ -86,6 +166,7 @@ pub fn resample_group(
     }
     let n = crops.len() as i64;
     let mut out = Tensor::f_zeros([n, 3, out_h as i64, out_w as i64], (Kind::Float, device))?;
+    let mut macs = 0u64;
     // Window sizes: (rows, columns) each crop's passes read.
     let windows: Vec<(usize, usize)> = crops
         .iter()
@@ -108,17 +189,19 @@ pub fn resample_group(
             let take = take.min((CHUNK_BYTES / (hw * ww * 3 * 8)).max(1));
             let (part, tail) = rest.split_at(take);
             rest = tail;
-            let got =
+            let (got, m) =
                 resample_chunk(pixels, crops, part, (hw, ww), (out_h, out_w), horizontal_first, device, non_blocking)?;
+            macs += m;
             let index = Tensor::f_from_slice(&part.iter().map(|&i| i as i64).collect::<Vec<_>>())?;
             let index = upload(index, device, non_blocking)?;
             let _ = out.f_index_copy_(0, &index, &got)?;
         }
     }
-    Ok(out)
+    Ok((out, macs))
 }
 
-/// The crops `part` of `crops`, all with the same pass order, through windows of `hw` x `ww`.
+/// The crops `part` of `crops`, all with the same pass order, through windows of `hw` x `ww`;
+/// returns them as f32 `[n, 3, out_h, out_w]` and the multiply-adds spent.
 #[allow(clippy::too_many_arguments)]
 fn resample_chunk(
     pixels: &Tensor,
@@ -129,13 +212,10 @@ fn resample_chunk(
     horizontal_first: bool,
     device: Device,
     non_blocking: bool,
-) -> Result<Tensor> {
+) -> Result<(Tensor, u64)> {
     let n = part.len();
-    let kh = part.iter().map(|&i| crops[i].plan.horizontal.ksize).max().unwrap_or(1);
-    let kv = part.iter().map(|&i| crops[i].plan.vertical.ksize).max().unwrap_or(1);
     let (mut rows, mut cols) = (Vec::with_capacity(n * hw), Vec::with_capacity(n * ww));
-    let (mut hpos, mut hweight) = (Vec::with_capacity(n * out_w * kh), Vec::with_capacity(n * out_w * kh));
-    let (mut vpos, mut vweight) = (Vec::with_capacity(n * out_h * kv), Vec::with_capacity(n * out_h * kv));
+    let (mut hpasses, mut vpasses) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for &i in part {
         let CropPlan { image: im, plan } = &crops[i];
         let (x0, _) = plan.horizontal.span();
@@ -143,35 +223,29 @@ fn resample_chunk(
         // Window pixels past the image read its last row / column, with weight zero.
         rows.extend((0..hw).map(|r| (im.offset + (y0 + r).min(im.height - 1) * im.width) as i64));
         cols.extend((0..ww).map(|x| (x0 + x).min(im.width - 1) as i64));
-        push_taps(&plan.horizontal, x0, ww, kh, &mut hpos, &mut hweight);
-        push_taps(&plan.vertical, y0, hw, kv, &mut vpos, &mut vweight);
+        hpasses.push((&plan.horizontal, x0));
+        vpasses.push((&plan.vertical, y0));
     }
+    let (h, v) = (TiledPass::new(&hpasses, ww), TiledPass::new(&vpasses, hw));
     let (n, hw, ww, out_h, out_w) = (n as i64, hw as i64, ww as i64, out_h as i64, out_w as i64);
     let up = |v: &[i64], shape: &[i64]| -> Result<Tensor> {
         upload(Tensor::f_from_slice(v)?.f_view(shape)?, device, non_blocking)
     };
-    let upf = |v: &[f64], shape: &[i64]| -> Result<Tensor> {
-        upload(Tensor::f_from_slice(v)?.f_view(shape)?, device, non_blocking)
-    };
-    // Dense taps: [n, out_w, ww] and [n, out_h, hw] (scatter_add: padding taps add 0.0).
-    let dense = |pos: Tensor, weight: Tensor, len: i64, window: i64| -> Result<Tensor> {
-        let zeros = Tensor::f_zeros([n, len, window], (Kind::Double, device))?;
-        Ok(zeros.f_scatter_add(2, &pos, &weight)?)
-    };
-    let a = dense(up(&hpos, &[n, out_w, kh as i64])?, upf(&hweight, &[n, out_w, kh as i64])?, out_w, ww)?;
-    let b = dense(up(&vpos, &[n, out_h, kv as i64])?, upf(&vweight, &[n, out_h, kv as i64])?, out_h, hw)?;
     let index = up(&rows, &[n, hw, 1])?.f_add(&up(&cols, &[n, 1, ww])?)?.f_view([-1])?;
-    let window =
-        pixels.f_index_select(0, &index)?.f_view([n, hw, ww, 3])?.f_permute([0, 3, 1, 2])?.f_to_kind(Kind::Double)?;
-    // [n, 1, ww, out_w] and [n, 1, out_h, hw], broadcast over the channels.
-    let at = a.f_transpose(1, 2)?.f_unsqueeze(1)?;
-    let b = b.f_unsqueeze(1)?;
-    let out = if horizontal_first {
-        let mid = round_pass(&window.f_matmul(&at)?)?;
-        round_pass(&b.f_matmul(&mid)?)?
+    let window = pixels.f_index_select(0, &index)?.f_view([n, hw, ww, 3])?; // uint8
+    let (nu, f) = (n as usize, |a: i64| (a * 3) as usize);
+    let (out, macs) = if horizontal_first {
+        // Columns: [n, ww, hw * 3] -> [n, out_w, hw * 3]; rows: [n, hw, out_w * 3] -> [n, out_h, out_w * 3].
+        let mid = h.apply(&window.f_permute([0, 2, 1, 3])?.f_reshape([n, ww, hw * 3])?, device, non_blocking)?;
+        let mid = mid.f_view([n, out_w, hw, 3])?.f_permute([0, 2, 1, 3])?.f_reshape([n, hw, out_w * 3])?;
+        let out = v.apply(&mid, device, non_blocking)?.f_view([n, out_h, out_w, 3])?;
+        (out, h.macs(nu, f(hw)) + v.macs(nu, f(out_w)))
     } else {
-        let mid = round_pass(&b.f_matmul(&window)?)?;
-        round_pass(&mid.f_matmul(&at)?)?
+        // Rows: [n, hw, ww * 3] -> [n, out_h, ww * 3]; columns: [n, ww, out_h * 3] -> [n, out_w, out_h * 3].
+        let mid = v.apply(&window.f_reshape([n, hw, ww * 3])?, device, non_blocking)?;
+        let mid = mid.f_view([n, out_h, ww, 3])?.f_permute([0, 2, 1, 3])?.f_reshape([n, ww, out_h * 3])?;
+        let out = h.apply(&mid, device, non_blocking)?.f_view([n, out_w, out_h, 3])?.f_permute([0, 2, 1, 3])?;
+        (out, v.macs(nu, f(ww)) + h.macs(nu, f(out_h)))
     };
-    Ok(out.f_to_kind(Kind::Float)?)
+    Ok((out.f_permute([0, 3, 1, 2])?.f_to_kind(Kind::Float)?, macs))
 }

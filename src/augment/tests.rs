@@ -149,7 +149,7 @@ fn resampled_groups_equal_the_cpu_resampler() {
     }
     let pixels = Tensor::f_from_slice(&flat).unwrap().view([-1, 3]);
     for interp in [Interpolation::Nearest, Interpolation::Bilinear, Interpolation::Bicubic] {
-        for (out_h, out_w) in [(24usize, 24usize), (40, 17)] {
+        for (out_h, out_w) in [(24usize, 24usize), (40, 17), (36, 70)] {
             let mut rng = Rng::keyed(11, &[out_h as u64, interp as u64]);
             let mut plans = Vec::new();
             let mut want = Vec::new();
@@ -182,7 +182,8 @@ fn resampled_groups_equal_the_cpu_resampler() {
             }
             assert!(interp == Interpolation::Nearest || plans.iter().any(|(_, p)| !p.horizontal_first));
             let crops: Vec<CropPlan<'_>> = plans.iter().map(|(k, plan)| CropPlan { image: slots[*k], plan }).collect();
-            let got = resample_group(&pixels, &crops, out_h, out_w, Device::Cpu, false).unwrap();
+            let (got, macs) = resample_group(&pixels, &crops, out_h, out_w, Device::Cpu, false).unwrap();
+            assert!(macs >= 24 * 3 * (out_h * out_w) as u64, "{macs}");
             assert_eq!(got.size(), [24, 3, out_h as i64, out_w as i64]);
             let got = Vec::<f32>::try_from(got.permute([0, 2, 3, 1]).contiguous().view([-1])).unwrap();
             for (i, hwc) in want.iter().enumerate() {

@@ -289,6 +289,12 @@ impl PyLoader {
         self.inner.recipe().outputs()
     }
 
+    /// f64 multiply-adds spent so far resampling crops on the device (`resize_on_device`), 0
+    /// without it.
+    fn device_resample_macs(&self) -> u64 {
+        self.colour.as_ref().map_or(0, |c| c.resample_macs())
+    }
+
     /// Buffers waiting in the pool (given back by batches that Python has freed).
     fn pooled(&self) -> PyResult<usize> {
         Ok(self.pool.lock().map_err(|_| internal("loader buffer pool lock poisoned"))?.free.len())
