@@ -163,6 +163,9 @@ def test_device_batches_and_options(photo_folder: Path) -> None:
     assert again.device == torch.device("cpu") and again.epoch == 1
     again.set_epoch(0)
     assert all(torch.equal(x, y) for x, y in zip(next(iter(again)).groups, b.groups))
+    resized = pickle.loads(pickle.dumps(trex.MultiCropLoader(photo_folder, device="cpu", resize_on_device=True, **kw)))
+    assert resized.spec.resize_on_device is True
+    assert all(torch.equal(x, y) for x, y in zip(next(iter(resized)).groups, b.groups))
 
 
 def test_the_cpu_path_is_unchanged(photo_folder: Path) -> None:
