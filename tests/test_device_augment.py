@@ -384,3 +384,38 @@ def test_device_cuda_in_a_forked_worker_is_a_clear_error(photo_folder: Path, tmp
         assert "forked process" in msg, msg
         """,
     )
+
+
+def test_odd_images_resampled_on_the_device(tmp_path: Path) -> None:
+    """CMYK, gray, a PNG under a .jpg name, a 16 x 16 image (every crop upsampled), a 6000 x 4500
+    photo (decoded at a reduced DCT scale) and an EXIF-rotated JPEG: resampled on the device, the
+    crops are those resampled on the CPU; a pixel bomb is refused with the same error."""
+    from PIL import Image
+
+    from conftest import real_photos
+
+    photo = real_photos()[1]
+    photo.convert("CMYK").save(tmp_path / "cmyk.jpg")
+    photo.convert("L").save(tmp_path / "gray.jpg")
+    photo.save(tmp_path / "png_named.jpg", format="PNG")
+    photo.resize((16, 16)).save(tmp_path / "tiny.jpg")
+    photo.resize((6000, 4500)).save(tmp_path / "huge.jpg", quality=80)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees when shown
+    photo.save(tmp_path / "rotated.jpg", exif=exif)
+    names = ("cmyk.jpg", "gray.jpg", "png_named.jpg", "tiny.jpg", "huge.jpg", "rotated.jpg")
+    samples = [(str(tmp_path / n), i) for i, n in enumerate(names)]
+    kw = dict(batch_size=6, recipe="trex", shuffle=False, num_threads=2, device="cpu", return_params=True)
+    same_crops(
+        trex.MultiCropLoader(samples, **kw), trex.MultiCropLoader(samples, resize_on_device=True, **kw), batches=1
+    )
+    data = bytearray((tmp_path / "tiny.jpg").read_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = (60000).to_bytes(2, "big") * 2
+    (tmp_path / "bomb.jpg").write_bytes(bytes(data))
+    with pytest.raises(trex.DecodeError, match=r"bomb\.jpg.*exceeds the limit"):
+        next(
+            iter(
+                trex.MultiCropLoader([(str(tmp_path / "bomb.jpg"), 0)], 1, "trex", device="cpu", resize_on_device=True)
+            )
+        )
