@@ -3,7 +3,7 @@
 //! every crop's resampling plan (`crate::image::resize::resample_plan`, the CPU resampler's own
 //! fixed-point taps); here a whole crop group is resampled with a few batched tensor ops.
 //!
-//! Each crop's source window (the pixels its non-zero taps read) is gathered from the flat image
+//! Each crop's source window (the pixels its taps reach) is gathered from the flat image
 //! buffer with one index per chunk of crops (chunked by window area, windows padded to their
 //! chunk's largest). A pass tiles each crop's outputs by 32; a tile's taps read one band of
 //! source pixels, so the pass is one batched product of small tap matrices (scattered on the
@@ -41,22 +41,21 @@ const TILE: usize = 32;
 /// tile reading a band of `band` consecutive source pixels (the chunk's widest), so that a pass
 /// is one batched product of `[TILE, band]` tap matrices with `[band, F]` bands, instead of a
 /// dense `[out, window]` matrix that is mostly zeros (a tap row is a few pixels wide).
+///
+/// The host only works per output pixel and per band pixel, never per tap: each output's `ksize`
+/// taps (zero-padded to the chunk's largest, `ktaps`) go up as the plan holds them, and the
+/// device places tap `j` of an output at `base + j` in the flat tap matrices.
 struct TiledPass {
     out: usize,
     tiles: usize,
     band: usize,
+    ktaps: usize,
     /// `[n * tiles * band]`: the source row (of the `[n * len, F]` input) of each band pixel.
     gather: Vec<i64>,
-    /// Flat indices into `[n, tiles, TILE, band]` of the non-zero taps, and their weights.
-    at: Vec<i64>,
-    weight: Vec<f64>,
-}
-
-/// The non-zero taps of output `o` of `t`, as (position relative to `origin`, weight).
-fn nonzero(t: &Taps, origin: usize, o: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
-    let ks = &t.k[o * t.ksize..(o + 1) * t.ksize];
-    let start = t.start[o];
-    ks.iter().enumerate().filter(|(_, &k)| k != 0).map(move |(j, &k)| (start + j - origin, f64::from(k)))
+    /// `[n * out]`: where each output's first tap goes in the flat `[n, tiles, TILE, band]`.
+    base: Vec<i64>,
+    /// `[n * out * ktaps]`: the taps, zero past each crop's own `ksize`.
+    taps: Vec<i16>,
 }
 
 impl TiledPass {
@@ -65,20 +64,17 @@ impl TiledPass {
     fn new(passes: &[(&Taps, usize)], len: usize) -> TiledPass {
         let out = passes.first().map_or(0, |(t, _)| t.len());
         let tiles = out.div_ceil(TILE).max(1);
+        let ktaps = passes.iter().map(|(t, _)| t.ksize).max().unwrap_or(1).max(1);
+        // A tile's band runs from its first output's first tap to past its last output's last
+        // (padded) tap: starts are monotonic along a pass, mirrored or not.
         let mut lo = vec![0; passes.len() * tiles];
         let mut band = 1;
         for (c, &(t, origin)) in passes.iter().enumerate() {
-            for tile in 0..tiles {
-                let (mut a, mut b) = (usize::MAX, 0);
-                for o in tile * TILE..((tile + 1) * TILE).min(out) {
-                    for (p, _) in nonzero(t, origin, o) {
-                        (a, b) = (a.min(p), b.max(p + 1));
-                    }
-                }
-                if a != usize::MAX {
-                    lo[c * tiles + tile] = a;
-                    band = band.max(b - a);
-                }
+            for (tile, starts) in t.start.chunks(TILE).enumerate() {
+                let first = starts.iter().copied().min().unwrap_or(origin);
+                let last = starts.iter().copied().max().unwrap_or(origin);
+                lo[c * tiles + tile] = first - origin;
+                band = band.max(last + ktaps - first);
             }
         }
         let last = len.saturating_sub(1);
@@ -87,17 +83,23 @@ impl TiledPass {
             let c = ct / tiles;
             gather.extend((0..band).map(|b| (c * len + (l + b).min(last)) as i64));
         }
-        let (mut at, mut weight) = (Vec::new(), Vec::new());
+        let mut base = Vec::with_capacity(passes.len() * out);
+        let mut taps = Vec::with_capacity(passes.len() * out * ktaps);
         for (c, &(t, origin)) in passes.iter().enumerate() {
-            for o in 0..out {
-                let ct = c * tiles + o / TILE;
-                for (p, k) in nonzero(t, origin, o) {
-                    at.push(((ct * TILE + o % TILE) * band + (p - lo[ct])) as i64);
-                    weight.push(k);
+            for (o, &s) in t.start.iter().enumerate() {
+                let row = c * tiles * TILE + o;
+                base.push((row * band + (s - origin - lo[c * tiles + o / TILE])) as i64);
+            }
+            if t.ksize == ktaps {
+                taps.extend_from_slice(&t.k);
+            } else {
+                for ks in t.k.chunks_exact(t.ksize) {
+                    taps.extend_from_slice(ks);
+                    taps.extend(std::iter::repeat_n(0, ktaps - t.ksize));
                 }
             }
         }
-        TiledPass { out, tiles, band, gather, at, weight }
+        TiledPass { out, tiles, band, ktaps, gather, base, taps }
     }
 
     /// Multiply-adds of the pass over `n` crops of `f` values per source pixel.
@@ -110,16 +112,19 @@ impl TiledPass {
     fn apply(&self, y: &Tensor, device: Device, non_blocking: bool) -> Result<Tensor> {
         let size = y.size();
         let (n, len, f) = (size[0], size[1], size[2]);
-        let (tiles, band, tile) = (self.tiles as i64, self.band as i64, TILE as i64);
+        let (tiles, band, tile, k) = (self.tiles as i64, self.band as i64, TILE as i64, self.ktaps as i64);
         let up = |v: &[i64]| -> Result<Tensor> { upload(Tensor::f_from_slice(v)?, device, non_blocking) };
         let rows = y
             .f_reshape([n * len, f])?
             .f_index_select(0, &up(&self.gather)?)?
             .f_view([n, tiles, band, f])?
             .f_to_kind(Kind::Double)?;
+        // Tap j of an output goes j places past its first: all places distinct, a plain put.
+        let j = Tensor::f_arange(k, (Kind::Int64, device))?;
+        let at = up(&self.base)?.f_view([-1, 1])?.f_add(&j)?.f_view([-1])?;
+        let taps = upload(Tensor::f_from_slice(&self.taps)?, device, non_blocking)?.f_to_kind(Kind::Double)?;
         let mut w = Tensor::f_zeros([n * tiles * tile * band], (Kind::Double, device))?;
-        let weight = upload(Tensor::f_from_slice(&self.weight)?, device, non_blocking)?;
-        let _ = w.f_index_put_(&[Some(up(&self.at)?)], &weight, false)?;
+        let _ = w.f_index_put_(&[Some(at)], &taps, false)?;
         let acc = w.f_view([n, tiles, tile, band])?.f_matmul(&rows)?; // [n, tiles, TILE, F]
         Ok(round_pass(&acc.f_reshape([n, tiles * tile, f])?.f_narrow(1, 0, self.out as i64)?)?
             .f_to_kind(Kind::Uint8)?)
@@ -155,12 +160,15 @@ pub fn resample_group(
     }
     let total = pixels.size().first().copied().unwrap_or(0) as usize;
     for c in crops {
-        let (x, y) = (c.plan.horizontal.span(), c.plan.vertical.span());
+        // Every output's taps start inside the image (taps past it are zero padding, and the
+        // windows clamp their reads to the image).
+        let (h, v) = (&c.plan.horizontal, &c.plan.vertical);
+        let (x, y) = (h.reach().1 - h.ksize, v.reach().1 - v.ksize);
         let im = c.image;
-        if x.1 > im.width || y.1 > im.height || im.offset + im.width * im.height > total {
+        if x >= im.width || y >= im.height || im.offset + im.width * im.height > total {
             return Err(AugmentError::Input(format!(
-                "a crop plan reads columns {}..{} and rows {}..{} of a {}x{} image at pixel {} of {total}",
-                x.0, x.1, y.0, y.1, im.width, im.height, im.offset
+                "a crop plan starts taps at column {x} and row {y} of a {}x{} image at pixel {} of {total}",
+                im.width, im.height, im.offset
             )));
         }
     }
@@ -171,7 +179,7 @@ pub fn resample_group(
     let windows: Vec<(usize, usize)> = crops
         .iter()
         .map(|c| {
-            let ((x0, x1), (y0, y1)) = (c.plan.horizontal.span(), c.plan.vertical.span());
+            let ((x0, x1), (y0, y1)) = (c.plan.horizontal.reach(), c.plan.vertical.reach());
             ((y1 - y0).max(1), (x1 - x0).max(1))
         })
         .collect();
@@ -218,8 +226,8 @@ fn resample_chunk(
     let (mut hpasses, mut vpasses) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for &i in part {
         let CropPlan { image: im, plan } = &crops[i];
-        let (x0, _) = plan.horizontal.span();
-        let (y0, _) = plan.vertical.span();
+        let (x0, _) = plan.horizontal.reach();
+        let (y0, _) = plan.vertical.reach();
         // Window pixels past the image read its last row / column, with weight zero.
         rows.extend((0..hw).map(|r| (im.offset + (y0 + r).min(im.height - 1) * im.width) as i64));
         cols.extend((0..ww).map(|x| (x0 + x).min(im.width - 1) as i64));

@@ -51,6 +51,15 @@ impl Taps {
         self.start.is_empty()
     }
 
+    /// The source pixels the taps reach, zero padding included: from the smallest start to the
+    /// largest start plus `ksize` (may run past the image, where only zero taps fall). Cheap: one
+    /// step per output pixel.
+    pub fn reach(&self) -> (usize, usize) {
+        let lo = self.start.iter().copied().min().unwrap_or(0);
+        let hi = self.start.iter().copied().max().map_or(0, |s| s + self.ksize);
+        (lo, hi)
+    }
+
     /// The source pixels the non-zero taps read: `lo..hi` (empty for an empty pass).
     pub fn span(&self) -> (usize, usize) {
         let mut span = (usize::MAX, 0);
