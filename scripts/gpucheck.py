@@ -316,14 +316,21 @@ def device_colour_check(args, samples, recipe, batch, device, channels_last, ste
         ld = trex.MultiCropLoader(samples, batch, recipe, num_threads=threads, seed=0, **sizes, **lkw)
         for _ in zip(range(1), ld):
             pass
-        c0, t0, n = loader_cpu_seconds(), time.perf_counter(), 0
+        c0, th0, t0, n = loader_cpu_seconds(), time.thread_time(), time.perf_counter(), 0
         for b in ld:
             n += b.labels.numel()
         _sync(device)
         secs = time.perf_counter() - t0
         ips = n / secs
         cpu = (loader_cpu_seconds() - c0) / n
-        return {"images_per_s": ips, "images_per_s_per_core": ips / threads, "loader_cpu_s_per_image": cpu}
+        # The consuming thread's CPU: the device stages' host work and kernel launches.
+        consumer = (time.thread_time() - th0) / n
+        return {
+            "images_per_s": ips,
+            "images_per_s_per_core": ips / threads,
+            "loader_cpu_s_per_image": cpu,
+            "consumer_cpu_s_per_image": consumer,
+        }
 
     pin = device.type == "cuda"
     paths = {
@@ -364,6 +371,9 @@ def device_colour_check(args, samples, recipe, batch, device, channels_last, ste
             ld = trex.MultiCropLoader(samples, batch, recipe, num_threads=threads, seed=1, **sizes, **kw2)
             fig[f"data_wait_share_{arch}"] = _feed(ld, st, device, steps, prep)
             fig[f"cores_per_gpu_{arch}"] = ips * fig["loader_cpu_s_per_image"]
+            fig[f"cores_per_gpu_{arch}_with_consumer"] = ips * (
+                fig["loader_cpu_s_per_image"] + fig["consumer_cpu_s_per_image"]
+            )
             fig[f"cores_per_gpu_{arch}_from_throughput"] = ips / fig["images_per_s_per_core"]
         print(
             f"{name} path: {fig['images_per_s']:.0f} images/s on {threads} threads, loader CPU "

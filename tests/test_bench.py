@@ -108,12 +108,15 @@ def test_bench_device_colour_paths_on_real_photos(photo_folder: Path, tmp_path: 
             "loader_cpu_s_per_image",
             "consumer_cpu_s_per_image",
             "device_resample_macs_per_image",
+            "device_resample_host_s_per_image",
         ):
             assert all(r[field] >= 0 for r in rounds)
             assert paths[key]["median"][field] == statistics.median(r[field] for r in rounds)
     # Only the resize path resamples on the device.
     assert all(r["device_resample_macs_per_image"] == 0 for r in paths["device_cpu"]["rounds"])
     assert all(r["device_resample_macs_per_image"] > 0 for r in paths["device_cpu_resize"]["rounds"])
+    assert all(r["device_resample_host_s_per_image"] == 0 for r in paths["device_cpu"]["rounds"])
+    assert all(r["device_resample_host_s_per_image"] > 0 for r in paths["device_cpu_resize"]["rounds"])
     for key, suffix in (("device_cpu", ""), ("device_cpu_resize", "_resize")):
         device = paths[key]["median"]["loader_cpu_s_per_image"]
         for base in ("float32", "uint8"):

@@ -41,3 +41,4 @@ def test_gpucheck_dry_run_writes_a_complete_report(tmp_path: Path) -> None:
         fig = colour["paths"][path]
         assert fig["images_per_s"] > 0 and 0 <= fig["data_wait_share_step"] <= 1
         assert "cores_per_gpu_step" in fig and "cores_per_gpu_resnet18" in fig
+        assert fig["cores_per_gpu_step_with_consumer"] >= fig["cores_per_gpu_step"]

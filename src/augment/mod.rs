@@ -53,7 +53,7 @@ mod resample;
 #[cfg(test)]
 mod tests;
 
-pub use resample::CropPlan;
+pub use resample::{CropPlan, ResampleStats};
 
 /// Columns of a parameter row (`CropParams::to_row`).
 mod col {
@@ -164,8 +164,10 @@ pub struct DeviceColour {
     device: Device,
     channels_last: bool,
     tables: Mutex<Tables>,
-    /// f64 multiply-adds of the resampling's matrix products so far.
+    /// f64 multiply-adds of the resampling's matrix products so far, and nanoseconds the
+    /// calling threads spent preparing them on the host.
     resample_macs: AtomicU64,
+    resample_host_ns: AtomicU64,
 }
 
 /// One op over a subset of a group's crops, with its per-crop values at `values` in the packed
@@ -313,17 +315,20 @@ impl DeviceColour {
         let norm = Tensor::f_from_slice(&flat)?.f_to_device_(device, Kind::Float, false, false)?;
         let offsets = Tensor::f_from_slice(&[0i64, 256, 512])?.f_to_device_(device, Kind::Int64, false, false)?;
         let tables = Mutex::new(Tables { norm, offsets, hue: None });
-        Ok(DeviceColour { device, channels_last, tables, resample_macs: AtomicU64::new(0) })
+        let (resample_macs, resample_host_ns) = (AtomicU64::new(0), AtomicU64::new(0));
+        Ok(DeviceColour { device, channels_last, tables, resample_macs, resample_host_ns })
     }
 
     pub fn device(&self) -> Device {
         self.device
     }
 
-    /// The f64 multiply-adds that resampling crops on the device has cost so far (a measure of
-    /// its device work: `resize_on_device`).
-    pub fn resample_macs(&self) -> u64 {
-        self.resample_macs.load(Ordering::Relaxed)
+    /// What resampling crops on the device (`resize_on_device`) has cost so far: the f64
+    /// multiply-adds of its matrix products (its device work) and the nanoseconds the calling
+    /// threads spent preparing them on the host.
+    pub fn resample_stats(&self) -> ResampleStats {
+        let macs = self.resample_macs.load(Ordering::Relaxed);
+        ResampleStats { macs, host_ns: self.resample_host_ns.load(Ordering::Relaxed) }
     }
 
     fn upload(&self, t: Tensor, non_blocking: bool) -> Result<Tensor> {
@@ -377,8 +382,9 @@ impl DeviceColour {
                 thresholds.len()
             )));
         }
-        let (x, macs) = resample::resample_group(pixels, crops, out_h, out_w, self.device, non_blocking)?;
-        self.resample_macs.fetch_add(macs, Ordering::Relaxed);
+        let (x, stats) = resample::resample_group(pixels, crops, out_h, out_w, self.device, non_blocking)?;
+        self.resample_macs.fetch_add(stats.macs, Ordering::Relaxed);
+        self.resample_host_ns.fetch_add(stats.host_ns, Ordering::Relaxed);
         self.colour(x, rows, thresholds, non_blocking)
     }
 

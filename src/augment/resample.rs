@@ -28,6 +28,14 @@ const CHUNK_BYTES: usize = 1 << 30;
 /// range of sides), one chunk per crop would launch kernels per crop.
 const BUCKETS: usize = 4;
 
+/// What resampling a group cost: f64 multiply-adds of its matrix products (device work) and
+/// nanoseconds the calling thread spent preparing the host-side indices and taps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResampleStats {
+    pub macs: u64,
+    pub host_ns: u64,
+}
+
 /// One crop of a group: the image it is cut from and its plan.
 pub struct CropPlan<'a> {
     pub image: ImageSlot,
@@ -140,7 +148,7 @@ fn round_pass(acc: &Tensor) -> Result<Tensor> {
 
 /// Resamples `crops` (all with `out_h` x `out_w` plans) from `pixels`, the batch's flat images
 /// on `device` (`[pixels, 3]` uint8), to f32 `[n, 3, out_h, out_w]` holding bytes 0..=255, and
-/// the number of f64 multiply-adds of its matrix products (what the device spends on it).
+/// what it cost ([`ResampleStats`]).
 pub fn resample_group(
     pixels: &Tensor,
     crops: &[CropPlan<'_>],
@@ -148,7 +156,8 @@ pub fn resample_group(
     out_w: usize,
     device: Device,
     non_blocking: bool,
-) -> Result<(Tensor, u64)> {
+) -> Result<(Tensor, ResampleStats)> {
+    let started = std::time::Instant::now();
     for c in crops {
         if c.plan.horizontal.len() != out_w || c.plan.vertical.len() != out_h {
             return Err(AugmentError::Input(format!(
@@ -174,7 +183,7 @@ pub fn resample_group(
     }
     let n = crops.len() as i64;
     let mut out = Tensor::f_zeros([n, 3, out_h as i64, out_w as i64], (Kind::Float, device))?;
-    let mut macs = 0u64;
+    let mut stats = ResampleStats::default();
     // Window sizes: (rows, columns) each crop's passes read.
     let windows: Vec<(usize, usize)> = crops
         .iter()
@@ -183,6 +192,8 @@ pub fn resample_group(
             ((y1 - y0).max(1), (x1 - x0).max(1))
         })
         .collect();
+    // The group's own host work (checks, windows) besides the chunks'.
+    stats.host_ns += started.elapsed().as_nanos() as u64;
     // The crops of each pass order, by window area, in up to BUCKETS chunks of similar windows
     // (each padded to its own largest, not the group's), each within the memory bound.
     for horizontal_first in [true, false] {
@@ -199,17 +210,18 @@ pub fn resample_group(
             rest = tail;
             let (got, m) =
                 resample_chunk(pixels, crops, part, (hw, ww), (out_h, out_w), horizontal_first, device, non_blocking)?;
-            macs += m;
+            stats.macs += m.macs;
+            stats.host_ns += m.host_ns;
             let index = Tensor::f_from_slice(&part.iter().map(|&i| i as i64).collect::<Vec<_>>())?;
             let index = upload(index, device, non_blocking)?;
             let _ = out.f_index_copy_(0, &index, &got)?;
         }
     }
-    Ok((out, macs))
+    Ok((out, stats))
 }
 
 /// The crops `part` of `crops`, all with the same pass order, through windows of `hw` x `ww`;
-/// returns them as f32 `[n, 3, out_h, out_w]` and the multiply-adds spent.
+/// returns them as f32 `[n, 3, out_h, out_w]` and what they cost.
 #[allow(clippy::too_many_arguments)]
 fn resample_chunk(
     pixels: &Tensor,
@@ -220,7 +232,8 @@ fn resample_chunk(
     horizontal_first: bool,
     device: Device,
     non_blocking: bool,
-) -> Result<(Tensor, u64)> {
+) -> Result<(Tensor, ResampleStats)> {
+    let started = std::time::Instant::now();
     let n = part.len();
     let (mut rows, mut cols) = (Vec::with_capacity(n * hw), Vec::with_capacity(n * ww));
     let (mut hpasses, mut vpasses) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -235,6 +248,7 @@ fn resample_chunk(
         vpasses.push((&plan.vertical, y0));
     }
     let (h, v) = (TiledPass::new(&hpasses, ww), TiledPass::new(&vpasses, hw));
+    let host_ns = started.elapsed().as_nanos() as u64;
     let (n, hw, ww, out_h, out_w) = (n as i64, hw as i64, ww as i64, out_h as i64, out_w as i64);
     let up = |v: &[i64], shape: &[i64]| -> Result<Tensor> {
         upload(Tensor::f_from_slice(v)?.f_view(shape)?, device, non_blocking)
@@ -255,5 +269,5 @@ fn resample_chunk(
         let out = h.apply(&mid, device, non_blocking)?.f_view([n, out_w, out_h, 3])?.f_permute([0, 2, 1, 3])?;
         (out, v.macs(nu, f(ww)) + h.macs(nu, f(out_h)))
     };
-    Ok((out.f_permute([0, 3, 1, 2])?.f_to_kind(Kind::Float)?, macs))
+    Ok((out.f_permute([0, 3, 1, 2])?.f_to_kind(Kind::Float)?, ResampleStats { macs, host_ns }))
 }

@@ -289,10 +289,12 @@ impl PyLoader {
         self.inner.recipe().outputs()
     }
 
-    /// f64 multiply-adds spent so far resampling crops on the device (`resize_on_device`), 0
-    /// without it.
-    fn device_resample_macs(&self) -> u64 {
-        self.colour.as_ref().map_or(0, |c| c.resample_macs())
+    /// What resampling crops on the device (`resize_on_device`) has cost so far: (f64
+    /// multiply-adds of its matrix products, seconds of host-side preparation on the consuming
+    /// thread); (0, 0.0) without it.
+    fn device_resample_stats(&self) -> (u64, f64) {
+        let s = self.colour.as_ref().map(|c| c.resample_stats()).unwrap_or_default();
+        (s.macs, s.host_ns as f64 * 1e-9)
     }
 
     /// Buffers waiting in the pool (given back by batches that Python has freed).

@@ -154,7 +154,7 @@ def colour_path_rounds(samples, recipe, threads: int, batch_size: int, dct_scali
     while True:
         # Timed from the start of an epoch to its end: nothing is prefetched before the clock starts.
         loader.set_epoch(epoch)
-        macs0 = loader._inner.device_resample_macs()
+        macs0, host0 = loader._inner.device_resample_stats()
         n, cpu0, thread0, t0 = 0, loader_cpu_seconds(), time.thread_time(), time.perf_counter()
         for batch in loader:
             n += batch.labels.numel()
@@ -165,8 +165,10 @@ def colour_path_rounds(samples, recipe, threads: int, batch_size: int, dct_scali
             "images_per_s": n / seconds,
             "loader_cpu_s_per_image": (loader_cpu_seconds() - cpu0) / n,
             "consumer_cpu_s_per_image": (time.thread_time() - thread0) / n,
-            # The device's share of resize_on_device: f64 multiply-adds of its matrix products.
-            "device_resample_macs_per_image": (loader._inner.device_resample_macs() - macs0) / n,
+            # resize_on_device: f64 multiply-adds of its matrix products (the device's work), and the
+            # consuming thread's host-side preparation of them (part of consumer_cpu_s_per_image).
+            "device_resample_macs_per_image": (loader._inner.device_resample_stats()[0] - macs0) / n,
+            "device_resample_host_s_per_image": (loader._inner.device_resample_stats()[1] - host0) / n,
         }
         epoch += 1
 
@@ -351,7 +353,11 @@ def compare_colour_paths(args: argparse.Namespace, samples, recipe) -> dict:
             f"{1e3 * med['loader_cpu_s_per_image']:18.2f} {1e3 * med['consumer_cpu_s_per_image']:20.2f}"
         )
     macs = out[f"{dev_key}_resize"]["median"]["device_resample_macs_per_image"]
-    print(f"device resampling: {macs / 1e9:.3f} G f64 multiply-adds per image")
+    host = out[f"{dev_key}_resize"]["median"]["device_resample_host_s_per_image"]
+    print(
+        f"device resampling: {macs / 1e9:.3f} G f64 multiply-adds per image on the device, "
+        f"{1e6 * host:.1f} us per image of host-side preparation on the consuming thread"
+    )
     for key, what in ((dev_key, "colour stage"), (f"{dev_key}_resize", "colour stage and resampling")):
         dev = out[key]["median"]["loader_cpu_s_per_image"]
         suffix = "" if key == dev_key else "_resize"
