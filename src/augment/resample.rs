@@ -29,11 +29,25 @@ const CHUNK_BYTES: usize = 1 << 30;
 const BUCKETS: usize = 4;
 
 /// What resampling a group cost: f64 multiply-adds of its matrix products (device work) and
-/// nanoseconds the calling thread spent preparing the host-side indices and taps.
+/// the calling thread's CPU nanoseconds spent preparing the host-side indices and taps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ResampleStats {
     pub macs: u64,
     pub host_ns: u64,
+}
+
+/// CPU time of the calling thread, in nanoseconds (wall time where there is no thread clock).
+fn thread_cpu_ns() -> u64 {
+    #[cfg(unix)]
+    {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid timespec for the call to write.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0 {
+            return ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+        }
+    }
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
 }
 
 /// One crop of a group: the image it is cut from and its plan.
@@ -157,7 +171,7 @@ pub fn resample_group(
     device: Device,
     non_blocking: bool,
 ) -> Result<(Tensor, ResampleStats)> {
-    let started = std::time::Instant::now();
+    let started = thread_cpu_ns();
     for c in crops {
         if c.plan.horizontal.len() != out_w || c.plan.vertical.len() != out_h {
             return Err(AugmentError::Input(format!(
@@ -193,7 +207,7 @@ pub fn resample_group(
         })
         .collect();
     // The group's own host work (checks, windows) besides the chunks'.
-    stats.host_ns += started.elapsed().as_nanos() as u64;
+    stats.host_ns += thread_cpu_ns().saturating_sub(started);
     // The crops of each pass order, by window area, in up to BUCKETS chunks of similar windows
     // (each padded to its own largest, not the group's), each within the memory bound.
     for horizontal_first in [true, false] {
@@ -233,7 +247,7 @@ fn resample_chunk(
     device: Device,
     non_blocking: bool,
 ) -> Result<(Tensor, ResampleStats)> {
-    let started = std::time::Instant::now();
+    let started = thread_cpu_ns();
     let n = part.len();
     let (mut rows, mut cols) = (Vec::with_capacity(n * hw), Vec::with_capacity(n * ww));
     let (mut hpasses, mut vpasses) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -248,7 +262,7 @@ fn resample_chunk(
         vpasses.push((&plan.vertical, y0));
     }
     let (h, v) = (TiledPass::new(&hpasses, ww), TiledPass::new(&vpasses, hw));
-    let host_ns = started.elapsed().as_nanos() as u64;
+    let host_ns = thread_cpu_ns().saturating_sub(started);
     let (n, hw, ww, out_h, out_w) = (n as i64, hw as i64, ww as i64, out_h as i64, out_w as i64);
     let up = |v: &[i64], shape: &[i64]| -> Result<Tensor> {
         upload(Tensor::f_from_slice(v)?.f_view(shape)?, device, non_blocking)

@@ -317,13 +317,28 @@ def run(args: argparse.Namespace) -> int:
 
 
 def compare_colour_paths(args: argparse.Namespace, samples, recipe) -> dict:
-    """The CPU path (float32) against the device colour path, in alternating rounds after one
-    discarded warm-up round of each (median of each figure): images/s, per loader thread, and the
-    CPU time per image of the loader's threads (what a GPU machine has to supply per image) and of
-    the consuming thread."""
+    """The CPU path (float32, uint8) against the device paths (the colour stage there, and with
+    ``resize_on_device`` the resampling too), in alternating rounds after one discarded warm-up
+    round of each (median of each figure): images/s, per loader thread, the CPU time per image of
+    the loader's threads (what a GPU machine has to supply per image) and of the consuming thread,
+    and the device resampling's multiply-adds and host-side preparation per image."""
+    import torch
+
     dct = not args.no_dct_scaling
     common = (samples, recipe, args.threads, args.batch_size, dct)
     dev_key = f"device_{args.device}"
+    torch_threads = torch.get_num_threads()
+    if torch.device(args.device).type == "cpu":
+        # The device stages' torch ops then run on this machine's other cores, not on the
+        # loader threads' (their CPU time per image is what is compared).
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) - args.threads))
+    try:
+        return _colour_rounds(args, common, dev_key)
+    finally:
+        torch.set_num_threads(torch_threads)
+
+
+def _colour_rounds(args: argparse.Namespace, common: tuple, dev_key: str) -> dict:
     paths = {
         "cpu_path_float32": colour_path_rounds(*common, dtype="float32"),
         "cpu_path_uint8": colour_path_rounds(*common, dtype="uint8"),
