@@ -195,8 +195,6 @@ pub fn resample_group(
             )));
         }
     }
-    let n = crops.len() as i64;
-    let mut out = Tensor::f_zeros([n, 3, out_h as i64, out_w as i64], (Kind::Float, device))?;
     let mut stats = ResampleStats::default();
     // Window sizes: (rows, columns) each crop's passes read.
     let windows: Vec<(usize, usize)> = crops
@@ -208,6 +206,9 @@ pub fn resample_group(
         .collect();
     // The group's own host work (checks, windows) besides the chunks'.
     stats.host_ns += thread_cpu_ns().saturating_sub(started);
+    // Every crop lands in exactly one chunk, so every row of `out` is written.
+    let n = crops.len() as i64;
+    let mut out = Tensor::f_empty([n, 3, out_h as i64, out_w as i64], (Kind::Float, device))?;
     // The crops of each pass order, by window area, in up to BUCKETS chunks of similar windows
     // (each padded to its own largest, not the group's), each within the memory bound.
     for horizontal_first in [true, false] {
