@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from trex.compare.variants import Variant
+from trex.train.files import CONFIG, METRICS
 
 log = logging.getLogger("trex.compare")
 
@@ -54,8 +55,8 @@ def train_config(variant: Variant, seed: int, out: Path, budget: Budget):  # noq
 def finished(out: Path, cfg: Any) -> dict[str, Any] | None:
     """The last metrics of a finished run in ``out`` with the same configuration, else None."""
     try:
-        saved = json.loads((out / "config.json").read_text())
-        records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        saved = json.loads((out / CONFIG).read_text())
+        records = [json.loads(line) for line in (out / METRICS).read_text().splitlines() if line.strip()]
     except (OSError, ValueError):
         return None
     wanted = cfg.to_json()

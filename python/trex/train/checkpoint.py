@@ -16,12 +16,9 @@ from torch import nn
 
 from trex.defaults import resolve_projector_layers
 from trex.train.errors import TrainConfigError
-from trex.train.files import atomic_write
+from trex.train.files import BACKBONE, CHECKPOINT, METRICS, atomic_write
 
 FORMAT = 1
-CHECKPOINT = "checkpoint.pt"
-BACKBONE = "backbone.pt"
-METRICS = "metrics.jsonl"
 # What a checkpoint must hold to be resumed.
 REQUIRED = ("epoch", "config", "classes", "model", "optimizer", "scaler", "loader", "rng", "metrics")
 

@@ -34,6 +34,7 @@ from trex.defaults import (
     resolve_projector_layers,
 )
 from trex.train.errors import TrainConfigError
+from trex.train.files import CONFIG
 
 # This module imports no torch (`trex train --help` and flag errors answer at once), so the
 # choices that other modules implement are named here: trex.train.backbones builds ARCHS for
@@ -409,7 +410,7 @@ def _saved_settings(resume: str | os.PathLike[str]) -> dict[str, Any]:
     """The settings in the ``config.json`` of the run that ``--resume`` names (a run folder, or a
     checkpoint in one); none when there is no such file (a checkpoint copied elsewhere)."""
     path = Path(resume)
-    path = (path if path.is_dir() else path.parent) / "config.json"
+    path = (path if path.is_dir() else path.parent) / CONFIG
     if not path.is_file():
         return {}
     try:

@@ -16,8 +16,15 @@ from typing import IO
 
 from trex.train.errors import TrainConfigError
 
-# The files a run writes into --out; their temporary files are ".<name>.<random>.tmp". The last
-# three names are the temporary files of earlier trex versions.
+# The files a run writes into --out (the one list of their names; `checkpoint-epoch<NNNN>.pt`
+# copies are named by trex.train.checkpoint.copy_name).
+CHECKPOINT = "checkpoint.pt"
+BACKBONE = "backbone.pt"
+METRICS = "metrics.jsonl"
+CURVES = "curves.png"
+CONFIG = "config.json"
+# Their temporary files are ".<name>.<random>.tmp"; the last three alternatives are the temporary
+# files of earlier trex versions.
 _OWN_TMP = re.compile(
     r"^\.(?:checkpoint(?:-epoch\d+)?\.pt|backbone\.pt|metrics\.jsonl|curves\.png|config\.json)"
     r"\.[A-Za-z0-9_]+\.tmp$|^\.(?:checkpoint(?:-epoch\d+)?\.pt|backbone\.pt)\.tmp$"

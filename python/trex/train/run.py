@@ -298,7 +298,7 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
         if stale:
             log.info("removed %d temporary files of an interrupted run in %s: %s", len(stale), out, ", ".join(stale))
         files.write_text(
-            out / "config.json",
+            out / files.CONFIG,
             json.dumps(
                 {
                     **cfg.to_json(),
@@ -369,12 +369,12 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
 
         # ------------------------------------------------------------ checkpoint and logs
         if dist.is_main:
-            write_metrics(out / "metrics.jsonl", records)
+            write_metrics(out / ckpt.METRICS, records)
             plot_metrics(
                 records,
                 lr_curve,
                 steps_per_epoch,
-                out / "curves.png",
+                out / files.CURVES,
                 f"{cfg.recipe} / {cfg.arch}: {len(splits.classes)} classes, batch {total_batch}",
             )
             # The backbone first, the checkpoint last: a run killed in between holds a backbone ahead
@@ -407,8 +407,8 @@ def _train(cfg: TrainConfig, dist: Dist, device: torch.device) -> dict[str, Any]
         "out": str(out),
         "checkpoint": str(out / ckpt.CHECKPOINT),
         "backbone": str(out / ckpt.BACKBONE),
-        "plot": str(out / "curves.png"),
-        "metrics": str(out / "metrics.jsonl"),
+        "plot": str(out / files.CURVES),
+        "metrics": str(out / ckpt.METRICS),
     }
     return {**result, **paths}
 
