@@ -180,39 +180,54 @@ struct Job<'a> {
     flip: bool,
 }
 
-/// Pillow's NEAREST resize (`ImagingScaleAffine`): positions accumulated in double precision.
+/// Pillow's NEAREST source pixel (`ImagingScaleAffine`) of each of `n` outputs along one axis of
+/// `len` pixels, for the box `b0..b1`: positions accumulated in double precision.
+fn nearest_positions(b0: f32, b1: f32, n: usize, len: usize) -> Vec<usize> {
+    let a = f64::from(b1 - b0) / n as f64;
+    let mut p = f64::from(b0) + a * 0.5;
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        v.push(coord(p, len));
+        p += a;
+    }
+    v
+}
+
+/// Pillow's NEAREST resize (`ImagingScaleAffine`).
 fn nearest(job: Job<'_>, out: &mut [u8]) -> Result<()> {
     let Job { rows, in_h, b, out_w, out_h, flip, .. } = job;
-    let in_w = rows.len / 3;
-    let a0 = f64::from(b[2] - b[0]) / out_w as f64;
-    let a4 = f64::from(b[3] - b[1]) / out_h as f64;
-    let mut xo = f64::from(b[0]) + a0 * 0.5;
-    let mut xintab = Vec::with_capacity(out_w);
-    for _ in 0..out_w {
-        xintab.push(coord(xo, in_w) * 3);
-        xo += a0;
-    }
+    let mut xintab = nearest_positions(b[0], b[2], out_w, rows.len / 3);
     if flip {
         xintab.reverse();
     }
-    let mut yo = f64::from(b[1]) + a4 * 0.5;
-    for out_row in out.chunks_exact_mut(out_w * 3) {
-        let src = rows.row(coord(yo, in_h))?;
+    for (out_row, y) in out.chunks_exact_mut(out_w * 3).zip(nearest_positions(b[1], b[3], out_h, in_h)) {
+        let src = rows.row(y)?;
         for (o, &x) in out_row.chunks_exact_mut(3).zip(&xintab) {
-            if let Some(p) = src.get(x..x + 3) {
+            if let Some(p) = src.get(3 * x..3 * x + 3) {
                 o.copy_from_slice(p);
             }
         }
-        yo += a4;
     }
     Ok(())
+}
+
+/// Pillow's shortcut (`_resize`): an integer box of exactly the output size is a crop.
+fn is_plain_crop(b: [f32; 4], out_w: usize, out_h: usize) -> bool {
+    b[0].fract() == 0.0 && b[1].fract() == 0.0 && b[2] - b[0] == out_w as f32 && b[3] - b[1] == out_h as f32
+}
+
+/// Which of the two passes resample (Pillow skips a pass whose box is its whole input, at its
+/// size): (horizontal, vertical), for `in_w` x `in_h` covered pixels.
+fn needed_passes(b: [f32; 4], in_w: usize, in_h: usize, out_w: usize, out_h: usize) -> (bool, bool) {
+    let need_h = out_w != in_w || b[0] != 0.0 || b[2] != out_w as f32;
+    let need_v = out_h != in_h || b[1] != 0.0 || b[3] != out_h as f32;
+    (need_h, need_v)
 }
 
 /// Runs `job` in Pillow's order with Pillow's shortcuts.
 fn resample_box(job: Job<'_>, out: &mut [u8]) -> Result<()> {
     let Job { rows, b, out_w, out_h, interp, flip, .. } = job;
-    // Pillow (`_resize`): an integer box of exactly the output size is a crop.
-    if b[0].fract() == 0.0 && b[1].fract() == 0.0 && b[2] - b[0] == out_w as f32 && b[3] - b[1] == out_h as f32 {
+    if is_plain_crop(b, out_w, out_h) {
         let x = b[0] as usize * 3;
         let sub = Rows { offset: rows.offset + x, len: out_w * 3, ..rows };
         copy_rows(sub, b[1] as usize, out)?;
@@ -234,8 +249,7 @@ fn resample_box(job: Job<'_>, out: &mut [u8]) -> Result<()> {
 fn two_passes(job: Job<'_>, out: &mut [u8], scratch: &mut Scratch) -> Result<()> {
     let Job { rows, in_h, b, out_w, out_h, interp, flip } = job;
     let in_w = rows.len / 3;
-    let need_h = out_w != in_w || b[0] != 0.0 || b[2] != out_w as f32;
-    let need_v = out_h != in_h || b[1] != 0.0 || b[3] != out_h as f32;
+    let (need_h, need_v) = needed_passes(b, in_w, in_h, out_w, out_h);
     if !need_h {
         let vc = coeffs(in_h, b[1], b[3], out_h, interp, false)?;
         vertical(rows, 0, &vc, out)?;

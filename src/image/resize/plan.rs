@@ -10,7 +10,9 @@
 //! bytes as the CPU: [`apply_plan`] is the reference, and the tests hold it to the CPU resampler.
 
 use super::coeffs::{coeffs, Coeffs};
-use super::{coord, covered, horizontal_first, Interpolation, HALF, PRECISION_BITS};
+use super::{
+    covered, horizontal_first, is_plain_crop, nearest_positions, needed_passes, Interpolation, HALF, PRECISION_BITS,
+};
 use crate::image::{ImageError, Result};
 
 /// Fractional bits of a plan's fixed-point taps.
@@ -30,9 +32,11 @@ impl Taps {
     /// No output pixel.
     pub const EMPTY: Taps = Taps { start: Vec::new(), ksize: 1, k: Vec::new() };
 
-    /// One tap of weight one per output pixel, at `source[i]`.
-    fn identity(source: impl Iterator<Item = usize>) -> Taps {
-        let start: Vec<usize> = source.collect();
+    /// One tap of weight one per output pixel, at `origin + source[i]`, the outputs in reverse
+    /// order when `mirrored`.
+    fn identity(source: impl DoubleEndedIterator<Item = usize>, origin: usize, mirrored: bool) -> Taps {
+        let start: Vec<usize> =
+            if mirrored { source.rev().map(|s| origin + s).collect() } else { source.map(|s| origin + s).collect() };
         let k = vec![1i16 << PLAN_BITS; start.len()];
         Taps { start, ksize: 1, k }
     }
@@ -110,55 +114,33 @@ pub fn resample_plan(
         return Err(ImageError::Geometry(format!("output size {out_w}x{out_h} is empty")));
     }
     let (ox, oy, in_w, in_h, b) = covered(src_w, src_h, region)?;
-    let mirror = |t: Taps| -> Taps {
-        if flip {
-            let ks = t.ksize;
-            let start = t.start.into_iter().rev().collect();
-            let k = t.k.chunks_exact(ks).rev().flatten().copied().collect();
-            Taps { start, ksize: ks, k }
-        } else {
-            t
-        }
-    };
-    // Pillow (`_resize`): an integer box of exactly the output size is a crop.
-    if b[0].fract() == 0.0 && b[1].fract() == 0.0 && b[2] - b[0] == out_w as f32 && b[3] - b[1] == out_h as f32 {
-        let (x, y) = (ox + b[0] as usize, oy + b[1] as usize);
+    if is_plain_crop(b, out_w, out_h) {
+        let (x, y) = (b[0] as usize, b[1] as usize);
         return Ok(ResamplePlan {
-            horizontal: mirror(Taps::identity(x..x + out_w)),
-            vertical: Taps::identity(y..y + out_h),
+            horizontal: Taps::identity(x..x + out_w, ox, flip),
+            vertical: Taps::identity(y..y + out_h, oy, false),
             horizontal_first: true,
         });
     }
     if interp == Interpolation::Nearest {
-        // Pillow's `ImagingScaleAffine`: positions accumulated in double precision.
-        let positions = |b0: f32, b1: f32, n: usize, len: usize, origin: usize| {
-            let a = f64::from(b1 - b0) / n as f64;
-            let mut p = f64::from(b0) + a * 0.5;
-            let mut v = Vec::with_capacity(n);
-            for _ in 0..n {
-                v.push(origin + coord(p, len));
-                p += a;
-            }
-            v
-        };
+        let (xs, ys) = (nearest_positions(b[0], b[2], out_w, in_w), nearest_positions(b[1], b[3], out_h, in_h));
         return Ok(ResamplePlan {
-            horizontal: mirror(Taps::identity(positions(b[0], b[2], out_w, in_w, ox).into_iter())),
-            vertical: Taps::identity(positions(b[1], b[3], out_h, in_h, oy).into_iter()),
+            horizontal: Taps::identity(xs.into_iter(), ox, flip),
+            vertical: Taps::identity(ys.into_iter(), oy, false),
             horizontal_first: true,
         });
     }
-    let need_h = out_w != in_w || b[0] != 0.0 || b[2] != out_w as f32;
-    let need_v = out_h != in_h || b[1] != 0.0 || b[3] != out_h as f32;
+    let (need_h, need_v) = needed_passes(b, in_w, in_h, out_w, out_h);
     let horizontal = if need_h {
         // The CPU mirrors the table itself (`coeffs(.., flip)`): the same taps reversed.
         Taps::from_coeffs(&*coeffs(in_w, b[0], b[2], out_w, interp, flip)?, ox)
     } else {
-        mirror(Taps::identity(ox..ox + out_w))
+        Taps::identity(0..out_w, ox, flip)
     };
     let vertical = if need_v {
         Taps::from_coeffs(&*coeffs(in_h, b[1], b[3], out_h, interp, false)?, oy)
     } else {
-        Taps::identity(oy..oy + out_h)
+        Taps::identity(0..out_h, oy, false)
     };
     let horizontal_first = !(need_h && need_v) || horizontal_first(in_w, in_h, out_w, out_h);
     Ok(ResamplePlan { horizontal, vertical, horizontal_first })
