@@ -294,6 +294,18 @@ pub(crate) fn upload(t: Tensor, device: Device, non_blocking: bool) -> Result<Te
     }
 }
 
+/// `n` crops need `n` parameter rows and `n` solarize thresholds.
+fn check_rows(n: usize, rows: &[f64], thresholds: &[u8]) -> Result<()> {
+    if rows.len() != n * PARAM_FIELDS || thresholds.len() != n {
+        return Err(AugmentError::Input(format!(
+            "{n} crops need {n} parameter rows and thresholds, got {} values and {} thresholds",
+            rows.len(),
+            thresholds.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Pillow's `L` of a `[m, 3, h, w]` f32 tensor of integers, as `[m, 1, h, w]` (exact in f32).
 fn luma(x: &Tensor) -> Result<Tensor> {
     let c = |i: i64, k: f64| -> Result<Tensor> { Ok(x.f_narrow(1, i, 1)?.f_mul_scalar(k)?) };
@@ -350,13 +362,7 @@ impl DeviceColour {
                 )))
             }
         };
-        if rows.len() != n as usize * PARAM_FIELDS || thresholds.len() != n as usize {
-            return Err(AugmentError::Input(format!(
-                "{n} crops need {n} parameter rows and thresholds, got {} values and {} thresholds",
-                rows.len(),
-                thresholds.len()
-            )));
-        }
+        check_rows(n as usize, rows, thresholds)?;
         // A new f32 tensor on the device: nothing below aliases `crops`.
         let x = crops.f_to_device_(self.device, Kind::Uint8, non_blocking, false)?.f_to_kind(Kind::Float)?;
         self.colour(x, rows, thresholds, non_blocking)
@@ -374,14 +380,7 @@ impl DeviceColour {
         thresholds: &[u8],
         non_blocking: bool,
     ) -> Result<Tensor> {
-        let n = crops.len();
-        if rows.len() != n * PARAM_FIELDS || thresholds.len() != n {
-            return Err(AugmentError::Input(format!(
-                "{n} crops need {n} parameter rows and thresholds, got {} values and {} thresholds",
-                rows.len(),
-                thresholds.len()
-            )));
-        }
+        check_rows(crops.len(), rows, thresholds)?;
         let (x, stats) = resample::resample_group(pixels, crops, out_h, out_w, self.device, non_blocking)?;
         self.resample_macs.fetch_add(stats.macs, Ordering::Relaxed);
         self.resample_host_ns.fetch_add(stats.host_ns, Ordering::Relaxed);

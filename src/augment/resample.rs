@@ -135,22 +135,26 @@ impl TiledPass {
         let size = y.size();
         let (n, len, f) = (size[0], size[1], size[2]);
         let (tiles, band, tile, k) = (self.tiles as i64, self.band as i64, TILE as i64, self.ktaps as i64);
-        let up = |v: &[i64]| -> Result<Tensor> { upload(Tensor::f_from_slice(v)?, device, non_blocking) };
         let rows = y
             .f_reshape([n * len, f])?
-            .f_index_select(0, &up(&self.gather)?)?
+            .f_index_select(0, &upload_slice(&self.gather, device, non_blocking)?)?
             .f_view([n, tiles, band, f])?
             .f_to_kind(Kind::Double)?;
         // Tap j of an output goes j places past its first: all places distinct, a plain put.
         let j = Tensor::f_arange(k, (Kind::Int64, device))?;
-        let at = up(&self.base)?.f_view([-1, 1])?.f_add(&j)?.f_view([-1])?;
-        let taps = upload(Tensor::f_from_slice(&self.taps)?, device, non_blocking)?.f_to_kind(Kind::Double)?;
+        let at = upload_slice(&self.base, device, non_blocking)?.f_view([-1, 1])?.f_add(&j)?.f_view([-1])?;
+        let taps = upload_slice(&self.taps, device, non_blocking)?.f_to_kind(Kind::Double)?;
         let mut w = Tensor::f_zeros([n * tiles * tile * band], (Kind::Double, device))?;
         let _ = w.f_index_put_(&[Some(at)], &taps, false)?;
         let acc = w.f_view([n, tiles, tile, band])?.f_matmul(&rows)?; // [n, tiles, TILE, F]
         Ok(round_pass(&acc.f_reshape([n, tiles * tile, f])?.f_narrow(1, 0, self.out as i64)?)?
             .f_to_kind(Kind::Uint8)?)
     }
+}
+
+/// `v` as a 1-d tensor on `device`.
+fn upload_slice<T: tch::kind::Element>(v: &[T], device: Device, non_blocking: bool) -> Result<Tensor> {
+    upload(Tensor::f_from_slice(v)?, device, non_blocking)
 }
 
 /// The CPU's rounding of a pass: `clamp(floor((acc + HALF) / 2^bits), 0, 255)`, exact in f64.
@@ -182,11 +186,13 @@ pub fn resample_group(
         }
     }
     let total = pixels.size().first().copied().unwrap_or(0) as usize;
+    let mut windows = Vec::with_capacity(crops.len());
     for c in crops {
+        let (h, v) = (&c.plan.horizontal, &c.plan.vertical);
+        let ((x0, x1), (y0, y1)) = (h.reach(), v.reach());
         // Every output's taps start inside the image (taps past it are zero padding, and the
         // windows clamp their reads to the image).
-        let (h, v) = (&c.plan.horizontal, &c.plan.vertical);
-        let (x, y) = (h.reach().1 - h.ksize, v.reach().1 - v.ksize);
+        let (x, y) = (x1 - h.ksize, y1 - v.ksize);
         let im = c.image;
         if x >= im.width || y >= im.height || im.offset + im.width * im.height > total {
             return Err(AugmentError::Input(format!(
@@ -194,16 +200,9 @@ pub fn resample_group(
                 im.width, im.height, im.offset
             )));
         }
+        windows.push(Window { x0, y0, rows: (y1 - y0).max(1), cols: (x1 - x0).max(1) });
     }
     let mut stats = ResampleStats::default();
-    // Window sizes: (rows, columns) each crop's passes read.
-    let windows: Vec<(usize, usize)> = crops
-        .iter()
-        .map(|c| {
-            let ((x0, x1), (y0, y1)) = (c.plan.horizontal.reach(), c.plan.vertical.reach());
-            ((y1 - y0).max(1), (x1 - x0).max(1))
-        })
-        .collect();
     // The group's own host work (checks, windows) besides the chunks'.
     stats.host_ns += thread_cpu_ns().saturating_sub(started);
     // Every crop lands in exactly one chunk, so every row of `out` is written.
@@ -214,48 +213,62 @@ pub fn resample_group(
     for horizontal_first in [true, false] {
         let mut chosen: Vec<usize> =
             (0..crops.len()).filter(|&i| crops[i].plan.horizontal_first == horizontal_first).collect();
-        chosen.sort_by_key(|&i| windows[i].0 * windows[i].1);
+        chosen.sort_by_key(|&i| windows[i].rows * windows[i].cols);
         let mut rest = chosen.as_slice();
         let bucket = chosen.len().div_ceil(BUCKETS).max(1);
         while !rest.is_empty() {
             let take = rest.len().min(bucket);
-            let (hw, ww) = rest[..take].iter().fold((1, 1), |(h, w), &i| (h.max(windows[i].0), w.max(windows[i].1)));
+            let (hw, ww) =
+                rest[..take].iter().fold((1, 1), |(h, w), &i| (h.max(windows[i].rows), w.max(windows[i].cols)));
             let take = take.min((CHUNK_BYTES / (hw * ww * 3 * 8)).max(1));
             let (part, tail) = rest.split_at(take);
             rest = tail;
-            let (got, m) =
-                resample_chunk(pixels, crops, part, (hw, ww), (out_h, out_w), horizontal_first, device, non_blocking)?;
+            let chunk = Chunk { part, windows: &windows, hw, ww, horizontal_first };
+            let (got, m) = resample_chunk(pixels, crops, &chunk, (out_h, out_w), device, non_blocking)?;
             stats.macs += m.macs;
             stats.host_ns += m.host_ns;
-            let index = Tensor::f_from_slice(&part.iter().map(|&i| i as i64).collect::<Vec<_>>())?;
-            let index = upload(index, device, non_blocking)?;
+            let index = upload_slice(&part.iter().map(|&i| i as i64).collect::<Vec<_>>(), device, non_blocking)?;
             let _ = out.f_index_copy_(0, &index, &got)?;
         }
     }
     Ok((out, stats))
 }
 
-/// The crops `part` of `crops`, all with the same pass order, through windows of `hw` x `ww`;
-/// returns them as f32 `[n, 3, out_h, out_w]` and what they cost.
-#[allow(clippy::too_many_arguments)]
+/// A crop's source window: its first column and row, and its size, from its taps' reach.
+struct Window {
+    x0: usize,
+    y0: usize,
+    rows: usize,
+    cols: usize,
+}
+
+/// Crops `part` (indices into the group), all with the same pass order, resampled together
+/// through windows padded to `hw` x `ww`.
+struct Chunk<'a> {
+    part: &'a [usize],
+    windows: &'a [Window],
+    hw: usize,
+    ww: usize,
+    horizontal_first: bool,
+}
+
+/// The crops of `chunk` as f32 `[n, 3, out_h, out_w]`, and what they cost.
 fn resample_chunk(
     pixels: &Tensor,
     crops: &[CropPlan<'_>],
-    part: &[usize],
-    (hw, ww): (usize, usize),
+    chunk: &Chunk<'_>,
     (out_h, out_w): (usize, usize),
-    horizontal_first: bool,
     device: Device,
     non_blocking: bool,
 ) -> Result<(Tensor, ResampleStats)> {
     let started = thread_cpu_ns();
+    let Chunk { part, windows, hw, ww, horizontal_first } = *chunk;
     let n = part.len();
     let (mut rows, mut cols) = (Vec::with_capacity(n * hw), Vec::with_capacity(n * ww));
     let (mut hpasses, mut vpasses) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for &i in part {
         let CropPlan { image: im, plan } = &crops[i];
-        let (x0, _) = plan.horizontal.reach();
-        let (y0, _) = plan.vertical.reach();
+        let Window { x0, y0, .. } = windows[i];
         // Window pixels past the image read its last row / column, with weight zero.
         rows.extend((0..hw).map(|r| (im.offset + (y0 + r).min(im.height - 1) * im.width) as i64));
         cols.extend((0..ww).map(|x| (x0 + x).min(im.width - 1) as i64));
@@ -265,10 +278,8 @@ fn resample_chunk(
     let (h, v) = (TiledPass::new(&hpasses, ww), TiledPass::new(&vpasses, hw));
     let host_ns = thread_cpu_ns().saturating_sub(started);
     let (n, hw, ww, out_h, out_w) = (n as i64, hw as i64, ww as i64, out_h as i64, out_w as i64);
-    let up = |v: &[i64], shape: &[i64]| -> Result<Tensor> {
-        upload(Tensor::f_from_slice(v)?.f_view(shape)?, device, non_blocking)
-    };
-    let index = up(&rows, &[n, hw, 1])?.f_add(&up(&cols, &[n, 1, ww])?)?.f_view([-1])?;
+    let rows = upload_slice(&rows, device, non_blocking)?.f_view([n, hw, 1])?;
+    let index = rows.f_add(&upload_slice(&cols, device, non_blocking)?.f_view([n, 1, ww])?)?.f_view([-1])?;
     let window = pixels.f_index_select(0, &index)?.f_view([n, hw, ww, 3])?; // uint8
     let (nu, f) = (n as usize, |a: i64| (a * 3) as usize);
     let (out, macs) = if horizontal_first {
