@@ -37,20 +37,39 @@ pub fn colour_stage(
     Ok(Arc::new(stage))
 }
 
-/// Each output tensor's per-slot solarize thresholds (slot k of an output holds crop k / B of
-/// the output's crops, so each crop's threshold repeats B times), computed per batch size.
-fn thresholds(recipe: &Recipe, b: usize) -> Vec<Vec<u8>> {
-    let per_crop: Vec<u8> = recipe.crop_groups().map(|g| g.solarize_threshold).collect();
-    let mut start = 0;
-    recipe
-        .outputs()
-        .iter()
-        .map(|&(_, _, n)| {
-            let t = per_crop[start..start + n].iter().flat_map(|&t| std::iter::repeat_n(t, b)).collect();
-            start += n;
-            t
-        })
-        .collect()
+/// One output tensor of a batch of `b` samples: its size, the batch's crop slots it holds
+/// (crop-major, as the parameter rows and the plans), and each slot's solarize threshold (slot
+/// k of an output holds crop k / B of the output's crops, so each crop's threshold repeats B
+/// times).
+struct OutputSlots {
+    size: (usize, usize),
+    slots: std::ops::Range<usize>,
+    thresholds: Vec<u8>,
+}
+
+impl OutputSlots {
+    /// Every output of `recipe` for `b` samples.
+    fn all(recipe: &Recipe, b: usize) -> Vec<OutputSlots> {
+        let per_crop: Vec<u8> = recipe.crop_groups().map(|g| g.solarize_threshold).collect();
+        let mut start = 0;
+        recipe
+            .outputs()
+            .iter()
+            .map(|&(h, w, n)| {
+                let thresholds = per_crop[start..start + n].iter().flat_map(|&t| std::iter::repeat_n(t, b)).collect();
+                let slots = start * b..(start + n) * b;
+                start += n;
+                OutputSlots { size: (h, w), slots, thresholds }
+            })
+            .collect()
+    }
+
+    /// The output's parameter rows in the batch's `params`.
+    fn rows<'p>(&self, params: &'p [f64]) -> Result<&'p [f64], AugmentError> {
+        params
+            .get(self.slots.start * PARAM_FIELDS..self.slots.end * PARAM_FIELDS)
+            .ok_or_else(|| AugmentError::Input("batch parameters missing".into()))
+    }
 }
 
 /// A batch's crops as the device stage takes them: a uint8 [n, 3, h, w] tensor and whether it
@@ -72,18 +91,12 @@ pub fn apply_batch<K: Send>(
     b: usize,
     keep: K,
 ) -> PyResult<Vec<Tensor>> {
-    let thresholds = thresholds(recipe, b);
-    let outputs = recipe.outputs();
+    let outputs = OutputSlots::all(recipe, b);
     released(py, move || -> Result<Vec<Tensor>, AugmentError> {
         let mut out = Vec::with_capacity(crops.len());
-        let mut row = 0;
-        for ((group, &(_, _, n)), thr) in crops.into_iter().zip(&outputs).zip(&thresholds) {
-            let rows = params
-                .get(row * PARAM_FIELDS..(row + n * b) * PARAM_FIELDS)
-                .ok_or_else(|| AugmentError::Input("batch parameters missing".into()))?;
-            row += n * b;
+        for (group, o) in crops.into_iter().zip(&outputs) {
             let non_blocking = group.pinned && stage.device() != Device::Cpu;
-            out.push(stage.apply(&group.crops, rows, thr, non_blocking)?);
+            out.push(stage.apply(&group.crops, o.rows(params)?, &o.thresholds, non_blocking)?);
         }
         drop(keep);
         Ok(out)
@@ -106,27 +119,28 @@ pub fn apply_batch_resampled<K: Send>(
     keep: K,
 ) -> PyResult<Vec<Tensor>> {
     let b = images.len();
-    let thresholds = thresholds(recipe, b);
-    let outputs = recipe.outputs();
+    let outputs = OutputSlots::all(recipe, b);
     released(py, move || -> Result<Vec<Tensor>, AugmentError> {
         let non_blocking = pixels.pinned && stage.device() != Device::Cpu;
         // On a CPU device this is `pixels` itself, a view of `keep`'s memory: both are dropped last.
         let on_device = pixels.crops.f_to_device_(stage.device(), Kind::Uint8, non_blocking, false)?;
         let mut out = Vec::with_capacity(outputs.len());
-        let mut first = 0;
-        for (&(h, w, n), thr) in outputs.iter().zip(&thresholds) {
-            let range = first..first + n * b;
-            first += n * b;
-            let missing = || AugmentError::Input("batch plans or parameters missing".into());
-            let rows = params.get(range.start * PARAM_FIELDS..range.end * PARAM_FIELDS).ok_or_else(missing)?;
+        for o in &outputs {
             let crops: Vec<CropPlan<'_>> = plans
-                .get(range.clone())
-                .ok_or_else(missing)?
+                .get(o.slots.clone())
+                .ok_or_else(|| AugmentError::Input("batch plans missing".into()))?
                 .iter()
                 .enumerate()
                 .map(|(i, plan)| CropPlan { image: images[i % b], plan })
                 .collect();
-            out.push(stage.apply_resampled(&on_device, &crops, (h, w), rows, thr, non_blocking)?);
+            out.push(stage.apply_resampled(
+                &on_device,
+                &crops,
+                o.size,
+                o.rows(params)?,
+                &o.thresholds,
+                non_blocking,
+            )?);
         }
         drop(on_device);
         drop(pixels);
