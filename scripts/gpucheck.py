@@ -333,16 +333,12 @@ def device_colour_check(args, samples, recipe, batch, device, channels_last, ste
         }
 
     pin = device.type == "cuda"
-    paths = {
-        "uint8": loader_alone(pin_memory=pin),
-        "device": loader_alone(device=str(device), channels_last=channels_last),
-        "device_resize": loader_alone(device=str(device), channels_last=channels_last, resize_on_device=True),
-    }
     path_options = {
         "uint8": dict(pin_memory=pin),
         "device": dict(device=str(device), channels_last=channels_last),
         "device_resize": dict(device=str(device), channels_last=channels_last, resize_on_device=True),
     }
+    paths = {name: loader_alone(**options) for name, options in path_options.items()}
 
     def prep_uint8(b):
         b = b.to(device, non_blocking=True)

@@ -33,6 +33,27 @@ def real_photos() -> list[Image.Image]:
     return [Image.open(d / name).convert("RGB") for name in PHOTOS]
 
 
+def write_odd_images(root: Path) -> list[str]:
+    """A real photo as CMYK, gray, a PNG under a .jpg name, 16 x 16 and 6000 x 4500 JPEGs, in
+    that order."""
+    photo = real_photos()[1]
+    photo.convert("CMYK").save(root / "cmyk.jpg")
+    photo.convert("L").save(root / "gray.jpg")
+    photo.save(root / "png_named.jpg", format="PNG")
+    photo.resize((16, 16)).save(root / "tiny.jpg")
+    photo.resize((6000, 4500)).save(root / "huge.jpg", quality=80)
+    return [str(root / n) for n in ("cmyk.jpg", "gray.jpg", "png_named.jpg", "tiny.jpg", "huge.jpg")]
+
+
+def write_pixel_bomb(small_jpeg: Path, path: Path) -> Path:
+    """``small_jpeg`` with a header that claims 60000 x 60000 pixels, written to ``path``."""
+    data = bytearray(small_jpeg.read_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = (60000).to_bytes(2, "big") * 2
+    path.write_bytes(bytes(data))
+    return path
+
+
 def write_folder(root: Path, classes: int, per_class: int, short_side: tuple[int, int], seed: int = 0) -> Path:
     """ImageFolder of JPEG crops of real photos (a quarter progressive), resized so the short side
     is in ``short_side``."""

@@ -246,18 +246,14 @@ def test_bad_devices_are_refused_before_anything_starts(photo_folder: Path) -> N
                 assert "device" in str(e), e
             else:
                 raise AssertionError(bad)
-        try:
-            _trex.Loader(paths, [0] * len(paths), dataclasses.replace(resolved, channels_last=True), pin_device=None)
-        except ValueError as e:
-            assert "channels_last" in str(e), e
-        else:
-            raise AssertionError("channels_last without device")
-        try:
-            _trex.Loader(paths, [0] * len(paths), dataclasses.replace(resolved, resize_on_device=True), pin_device=None)
-        except ValueError as e:
-            assert "resampling" in str(e), e
-        else:
-            raise AssertionError("resize_on_device without device")
+        # Options that need a device, without one.
+        for option, words in (("channels_last", "channels_last"), ("resize_on_device", "resampling")):
+            try:
+                _trex.Loader(paths, [0] * len(paths), dataclasses.replace(resolved, **{option: True}), pin_device=None)
+            except ValueError as e:
+                assert words in str(e), (option, e)
+            else:
+                raise AssertionError(f"{option} without device")
         assert loader_threads() == [], loader_threads()
     """,
     )
@@ -392,27 +388,18 @@ def test_odd_images_resampled_on_the_device(tmp_path: Path) -> None:
     crops are those resampled on the CPU; a pixel bomb is refused with the same error."""
     from PIL import Image
 
-    from conftest import real_photos
+    from conftest import real_photos, write_odd_images, write_pixel_bomb
 
-    photo = real_photos()[1]
-    photo.convert("CMYK").save(tmp_path / "cmyk.jpg")
-    photo.convert("L").save(tmp_path / "gray.jpg")
-    photo.save(tmp_path / "png_named.jpg", format="PNG")
-    photo.resize((16, 16)).save(tmp_path / "tiny.jpg")
-    photo.resize((6000, 4500)).save(tmp_path / "huge.jpg", quality=80)
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees when shown
-    photo.save(tmp_path / "rotated.jpg", exif=exif)
-    names = ("cmyk.jpg", "gray.jpg", "png_named.jpg", "tiny.jpg", "huge.jpg", "rotated.jpg")
-    samples = [(str(tmp_path / n), i) for i, n in enumerate(names)]
+    real_photos()[1].save(tmp_path / "rotated.jpg", exif=exif)
+    paths = [*write_odd_images(tmp_path), str(tmp_path / "rotated.jpg")]
+    samples = [(p, i) for i, p in enumerate(paths)]
     kw = dict(batch_size=6, recipe="trex", shuffle=False, num_threads=2, device="cpu", return_params=True)
     same_crops(
         trex.MultiCropLoader(samples, **kw), trex.MultiCropLoader(samples, resize_on_device=True, **kw), batches=1
     )
-    data = bytearray((tmp_path / "tiny.jpg").read_bytes())
-    sof = data.index(b"\xff\xc0")
-    data[sof + 5 : sof + 9] = (60000).to_bytes(2, "big") * 2
-    (tmp_path / "bomb.jpg").write_bytes(bytes(data))
+    write_pixel_bomb(tmp_path / "tiny.jpg", tmp_path / "bomb.jpg")
     with pytest.raises(trex.DecodeError, match=r"bomb\.jpg.*exceeds the limit"):
         next(
             iter(

@@ -291,24 +291,15 @@ class warnings_as_errors:
 
 
 def test_odd_images_cmyk_gray_png_tiny_huge_and_bomb(tmp_path: Path) -> None:
-    from conftest import real_photos
+    from conftest import write_odd_images, write_pixel_bomb
 
-    photo = real_photos()[1]
-    photo.convert("CMYK").save(tmp_path / "cmyk.jpg")
-    photo.convert("L").save(tmp_path / "gray.jpg")
-    photo.save(tmp_path / "png_named.jpg", format="PNG")
-    photo.resize((16, 16)).save(tmp_path / "tiny.jpg")
-    photo.resize((6000, 4500)).save(tmp_path / "huge.jpg", quality=80)
-    ok = [str(tmp_path / n) for n in ("cmyk.jpg", "gray.jpg", "png_named.jpg", "tiny.jpg", "huge.jpg")]
+    ok = write_odd_images(tmp_path)
     b = next(iter(trex.MultiCropLoader([(p, i) for i, p in enumerate(ok)], 5, "trex", shuffle=False, num_threads=2)))
     assert [tuple(g.shape) for g in b.groups] == [(5, 3, 224, 224), (40, 3, 96, 96)]
     gray = b.crops[0][1]
     assert torch.equal(gray[0], gray[1]) and torch.equal(gray[1], gray[2])
     # pixel bomb: a small JPEG whose header claims 60000 x 60000
-    data = bytearray((tmp_path / "tiny.jpg").read_bytes())
-    sof = data.index(b"\xff\xc0")
-    data[sof + 5 : sof + 9] = (60000).to_bytes(2, "big") * 2
-    (tmp_path / "bomb.jpg").write_bytes(bytes(data))
+    write_pixel_bomb(tmp_path / "tiny.jpg", tmp_path / "bomb.jpg")
     with pytest.raises(trex.DecodeError, match=r"bomb\.jpg.*exceeds the limit"):
         batches(trex.MultiCropLoader([(str(tmp_path / "bomb.jpg"), 0)], 1, "trex"))
 

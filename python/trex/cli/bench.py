@@ -161,14 +161,15 @@ def colour_path_rounds(samples, recipe, threads: int, batch_size: int, dct_scali
         if cuda:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
+        macs, host = loader._inner.device_resample_stats()
         yield {
             "images_per_s": n / seconds,
             "loader_cpu_s_per_image": (loader_cpu_seconds() - cpu0) / n,
             "consumer_cpu_s_per_image": (time.thread_time() - thread0) / n,
             # resize_on_device: f64 multiply-adds of its matrix products (the device's work), and the
             # consuming thread's host-side preparation of them (part of consumer_cpu_s_per_image).
-            "device_resample_macs_per_image": (loader._inner.device_resample_stats()[0] - macs0) / n,
-            "device_resample_host_s_per_image": (loader._inner.device_resample_stats()[1] - host0) / n,
+            "device_resample_macs_per_image": (macs - macs0) / n,
+            "device_resample_host_s_per_image": (host - host0) / n,
         }
         epoch += 1
 
