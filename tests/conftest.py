@@ -33,6 +33,24 @@ def real_photos() -> list[Image.Image]:
     return [Image.open(d / name).convert("RGB") for name in PHOTOS]
 
 
+def run_record(variant: str, seed: int, seen: float | None, accs: dict[str, float]) -> dict:
+    """A finished run as trex compare records it: seen-task accuracy, transfer accuracy per
+    dataset, and their mean and mean log-odds."""
+    from trex.transfer import mean_log_odds
+
+    lo, acc = mean_log_odds([a / 100 for a in accs.values()])
+    return {
+        "variant": variant,
+        "seed": seed,
+        "seen_top1": seen,
+        "epochs": 2,
+        "transfer": {
+            "datasets": [{"name": n, "linear_top1": a} for n, a in accs.items()],
+            "mean": {"linear_top1": 100 * acc, "linear_log_odds": lo},
+        },
+    }
+
+
 def write_odd_images(root: Path) -> list[str]:
     """A real photo as CMYK, gray, a PNG under a .jpg name, 16 x 16 and 6000 x 4500 JPEGs, in
     that order."""

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 import trex
+from conftest import run_record
 from trex.compare import BENCHMARKS, VARIANTS, Budget, summarise, train_config
 from trex.compare.references import PIXELS, RANDOM_INIT, reference_backbone
 from trex.data.fashion_coarse_fine import COARSE_CLASSES, coarse_label, prepare_fashion_coarse_folder
@@ -131,31 +132,15 @@ def test_random_init_row_is_seeded_and_of_the_architecture(tiny_set: Path, tmp_p
     assert result["backbone"]["arch"] == "resnet-tiny" and 0 <= result["datasets"][0]["linear_top1"] <= 100
 
 
-def _run(variant: str, seed: int, seen: float | None, accs: dict[str, float]) -> dict:
-    from trex.transfer import mean_log_odds
-
-    lo, acc = mean_log_odds([a / 100 for a in accs.values()])
-    return {
-        "variant": variant,
-        "seed": seed,
-        "seen_top1": seen,
-        "epochs": 2,
-        "transfer": {
-            "datasets": [{"name": n, "linear_top1": a} for n, a in accs.items()],
-            "mean": {"linear_top1": 100 * acc, "linear_log_odds": lo},
-        },
-    }
-
-
 def test_summary_splits_near_and_far_and_keeps_reference_rows(tmp_path: Path) -> None:
     from trex.compare import markdown, write_outputs
     from trex.transfer import mean_log_odds
 
     kinds = {"near": "near", "f1": "far", "f2": "far"}
     runs = [
-        _run("trex", 0, 50.0, {"near": 40.0, "f1": 80.0, "f2": 90.0}),
-        _run("trex", 1, 52.0, {"near": 44.0, "f1": 82.0, "f2": 88.0}),
-        _run("raw-pixels", 0, None, {"near": 10.0, "f1": 70.0, "f2": 60.0}),
+        run_record("trex", 0, 50.0, {"near": 40.0, "f1": 80.0, "f2": 90.0}),
+        run_record("trex", 1, 52.0, {"near": 44.0, "f1": 82.0, "f2": 88.0}),
+        run_record("raw-pixels", 0, None, {"near": 10.0, "f1": 70.0, "f2": 60.0}),
     ]
     rows = summarise(runs, {}, kinds)
     far = [100 * mean_log_odds([0.8, 0.9])[1], 100 * mean_log_odds([0.82, 0.88])[1]]
@@ -196,11 +181,11 @@ def test_differences_from_the_baseline_against_twice_the_pooled_std() -> None:
     from trex.compare.report import differences, differences_markdown
 
     runs = [
-        _run("baseline", 0, 60.0, {"near": 40.0, "f1": 80.0}),
-        _run("baseline", 1, 62.0, {"near": 42.0, "f1": 82.0}),
-        _run("trex", 0, 59.0, {"near": 50.0, "f1": 81.0}),
-        _run("trex", 1, 61.0, {"near": 52.0, "f1": 81.0}),
-        _run("raw-pixels", 0, None, {"near": 5.0, "f1": 70.0}),
+        run_record("baseline", 0, 60.0, {"near": 40.0, "f1": 80.0}),
+        run_record("baseline", 1, 62.0, {"near": 42.0, "f1": 82.0}),
+        run_record("trex", 0, 59.0, {"near": 50.0, "f1": 81.0}),
+        run_record("trex", 1, 61.0, {"near": 52.0, "f1": 81.0}),
+        run_record("raw-pixels", 0, None, {"near": 5.0, "f1": 70.0}),
     ]
     rows = summarise(runs, {}, {"near": "near", "f1": "far"})
     (d,) = differences(rows)  # the reference row has no seen task: not compared

@@ -12,6 +12,7 @@ import pytest
 from torch import nn
 
 import trex
+from conftest import run_record
 from trex.cli.main import main
 from trex.compare import ABLATIONS, VARIANTS, Budget, finished, markdown, summarise, train_config, write_outputs
 from trex.train.backbones import create_backbone
@@ -19,19 +20,7 @@ from trex.train.config import BUILTIN, DUAL_DEFAULTS
 
 
 def record(variant: str, seed: int, seen: float, accs: list[float]) -> dict:
-    from trex.transfer import mean_log_odds
-
-    lo, acc = mean_log_odds([a / 100 for a in accs])
-    return {
-        "variant": variant,
-        "seed": seed,
-        "seen_top1": seen,
-        "epochs": 2,
-        "transfer": {
-            "datasets": [{"name": f"d{i}", "linear_top1": a} for i, a in enumerate(accs)],
-            "mean": {"linear_top1": 100 * acc, "linear_log_odds": lo},
-        },
-    }
+    return run_record(variant, seed, seen, {f"d{i}": a for i, a in enumerate(accs)})
 
 
 def test_summary_is_mean_and_spread_over_seeds(tmp_path: Path) -> None:
